@@ -1,0 +1,24 @@
+//! # hal — the secure world's hardware abstraction
+//!
+//! Everything the trusted application needs from the platform, behind small types and traits:
+//!
+//! - [`aes`]: AES-128 engines (VAES, AES-NI, ARMv8 Crypto Extensions, portable) chosen once at
+//!   run time and reported by name.
+//! - [`cenc`]: the ISO/IEC 23001-7 protection schemes (`cenc`, `cbcs`, `cens`, `cbc1`) applied
+//!   in place to one sample with its subsample map.
+//!
+//! The crate is `no_std` at its core; the `std` feature adds the environment-variable engine
+//! override and host platform services. All `unsafe` code of the project lives in the
+//! intrinsics modules under `aes/` (`x86.rs`, `arm.rs`); the rest of the crate denies it.
+#![no_std]
+#![deny(unsafe_code)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+extern crate alloc;
+
+pub mod aes;
+pub mod cenc;
