@@ -123,7 +123,9 @@ impl<'a> Writer<'a> {
 
     /// Appends raw bytes.
     pub fn put(&mut self, bytes: &[u8]) -> Result<(), AbiError> {
-        self.out.try_reserve(bytes.len()).map_err(|_| AbiError::OutOfMemory)?;
+        self.out
+            .try_reserve(bytes.len())
+            .map_err(|_| AbiError::OutOfMemory)?;
         self.out.extend_from_slice(bytes);
         Ok(())
     }

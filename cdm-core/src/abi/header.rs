@@ -119,8 +119,9 @@ impl Header {
     /// truncated nor trailing). The opcode and status are *not* decoded here, so a receiver
     /// can still answer an unknown opcode with a response carrying the request id.
     pub fn parse(message: &[u8]) -> Result<(Header, &[u8]), AbiError> {
-        let (head, payload) =
-            message.split_at_checked(HEADER_LEN).ok_or(AbiError::Truncated)?;
+        let (head, payload) = message
+            .split_at_checked(HEADER_LEN)
+            .ok_or(AbiError::Truncated)?;
         let raw: Header =
             bytemuck::try_pod_read_unaligned(head).map_err(|_| AbiError::Truncated)?;
         let h = Header {

@@ -22,7 +22,5 @@ pub use error::AbiError;
 pub use header::{Header, ABI_VERSION, HEADER_LEN, MAGIC};
 pub use opcode::Opcode;
 pub use request::{DecryptRequest, OutputKind, Request, Subsamples};
-pub use response::{
-    Capabilities, DecryptOutput, Response, SessionState, MAX_ENGINE_NAME_LEN,
-};
+pub use response::{Capabilities, DecryptOutput, Response, SessionState, MAX_ENGINE_NAME_LEN};
 pub use status::Status;

@@ -171,14 +171,17 @@ impl Eq for Subsamples<'_> {}
 
 impl<'a> DecryptRequest<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
-        let scheme = EncryptionScheme::from_wire(r.u8()?).ok_or(AbiError::InvalidField("scheme"))?;
+        let scheme =
+            EncryptionScheme::from_wire(r.u8()?).ok_or(AbiError::InvalidField("scheme"))?;
         let crypt = r.u8()?;
         let skip = r.u8()?;
         let output = OutputKind::from_wire(r.u8()?).ok_or(AbiError::InvalidField("output"))?;
         let iv_len = usize::from(r.u8()?);
         r.reserved(3)?;
         let iv_field = r.take(16)?;
-        let (iv, pad) = iv_field.split_at_checked(iv_len).ok_or(AbiError::InvalidField("iv_len"))?;
+        let (iv, pad) = iv_field
+            .split_at_checked(iv_len)
+            .ok_or(AbiError::InvalidField("iv_len"))?;
         if !(iv_len == 8 || iv_len == 16) || pad.iter().any(|&b| b != 0) {
             return Err(AbiError::InvalidField("iv_len"));
         }
@@ -217,7 +220,9 @@ impl<'a> DecryptRequest<'a> {
         w.u8(u8::try_from(self.iv.len()).map_err(|_| AbiError::InvalidField("iv_len"))?)?;
         w.reserved(3)?;
         let mut iv = [0u8; 16];
-        iv.get_mut(..self.iv.len()).ok_or(AbiError::InvalidField("iv_len"))?.copy_from_slice(self.iv);
+        iv.get_mut(..self.iv.len())
+            .ok_or(AbiError::InvalidField("iv_len"))?
+            .copy_from_slice(self.iv);
         w.put(&iv)?;
         w.u32(self.sample_len)?;
         if self.key_id.is_empty() {
@@ -269,7 +274,11 @@ impl<'a> Request<'a> {
                 let session_type = SessionType::from_wire(r.u8()?)
                     .ok_or(AbiError::InvalidField("session_type"))?;
                 r.reserved(1)?;
-                Request::OpenSession { key_system, robustness, session_type }
+                Request::OpenSession {
+                    key_system,
+                    robustness,
+                    session_type,
+                }
             }
             Opcode::CloseSession => Request::CloseSession,
             Opcode::GenerateRequest => {
@@ -277,10 +286,17 @@ impl<'a> Request<'a> {
                     .ok_or(AbiError::InvalidField("init_data_type"))?;
                 r.reserved(3)?;
                 let init_data = r.bytes_u32(MAX_INIT_DATA_LEN)?;
-                Request::GenerateRequest { init_data_type, init_data }
+                Request::GenerateRequest {
+                    init_data_type,
+                    init_data,
+                }
             }
-            Opcode::Update => Request::Update { response: r.bytes_u32(MAX_LICENSE_LEN)? },
-            Opcode::Load => Request::Load { session_id: r.bytes_u8(MAX_SESSION_ID_LEN)? },
+            Opcode::Update => Request::Update {
+                response: r.bytes_u32(MAX_LICENSE_LEN)?,
+            },
+            Opcode::Load => Request::Load {
+                session_id: r.bytes_u8(MAX_SESSION_ID_LEN)?,
+            },
             Opcode::Remove => Request::Remove,
             Opcode::GetKeyStatuses => Request::GetKeyStatuses,
             Opcode::Decrypt => Request::Decrypt(DecryptRequest::decode(&mut r)?),
@@ -308,13 +324,20 @@ impl<'a> Request<'a> {
             | Request::CloseSession
             | Request::Remove
             | Request::GetKeyStatuses => Ok(()),
-            Request::OpenSession { key_system, robustness, session_type } => {
+            Request::OpenSession {
+                key_system,
+                robustness,
+                session_type,
+            } => {
                 w.u8(key_system.to_wire())?;
                 w.u8(robustness.to_wire())?;
                 w.u8(session_type.to_wire())?;
                 w.reserved(1)
             }
-            Request::GenerateRequest { init_data_type, init_data } => {
+            Request::GenerateRequest {
+                init_data_type,
+                init_data,
+            } => {
                 w.u8(init_data_type.to_wire())?;
                 w.reserved(3)?;
                 w.bytes_u32(init_data, MAX_INIT_DATA_LEN)
@@ -341,11 +364,16 @@ impl<'a> Request<'a> {
 /// Writes `header` (with the payload length filled in) over the first [`HEADER_LEN`] bytes
 /// of `out`, whose payload follows.
 pub(crate) fn finish_message(out: &mut [u8], mut header: Header) -> Result<(), AbiError> {
-    let payload_len = out.len().checked_sub(HEADER_LEN).ok_or(AbiError::Truncated)?;
+    let payload_len = out
+        .len()
+        .checked_sub(HEADER_LEN)
+        .ok_or(AbiError::Truncated)?;
     if payload_len > MAX_PAYLOAD_LEN {
         return Err(AbiError::PayloadTooLarge);
     }
     header.payload_len = u32::try_from(payload_len).map_err(|_| AbiError::PayloadTooLarge)?;
-    out.get_mut(..HEADER_LEN).ok_or(AbiError::Truncated)?.copy_from_slice(&header.to_bytes());
+    out.get_mut(..HEADER_LEN)
+        .ok_or(AbiError::Truncated)?
+        .copy_from_slice(&header.to_bytes());
     Ok(())
 }

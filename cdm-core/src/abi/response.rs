@@ -129,7 +129,9 @@ fn decode_state(r: &mut Reader<'_>) -> Result<SessionState, AbiError> {
         return Err(AbiError::PayloadTooLarge);
     }
     let mut key_statuses = Vec::new();
-    key_statuses.try_reserve(n).map_err(|_| AbiError::OutOfMemory)?;
+    key_statuses
+        .try_reserve(n)
+        .map_err(|_| AbiError::OutOfMemory)?;
     for _ in 0..n {
         let kid = r.bytes_u16(MAX_KEY_ID_LEN)?;
         if kid.is_empty() {
@@ -137,7 +139,9 @@ fn decode_state(r: &mut Reader<'_>) -> Result<SessionState, AbiError> {
         }
         let status = KeyStatus::from_wire(r.u8()?).ok_or(AbiError::InvalidField("key_status"))?;
         let mut owned = Vec::new();
-        owned.try_reserve(kid.len()).map_err(|_| AbiError::OutOfMemory)?;
+        owned
+            .try_reserve(kid.len())
+            .map_err(|_| AbiError::OutOfMemory)?;
         owned.extend_from_slice(kid);
         key_statuses.push((owned, status));
     }
@@ -163,7 +167,8 @@ fn decode_list<T>(
 ) -> Result<Vec<T>, AbiError> {
     let raw = r.bytes_u8(16)?;
     let mut out = Vec::new();
-    out.try_reserve(raw.len()).map_err(|_| AbiError::OutOfMemory)?;
+    out.try_reserve(raw.len())
+        .map_err(|_| AbiError::OutOfMemory)?;
     for &b in raw {
         out.push(f(b).ok_or(AbiError::InvalidField(what))?);
     }
@@ -177,14 +182,20 @@ impl Response {
             (self, opcode),
             (Response::Capabilities(_), Opcode::GetCapabilities)
                 | (Response::SessionOpened { .. }, Opcode::OpenSession)
-                | (Response::Message { .. }, Opcode::GenerateRequest | Opcode::Remove)
+                | (
+                    Response::Message { .. },
+                    Opcode::GenerateRequest | Opcode::Remove
+                )
                 | (
                     Response::State(_),
                     Opcode::Update | Opcode::Load | Opcode::GetKeyStatuses
                 )
                 | (Response::Decrypted(_), Opcode::Decrypt)
                 | (Response::Rendered { .. }, Opcode::RenderSecureBuffer)
-                | (Response::Done, Opcode::CloseSession | Opcode::ReleaseSecureBuffer)
+                | (
+                    Response::Done,
+                    Opcode::CloseSession | Opcode::ReleaseSecureBuffer
+                )
         )
     }
 
@@ -205,7 +216,11 @@ impl Response {
             Response::SessionOpened { session_id } => {
                 w.bytes_u8(session_id.as_bytes(), MAX_SESSION_ID_LEN)
             }
-            Response::Message { message_type, message, state } => {
+            Response::Message {
+                message_type,
+                message,
+                state,
+            } => {
                 w.u8(message_type.to_wire())?;
                 w.reserved(3)?;
                 w.bytes_u32(message, MAX_MESSAGE_LEN)?;
@@ -242,7 +257,11 @@ impl Response {
     }
 
     /// Encodes an error response (empty payload) to `request` into `out`.
-    pub fn encode_error(request: &Header, status: Status, out: &mut Vec<u8>) -> Result<(), AbiError> {
+    pub fn encode_error(
+        request: &Header,
+        status: Status,
+        out: &mut Vec<u8>,
+    ) -> Result<(), AbiError> {
         out.clear();
         Writer::new(out).put(&[0u8; HEADER_LEN])?;
         finish_message(out, request.response(status))
@@ -250,7 +269,10 @@ impl Response {
 
     /// Decodes a response message answering a request with `opcode`: `Ok(Err(status))` for
     /// an error response, `Err` if the message itself is malformed.
-    pub fn parse(opcode: Opcode, message: &[u8]) -> Result<(Header, Result<Response, Status>), AbiError> {
+    pub fn parse(
+        opcode: Opcode,
+        message: &[u8],
+    ) -> Result<(Header, Result<Response, Status>), AbiError> {
         let (header, payload) = Header::parse(message)?;
         if header.opcode != opcode.to_wire() {
             return Err(AbiError::UnexpectedResponse);
@@ -285,18 +307,27 @@ impl Response {
             }
             Opcode::OpenSession => {
                 let id = r.bytes_u8(MAX_SESSION_ID_LEN)?;
-                let id = core::str::from_utf8(id).map_err(|_| AbiError::InvalidField("session_id"))?;
-                Response::SessionOpened { session_id: id.into() }
+                let id =
+                    core::str::from_utf8(id).map_err(|_| AbiError::InvalidField("session_id"))?;
+                Response::SessionOpened {
+                    session_id: id.into(),
+                }
             }
             Opcode::GenerateRequest | Opcode::Remove => {
-                let message_type =
-                    MessageType::from_wire(r.u8()?).ok_or(AbiError::InvalidField("message_type"))?;
+                let message_type = MessageType::from_wire(r.u8()?)
+                    .ok_or(AbiError::InvalidField("message_type"))?;
                 r.reserved(3)?;
                 let body = r.bytes_u32(MAX_MESSAGE_LEN)?;
                 let mut message = Vec::new();
-                message.try_reserve(body.len()).map_err(|_| AbiError::OutOfMemory)?;
+                message
+                    .try_reserve(body.len())
+                    .map_err(|_| AbiError::OutOfMemory)?;
                 message.extend_from_slice(body);
-                Response::Message { message_type, message, state: decode_state(&mut r)? }
+                Response::Message {
+                    message_type,
+                    message,
+                    state: decode_state(&mut r)?,
+                }
             }
             Opcode::Update | Opcode::Load | Opcode::GetKeyStatuses => {
                 Response::State(decode_state(&mut r)?)
@@ -313,7 +344,10 @@ impl Response {
             }
             Opcode::RenderSecureBuffer => {
                 let len = r.u32()?;
-                Response::Rendered { len, digest: r.array()? }
+                Response::Rendered {
+                    len,
+                    digest: r.array()?,
+                }
             }
             Opcode::CloseSession | Opcode::ReleaseSecureBuffer => Response::Done,
         };
