@@ -1,9 +1,31 @@
 //! # cdm-core — the shared vocabulary of tee-cdm
 //!
-//! Types both sides of the trust boundary agree on. (Being written: the message ABI, EME
-//! types, init data parsing and Clear Key formats land here.)
+//! Types both sides of the trust boundary agree on, `no_std` + `alloc`:
+//! - [`eme`]: EME enumerations (session types, key statuses, init data types, robustness,
+//!   encryption schemes, closed reasons, key systems) with EME strings and stable wire values;
+//! - [`key_id`]: [`KeyId`], 1..=512-byte key IDs;
+//! - [`init_data`]: parsing of `cenc` (pssh), `keyids` and `webm` init data;
+//! - [`clearkey`]: the Clear Key license request, license (JWK Set) and release formats, and
+//!   the zeroizing [`ContentKey`];
+//! - [`base64url`]: the strict unpadded base64url those formats use;
+//! - [`abi`]: the message ABI between the normal and the secure world.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
+
+pub mod abi;
+pub mod base64url;
+pub mod clearkey;
+pub mod eme;
+pub mod init_data;
+pub mod key_id;
+
+pub use clearkey::{ClearKeyError, ContentKey, License, LicenseRequest};
+pub use eme::{
+    ClosedReason, EncryptionScheme, InitDataType, KeyStatus, KeySystem, MessageType, Robustness,
+    SessionType,
+};
+pub use init_data::{parse_init_data, InitDataError};
+pub use key_id::{KeyId, KeyIdError};

@@ -1,0 +1,369 @@
+//! Initialization data parsing (EME §7.1 `generateRequest()`, the EME Initialization Data
+//! Format Registry) and builders for tests, demos and servers.
+//!
+//! Init data comes from the media or the application and is untrusted: every length is checked
+//! with checked arithmetic, every byte of the input must be accounted for, and failures are
+//! typed [`InitDataError`]s. The extracted key IDs are deduplicated in order of first
+//! appearance.
+
+use alloc::borrow::Cow;
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::Deserialize;
+
+use crate::eme::InitDataType;
+use crate::key_id::{KeyId, KeyIdError, CENC_KEY_ID_LEN};
+
+/// Largest init data accepted, in bytes (the 64 KiB browsers enforce in `generateRequest()`).
+pub const MAX_INIT_DATA_LEN: usize = 65536;
+
+/// The Common SystemID `1077efec-c0b2-4d02-ace3-3c1e52e2fb4b` ("cenc" Initialization Data
+/// Format §4.1). Clear Key uses the key IDs of `pssh` boxes of this system.
+pub const COMMON_SYSTEM_ID: [u8; 16] = [
+    0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb, 0x4b,
+];
+
+const PSSH: [u8; 4] = *b"pssh";
+
+/// Why init data was rejected. `offset` fields are byte offsets into the init data of the
+/// start of the offending box.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitDataError {
+    /// Zero-length init data (EME §7.1 step: "If initData is empty, reject with TypeError").
+    #[error("init data is empty")]
+    Empty,
+    /// Larger than [`MAX_INIT_DATA_LEN`].
+    #[error("init data is {len} bytes (at most {MAX_INIT_DATA_LEN})")]
+    TooLarge {
+        /// Length found.
+        len: usize,
+    },
+    /// The bytes left are fewer than a box header, or fewer than the box size claims.
+    #[error("box at offset {offset} is truncated")]
+    BoxTruncated {
+        /// Start of the box.
+        offset: usize,
+    },
+    /// The box size is 0 ("to end of file", not allowed in init data) or smaller than its
+    /// own header.
+    #[error("box at offset {offset} has an invalid size")]
+    BoxSizeInvalid {
+        /// Start of the box.
+        offset: usize,
+    },
+    /// A box other than `pssh`.
+    #[error("box at offset {offset} is not 'pssh'")]
+    NotPssh {
+        /// Start of the box.
+        offset: usize,
+        /// The four-character box type found.
+        box_type: [u8; 4],
+    },
+    /// A `pssh` version other than 0 or 1 (ISO/IEC 23001-7 §8.1.1).
+    #[error("pssh at offset {offset} has unsupported version {version}")]
+    UnsupportedPsshVersion {
+        /// Start of the box.
+        offset: usize,
+        /// Version found.
+        version: u8,
+    },
+    /// `pssh` flags must be 0 (ISO/IEC 23001-7 §8.1.1).
+    #[error("pssh at offset {offset} has non-zero flags")]
+    NonZeroFlags {
+        /// Start of the box.
+        offset: usize,
+    },
+    /// The `pssh` fields (KID_count × KID, DataSize) need more bytes than the box holds.
+    #[error("pssh at offset {offset}: fields overrun the box")]
+    PsshFieldsOverrun {
+        /// Start of the box.
+        offset: usize,
+    },
+    /// The `pssh` fields end before the box does.
+    #[error("pssh at offset {offset}: trailing bytes inside the box")]
+    PsshTrailingBytes {
+        /// Start of the box.
+        offset: usize,
+    },
+    /// No version 1 `pssh` box of the Common SystemID with at least one key ID ("cenc"
+    /// Initialization Data Format §3: Clear Key must use the Common SystemID box).
+    #[error("no key IDs in a Common SystemID pssh box")]
+    NoCommonSystemKeyIds,
+    /// `keyids` init data is not a JSON object with a `kids` array of strings.
+    #[error("keyids init data is not valid JSON of the expected shape")]
+    InvalidJson,
+    /// `keyids` init data with an empty `kids` array.
+    #[error("keyids init data has no key IDs")]
+    NoKeyIds,
+    /// A key ID is malformed (bad base64url or length outside 1..=512).
+    #[error("key ID #{index}: {source}")]
+    InvalidKeyId {
+        /// Index of the key ID (in `kids`; 0 for `webm`).
+        index: usize,
+        /// What is wrong with it.
+        source: KeyIdError,
+    },
+    /// Builder: a `pssh` key ID must be 16 bytes.
+    #[error("pssh key IDs must be 16 bytes, got {len}")]
+    PsshKeyIdLength {
+        /// Length of the offending key ID.
+        len: usize,
+    },
+}
+
+/// Extracts the key IDs of `init_data` of the given type.
+///
+/// Checks the common limits (non-empty, at most [`MAX_INIT_DATA_LEN`]) and dispatches to
+/// [`parse_cenc`], [`parse_keyids`] or [`parse_webm`]. The result is never empty.
+pub fn parse_init_data(ty: InitDataType, init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
+    match ty {
+        InitDataType::Cenc => parse_cenc(init_data),
+        InitDataType::KeyIds => parse_keyids(init_data),
+        InitDataType::Webm => parse_webm(init_data),
+    }
+}
+
+fn check_limits(init_data: &[u8]) -> Result<(), InitDataError> {
+    if init_data.is_empty() {
+        Err(InitDataError::Empty)
+    } else if init_data.len() > MAX_INIT_DATA_LEN {
+        Err(InitDataError::TooLarge {
+            len: init_data.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Key IDs in order of first appearance, without duplicates.
+#[derive(Default)]
+struct KeyIdList {
+    seen: BTreeSet<KeyId>,
+    list: Vec<KeyId>,
+}
+
+impl KeyIdList {
+    fn push(&mut self, kid: KeyId) {
+        if self.seen.insert(kid.clone()) {
+            self.list.push(kid);
+        }
+    }
+}
+
+/// A forward-only reader over untrusted bytes; every read is bounds-checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.0.split_at_checked(n)?;
+        self.0 = tail;
+        Some(head)
+    }
+    fn take_array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take_array::<1>().map(|[b]| b)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take_array().map(u32::from_be_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take_array().map(u64::from_be_bytes)
+    }
+}
+
+/// Parses `cenc` init data: one or more concatenated `pssh` boxes (ISO/IEC 23001-7 §8.1.1,
+/// box header per ISO/IEC 14496-12 §4.2).
+///
+/// Every box is validated structurally: type `pssh`, version 0 or 1, flags 0, 32-bit size or
+/// `size == 1` with a 64-bit `largesize`, and the size equal to exactly the bytes the fields
+/// span. Key IDs are taken from version 1 boxes of the [`COMMON_SYSTEM_ID`]; boxes of other
+/// systems and version 0 boxes (which carry no key IDs) are skipped. The common-system
+/// `Data` is ignored, as the "cenc" format §4.1 requires.
+pub fn parse_cenc(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
+    check_limits(init_data)?;
+    let mut kids = KeyIdList::default();
+    let mut offset = 0usize;
+    let mut rest = init_data;
+    while !rest.is_empty() {
+        let box_len = parse_pssh_box(rest, offset, &mut kids)?;
+        // `box_len <= rest.len()` is checked by `parse_pssh_box`.
+        rest = rest
+            .get(box_len..)
+            .ok_or(InitDataError::BoxTruncated { offset })?;
+        offset = offset
+            .checked_add(box_len)
+            .ok_or(InitDataError::BoxSizeInvalid { offset })?;
+    }
+    if kids.list.is_empty() {
+        return Err(InitDataError::NoCommonSystemKeyIds);
+    }
+    Ok(kids.list)
+}
+
+/// Parses the box at the start of `data`; returns its total size.
+fn parse_pssh_box(
+    data: &[u8],
+    offset: usize,
+    kids: &mut KeyIdList,
+) -> Result<usize, InitDataError> {
+    let truncated = InitDataError::BoxTruncated { offset };
+    let mut r = Reader(data);
+    let size32 = r.u32().ok_or(truncated.clone())?;
+    let box_type: [u8; 4] = r.take_array().ok_or(truncated.clone())?;
+    let (size, header_len) = match size32 {
+        0 => return Err(InitDataError::BoxSizeInvalid { offset }),
+        1 => (r.u64().ok_or(truncated.clone())?, 16usize),
+        n => (u64::from(n), 8usize),
+    };
+    if size < header_len as u64 {
+        return Err(InitDataError::BoxSizeInvalid { offset });
+    }
+    // A size that does not fit in usize certainly exceeds the input.
+    let size = usize::try_from(size).map_err(|_| truncated.clone())?;
+    if size > data.len() {
+        return Err(truncated);
+    }
+    if box_type != PSSH {
+        return Err(InitDataError::NotPssh { offset, box_type });
+    }
+    // The body is the bytes after the header, up to the declared size.
+    let body_len = size
+        .checked_sub(header_len)
+        .ok_or(InitDataError::BoxSizeInvalid { offset })?;
+    let body = r
+        .take(body_len)
+        .ok_or(InitDataError::BoxTruncated { offset })?;
+
+    let overrun = InitDataError::PsshFieldsOverrun { offset };
+    let mut b = Reader(body);
+    let version = b.u8().ok_or(overrun.clone())?;
+    let flags: [u8; 3] = b.take_array().ok_or(overrun.clone())?;
+    if version > 1 {
+        return Err(InitDataError::UnsupportedPsshVersion { offset, version });
+    }
+    if flags != [0, 0, 0] {
+        return Err(InitDataError::NonZeroFlags { offset });
+    }
+    let system_id: [u8; 16] = b.take_array().ok_or(overrun.clone())?;
+    let mut box_kids = Vec::new();
+    if version == 1 {
+        let count =
+            usize::try_from(b.u32().ok_or(overrun.clone())?).map_err(|_| overrun.clone())?;
+        let kid_bytes = count.checked_mul(CENC_KEY_ID_LEN).ok_or(overrun.clone())?;
+        let all = b.take(kid_bytes).ok_or(overrun.clone())?;
+        for kid in all.chunks_exact(CENC_KEY_ID_LEN) {
+            box_kids.push(kid);
+        }
+    }
+    let data_size =
+        usize::try_from(b.u32().ok_or(overrun.clone())?).map_err(|_| overrun.clone())?;
+    b.take(data_size).ok_or(overrun)?;
+    if !b.0.is_empty() {
+        return Err(InitDataError::PsshTrailingBytes { offset });
+    }
+    // Only a fully valid box contributes key IDs.
+    if system_id == COMMON_SYSTEM_ID {
+        for kid in box_kids {
+            let kid = KeyId::new(kid)
+                .map_err(|source| InitDataError::InvalidKeyId { index: 0, source })?;
+            kids.push(kid);
+        }
+    }
+    Ok(size)
+}
+
+#[derive(Deserialize)]
+struct KeyIdsJson<'a> {
+    // `Cow` borrows from the input unless a string contains JSON escapes.
+    #[serde(borrow)]
+    kids: Vec<Cow<'a, str>>,
+}
+
+/// Parses `keyids` init data: the JSON object `{"kids":["<base64url>", ...]}` of the "keyids"
+/// Initialization Data Format §1. Each key ID is strict base64url without padding (EME
+/// §9.1.7) of 1..=512 bytes; at least one is required. Other members are ignored.
+pub fn parse_keyids(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
+    check_limits(init_data)?;
+    let json: KeyIdsJson<'_> =
+        serde_json::from_slice(init_data).map_err(|_| InitDataError::InvalidJson)?;
+    parse_kid_strings(&json.kids)
+}
+
+fn parse_kid_strings(kids_text: &[Cow<'_, str>]) -> Result<Vec<KeyId>, InitDataError> {
+    if kids_text.is_empty() {
+        return Err(InitDataError::NoKeyIds);
+    }
+    let mut kids = KeyIdList::default();
+    for (index, s) in kids_text.iter().enumerate() {
+        let kid = KeyId::from_base64url(s)
+            .map_err(|source| InitDataError::InvalidKeyId { index, source })?;
+        kids.push(kid);
+    }
+    Ok(kids.list)
+}
+
+/// Parses `webm` init data: the whole init data is one key ID (the WebM `ContentEncKeyID`,
+/// "webm" Initialization Data Format), 1..=512 bytes.
+pub fn parse_webm(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
+    check_limits(init_data)?;
+    let kid =
+        KeyId::new(init_data).map_err(|source| InitDataError::InvalidKeyId { index: 0, source })?;
+    Ok(alloc::vec![kid])
+}
+
+/// Builds a version 1 `pssh` box of the [`COMMON_SYSTEM_ID`] listing `kids`, with
+/// `DataSize = 0` ("cenc" Initialization Data Format §4.1). Every key ID must be 16 bytes and
+/// the box must fit in [`MAX_INIT_DATA_LEN`].
+pub fn build_common_pssh_v1(kids: &[KeyId]) -> Result<Vec<u8>, InitDataError> {
+    // header 8 + version/flags 4 + SystemID 16 + KID_count 4 + KIDs + DataSize 4
+    let size = kids
+        .len()
+        .checked_mul(CENC_KEY_ID_LEN)
+        .and_then(|n| n.checked_add(36))
+        .filter(|&n| n <= MAX_INIT_DATA_LEN)
+        .ok_or(InitDataError::TooLarge { len: usize::MAX })?;
+    let size32 = u32::try_from(size).map_err(|_| InitDataError::TooLarge { len: size })?;
+    let count = u32::try_from(kids.len()).map_err(|_| InitDataError::TooLarge { len: size })?;
+    let mut out = Vec::with_capacity(size);
+    out.extend_from_slice(&size32.to_be_bytes());
+    out.extend_from_slice(&PSSH);
+    out.extend_from_slice(&[1, 0, 0, 0]);
+    out.extend_from_slice(&COMMON_SYSTEM_ID);
+    out.extend_from_slice(&count.to_be_bytes());
+    for kid in kids {
+        let cenc = kid
+            .as_cenc()
+            .ok_or(InitDataError::PsshKeyIdLength { len: kid.len() })?;
+        out.extend_from_slice(cenc);
+    }
+    out.extend_from_slice(&0u32.to_be_bytes());
+    Ok(out)
+}
+
+/// Writes `"kids":[...]` (without braces) into `out`.
+pub(crate) fn write_kids_member(kids: &[KeyId], out: &mut String) {
+    out.push_str("\"kids\":[");
+    for (i, kid) in kids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        // base64url needs no JSON escaping.
+        crate::base64url::encode_to(kid.as_bytes(), out);
+        out.push('"');
+    }
+    out.push(']');
+}
+
+/// Builds `keyids` init data `{"kids":[...]}` for `kids`. An empty slice gives init data that
+/// [`parse_keyids`] rejects.
+pub fn keyids_init_data(kids: &[KeyId]) -> Vec<u8> {
+    let mut s = String::from("{");
+    write_kids_member(kids, &mut s);
+    s.push('}');
+    s.into_bytes()
+}
