@@ -1,37 +1,682 @@
-//! aarch64 engine: ARMv8 Crypto Extensions. (Placeholder until the intrinsics land: reports
-//! itself unavailable, so dispatch never selects it.)
-#![allow(dead_code)]
+//! aarch64 engine: ARMv8 Cryptography Extensions.
+//!
+//! `AESE k` is AddRoundKey(k) → ShiftRows → SubBytes and `AESMC` is MixColumns, so a FIPS-197
+//! §5.1 encryption is `AESE k0; AESMC … AESE k8; AESMC; AESE k9; EOR k10`. Decryption uses the
+//! equivalent inverse cipher (FIPS-197 §5.3.5): `AESD`/`AESIMC` with round keys 1..=9 passed
+//! through InvMixColumns once, at key expansion.
+//!
+//! `AESE`/`AESD` have a latency of several cycles but pipeline, so CTR and CBC decryption work
+//! on [`LANES`] independent blocks per round. CBC decryption is parallel because every
+//! plaintext block needs only its own and the previous ciphertext block (NIST SP 800-38A §6.2);
+//! for `cbcs` patterns the encrypted blocks of several pattern periods are gathered into one
+//! batch.
+//!
+//! Every `unsafe fn` here needs the `aes` and `neon` target features; a [`RoundKeys`] value is
+//! only ever built after [`available`] confirmed them, which is what the `// SAFETY:` comments
+//! rely on.
+#![allow(unsafe_code)]
 
-use super::Backend;
+use core::arch::aarch64::{
+    uint8x16_t, uint8x8_t, vaesdq_u8, vaeseq_u8, vaesimcq_u8, vaesmcq_u8, vcombine_u8, vcreate_u8,
+    vdupq_n_u8, veorq_u8, vld1_u8, vld1q_u8, vrev64_u8, vst1q_u8,
+};
 
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::{Backend, BLOCK};
+
+/// AES-128 rounds (FIPS-197 §5, Nr = 10); the schedule has `ROUNDS + 1` round keys.
+const ROUNDS: usize = 10;
+
+/// Blocks kept in flight by the CTR and CBC-decrypt loops.
+const LANES: usize = 8;
+
+/// Round constants of the AES-128 key expansion (FIPS-197 §5.2, `Rcon[i]` first bytes).
+const RCON: [u8; ROUNDS] = [0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36];
+
+#[cfg(not(target_os = "none"))]
+cpufeatures::new!(aes_detect, "aes");
+
+/// Whether the ARMv8 AES instructions may be used.
+///
+/// With an operating system, `cpufeatures` asks it (`AT_HWCAP` on Linux). On bare metal
+/// (`target_os = "none"`) there is nobody to ask, so the choice is made at build time: an
+/// integrator whose CPU has the extension builds with `-C target-feature=+aes`.
 pub(crate) fn available() -> bool {
-    false
-}
-
-pub(crate) struct RoundKeys(super::portable::Keys);
-
-impl RoundKeys {
-    pub(crate) fn new(_key: &[u8; 16]) -> Option<Self> {
-        None
+    #[cfg(not(target_os = "none"))]
+    {
+        cfg!(target_feature = "neon") && aes_detect::get()
+    }
+    #[cfg(target_os = "none")]
+    {
+        cfg!(all(target_feature = "aes", target_feature = "neon"))
     }
 }
 
-macro_rules! fwd {
-    ($t:ty) => {
-        impl Backend for $t {
-            fn encrypt_block(&self, block: &mut [u8; 16]) {
-                self.0.encrypt_block(block)
+/// The AES-128 encryption schedule and the equivalent-inverse-cipher decryption schedule.
+/// Both are wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct RoundKeys {
+    enc: [[u8; BLOCK]; ROUNDS + 1],
+    dec: [[u8; BLOCK]; ROUNDS + 1],
+}
+
+impl RoundKeys {
+    /// Expands `key`; `None` when the CPU lacks the AES instructions.
+    pub(crate) fn new(key: &[u8; 16]) -> Option<RoundKeys> {
+        if !available() {
+            return None;
+        }
+        let mut keys = RoundKeys {
+            enc: [[0; BLOCK]; ROUNDS + 1],
+            dec: [[0; BLOCK]; ROUNDS + 1],
+        };
+        // SAFETY: (1) `available()` has just confirmed the `aes` and `neon` features.
+        unsafe { expand_key(key, &mut keys.enc, &mut keys.dec) };
+        Some(keys)
+    }
+}
+
+impl Backend for RoundKeys {
+    fn encrypt_block(&self, block: &mut [u8; 16]) {
+        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        unsafe { encrypt_one(&self.enc, block) }
+    }
+
+    fn decrypt_block(&self, block: &mut [u8; 16]) {
+        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        unsafe { decrypt_one(&self.dec, block) }
+    }
+
+    fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
+        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        unsafe { ctr64_xor(&self.enc, iv_hi, ctr, data) }
+    }
+
+    fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
+        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        unsafe { cbc_decrypt(&self.dec, iv, data) }
+    }
+
+    fn cbc_decrypt_pattern_blocks(
+        &self,
+        iv: &mut [u8; 16],
+        data: &mut [u8],
+        crypt: usize,
+        skip: usize,
+    ) {
+        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        unsafe { cbc_decrypt_pattern(&self.dec, iv, data, crypt, skip) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safe helpers usable only from code compiled with the same target features.
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load(block: &[u8; 16]) -> uint8x16_t {
+    // SAFETY: `block` is 16 readable bytes; `vld1q_u8` has no alignment requirement.
+    unsafe { vld1q_u8(block.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load8(half: &[u8; 8]) -> uint8x8_t {
+    // SAFETY: `half` is 8 readable bytes; `vld1_u8` has no alignment requirement.
+    unsafe { vld1_u8(half.as_ptr()) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn store(block: &mut [u8; 16], v: uint8x16_t) {
+    // SAFETY: `block` is 16 writable bytes, borrowed exclusively; no alignment requirement.
+    unsafe { vst1q_u8(block.as_mut_ptr(), v) }
+}
+
+#[target_feature(enable = "neon")]
+#[inline]
+fn load_keys(keys: &[[u8; BLOCK]; ROUNDS + 1]) -> [uint8x16_t; ROUNDS + 1] {
+    let mut rk = [vdupq_n_u8(0); ROUNDS + 1];
+    for (r, k) in rk.iter_mut().zip(keys.iter()) {
+        *r = load(k);
+    }
+    rk
+}
+
+/// The whole 16-byte blocks of `data` as arrays (a trailing partial block is not yielded).
+fn blocks(data: &[u8]) -> impl Iterator<Item = &[u8; 16]> {
+    data.chunks_exact(BLOCK).filter_map(|c| c.try_into().ok())
+}
+
+/// Mutable variant of [`blocks`].
+fn blocks_mut(data: &mut [u8]) -> impl Iterator<Item = &mut [u8; 16]> {
+    data.chunks_exact_mut(BLOCK)
+        .filter_map(|c| c.try_into().ok())
+}
+
+/// Block number `index` of `data`, if it lies wholly inside.
+fn block_at(data: &[u8], index: usize) -> Option<&[u8; 16]> {
+    let start = index.checked_mul(BLOCK)?;
+    data.get(start..start.checked_add(BLOCK)?)?.try_into().ok()
+}
+
+/// Mutable variant of [`block_at`].
+fn block_at_mut(data: &mut [u8], index: usize) -> Option<&mut [u8; 16]> {
+    let start = index.checked_mul(BLOCK)?;
+    data.get_mut(start..start.checked_add(BLOCK)?)?
+        .try_into()
+        .ok()
+}
+
+/// Counter block `iv_hi || big-endian(ctr)` (ISO/IEC 23001-7 §10.1).
+#[target_feature(enable = "neon")]
+#[inline]
+fn counter_block(iv_hi: uint8x8_t, ctr: u64) -> uint8x16_t {
+    // `vcreate_u8` puts the least significant byte in lane 0; reversing the lanes gives the
+    // big-endian byte order of the counter half.
+    vcombine_u8(iv_hi, vrev64_u8(vcreate_u8(ctr)))
+}
+
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn encrypt1(rk: &[uint8x16_t; ROUNDS + 1], b: uint8x16_t) -> uint8x16_t {
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10] = *rk;
+    let mut s = b;
+    for k in [k0, k1, k2, k3, k4, k5, k6, k7, k8] {
+        s = vaesmcq_u8(vaeseq_u8(s, k));
+    }
+    veorq_u8(vaeseq_u8(s, k9), k10)
+}
+
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn decrypt1(dk: &[uint8x16_t; ROUNDS + 1], b: uint8x16_t) -> uint8x16_t {
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10] = *dk;
+    let mut s = b;
+    for k in [k0, k1, k2, k3, k4, k5, k6, k7, k8] {
+        s = vaesimcq_u8(vaesdq_u8(s, k));
+    }
+    veorq_u8(vaesdq_u8(s, k9), k10)
+}
+
+/// Encrypts [`LANES`] independent blocks, round by round so the pipeline stays full.
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn encrypt8(rk: &[uint8x16_t; ROUNDS + 1], b: &mut [uint8x16_t; LANES]) {
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10] = *rk;
+    for k in [k0, k1, k2, k3, k4, k5, k6, k7, k8] {
+        for s in b.iter_mut() {
+            *s = vaesmcq_u8(vaeseq_u8(*s, k));
+        }
+    }
+    for s in b.iter_mut() {
+        *s = veorq_u8(vaeseq_u8(*s, k9), k10);
+    }
+}
+
+/// Decrypts [`LANES`] independent blocks (equivalent inverse cipher).
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn decrypt8(dk: &[uint8x16_t; ROUNDS + 1], b: &mut [uint8x16_t; LANES]) {
+    let [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10] = *dk;
+    for k in [k0, k1, k2, k3, k4, k5, k6, k7, k8] {
+        for s in b.iter_mut() {
+            *s = vaesimcq_u8(vaesdq_u8(*s, k));
+        }
+    }
+    for s in b.iter_mut() {
+        *s = veorq_u8(vaesdq_u8(*s, k9), k10);
+    }
+}
+
+/// SubWord (FIPS-197 §5.2) with the S-box in hardware: the word is repeated in all four
+/// columns, so ShiftRows (part of `AESE`) leaves it unchanged and `AESE` with a zero round key
+/// is SubBytes alone. Avoids table look-ups indexed by key bytes.
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn sub_word(word: [u8; 4]) -> [u8; 4] {
+    let mut buf = [0u8; 16];
+    for col in buf.chunks_exact_mut(4) {
+        col.copy_from_slice(&word);
+    }
+    let v = vaeseq_u8(load(&buf), vdupq_n_u8(0));
+    store(&mut buf, v);
+    let out = [buf[0], buf[1], buf[2], buf[3]];
+    buf.zeroize();
+    out
+}
+
+/// One step of the AES-128 key expansion (FIPS-197 §5.2): round key `r + 1` from round key
+/// `r`, with `rcon = Rcon[r + 1]`.
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn next_round_key(prev: &[u8; 16], rcon: u8) -> [u8; 16] {
+    // temp = SubWord(RotWord(w[i-1])) ^ Rcon, with w[i-1] the last word of `prev`.
+    let mut temp = sub_word([prev[13], prev[14], prev[15], prev[12]]);
+    temp[0] ^= rcon;
+    let mut next = [0u8; 16];
+    // w[i] = w[i-4] ^ w[i-1], where the first w[i-1] is `temp`.
+    for (i, byte) in next.iter_mut().enumerate() {
+        let back = if i < 4 { temp[i] } else { 0 };
+        *byte = prev[i] ^ back;
+    }
+    for i in 4..16 {
+        next[i] ^= next[i - 4];
+    }
+    temp.zeroize();
+    next
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels entered from the `Backend` impl.
+
+/// Expands `key` into the encryption schedule and the decryption schedule of the equivalent
+/// inverse cipher (round keys in reverse order, keys 1..=9 through InvMixColumns).
+///
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn expand_key(
+    key: &[u8; 16],
+    enc: &mut [[u8; BLOCK]; ROUNDS + 1],
+    dec: &mut [[u8; BLOCK]; ROUNDS + 1],
+) {
+    let mut rk = *key;
+    enc[0] = rk;
+    for (slot, &rcon) in enc.iter_mut().skip(1).zip(RCON.iter()) {
+        rk = next_round_key(&rk, rcon);
+        *slot = rk;
+    }
+    rk.zeroize();
+
+    for (d, e) in dec.iter_mut().zip(enc.iter().rev()) {
+        *d = *e;
+    }
+    for d in dec.iter_mut().take(ROUNDS).skip(1) {
+        let v = vaesimcq_u8(load(d));
+        store(d, v);
+    }
+}
+
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn encrypt_one(enc: &[[u8; BLOCK]; ROUNDS + 1], block: &mut [u8; 16]) {
+    let rk = load_keys(enc);
+    store(block, encrypt1(&rk, load(block)));
+}
+
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn decrypt_one(dec: &[[u8; BLOCK]; ROUNDS + 1], block: &mut [u8; 16]) {
+    let dk = load_keys(dec);
+    store(block, decrypt1(&dk, load(block)));
+}
+
+/// CTR with a 64-bit big-endian block counter that wraps without carrying into `iv_hi`.
+/// Works on whole blocks; a trailing partial block of `data` is ignored.
+///
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn ctr64_xor(
+    enc: &[[u8; BLOCK]; ROUNDS + 1],
+    iv_hi: &[u8; 8],
+    ctr: &mut u64,
+    data: &mut [u8],
+) {
+    let rk = load_keys(enc);
+    let hi = load8(iv_hi);
+    for chunk in data.chunks_mut(LANES * BLOCK) {
+        // A short last chunk still computes LANES keystream blocks; only the used ones count.
+        let mut ks = [vdupq_n_u8(0); LANES];
+        let mut c = *ctr;
+        for k in ks.iter_mut() {
+            *k = counter_block(hi, c);
+            c = c.wrapping_add(1);
+        }
+        encrypt8(&rk, &mut ks);
+        for (block, k) in blocks_mut(chunk).zip(ks.iter()) {
+            store(block, veorq_u8(load(block), *k));
+            *ctr = ctr.wrapping_add(1);
+        }
+    }
+}
+
+/// CBC decryption of the whole blocks of `data` (NIST SP 800-38A §6.2), [`LANES`] at a time.
+///
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn cbc_decrypt(dec: &[[u8; BLOCK]; ROUNDS + 1], iv: &mut [u8; 16], data: &mut [u8]) {
+    let dk = load_keys(dec);
+    let mut prev = load(iv);
+    for chunk in data.chunks_mut(LANES * BLOCK) {
+        let mut ct = [vdupq_n_u8(0); LANES];
+        for (c, block) in ct.iter_mut().zip(blocks(chunk)) {
+            *c = load(block);
+        }
+        let mut pt = ct;
+        decrypt8(&dk, &mut pt);
+        for ((block, p), c) in blocks_mut(chunk).zip(pt.iter()).zip(ct.iter()) {
+            store(block, veorq_u8(*p, prev));
+            prev = *c;
+        }
+    }
+    store(iv, prev);
+}
+
+/// CBC decryption under a `crypt:skip` block pattern (ISO/IEC 23001-7 §10.4.2): the encrypted
+/// blocks form one chain across periods, so they are gathered [`LANES`] at a time (a `cbcs`
+/// 1:9 pattern gathers from eight periods) and decrypted together.
+///
+/// # Safety
+///
+/// 1. The CPU must support the `aes` and `neon` target features.
+#[target_feature(enable = "aes,neon")]
+unsafe fn cbc_decrypt_pattern(
+    dec: &[[u8; BLOCK]; ROUNDS + 1],
+    iv: &mut [u8; 16],
+    data: &mut [u8],
+    crypt: usize,
+    skip: usize,
+) {
+    let dk = load_keys(dec);
+    let mut prev = load(iv);
+    let total = data.len() / BLOCK;
+    let period = crypt.saturating_add(skip).max(1);
+    let mut batch = [0usize; LANES];
+    let mut used = 0usize;
+    let mut start = 0usize;
+    while start < total {
+        // The last period may hold fewer than `crypt` whole blocks: all of them are encrypted.
+        let end = start.saturating_add(crypt).min(total);
+        for index in start..end {
+            if let Some(slot) = batch.get_mut(used) {
+                *slot = index;
+                used += 1;
             }
-            fn decrypt_block(&self, block: &mut [u8; 16]) {
-                self.0.decrypt_block(block)
-            }
-            fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-                self.0.ctr64_xor_blocks(iv_hi, ctr, data)
-            }
-            fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-                self.0.cbc_decrypt_blocks(iv, data)
+            if used == LANES {
+                prev = cbc_decrypt_gathered(&dk, data, &batch, prev);
+                used = 0;
             }
         }
-    };
+        start = start.saturating_add(period);
+    }
+    if let Some(rest) = batch.get(..used) {
+        if !rest.is_empty() {
+            prev = cbc_decrypt_gathered(&dk, data, rest, prev);
+        }
+    }
+    store(iv, prev);
 }
-fwd!(RoundKeys);
+
+/// Decrypts the blocks numbered `indices` (at most [`LANES`], in chain order) as one stretch of
+/// a CBC chain that so far ended with ciphertext `prev`; returns the new chain end.
+#[target_feature(enable = "aes,neon")]
+#[inline]
+fn cbc_decrypt_gathered(
+    dk: &[uint8x16_t; ROUNDS + 1],
+    data: &mut [u8],
+    indices: &[usize],
+    mut prev: uint8x16_t,
+) -> uint8x16_t {
+    let mut ct = [vdupq_n_u8(0); LANES];
+    for (c, &index) in ct.iter_mut().zip(indices) {
+        if let Some(block) = block_at(data, index) {
+            *c = load(block);
+        }
+    }
+    let mut pt = ct;
+    decrypt8(dk, &mut pt);
+    for ((&index, p), c) in indices.iter().zip(pt.iter()).zip(ct.iter()) {
+        if let Some(block) = block_at_mut(data, index) {
+            store(block, veorq_u8(*p, prev));
+            prev = *c;
+        }
+    }
+    prev
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::super::portable;
+    use super::*;
+
+    fn unhex<const N: usize>(s: &str) -> [u8; N] {
+        let v = hex::decode(s).unwrap();
+        v.try_into().unwrap()
+    }
+
+    fn unhex_vec(parts: &[&str]) -> Vec<u8> {
+        parts.iter().flat_map(|p| hex::decode(p).unwrap()).collect()
+    }
+
+    /// `RoundKeys` for `key`, or `None` (after checking that detection agrees) when this CPU
+    /// has no AES instructions — e.g. the test run with the crypto HWCAPs masked.
+    fn keys(key: &[u8; 16]) -> Option<RoundKeys> {
+        let k = RoundKeys::new(key);
+        assert_eq!(k.is_some(), available());
+        k
+    }
+
+    /// Deterministic test data (xorshift64*), independent of the code under test.
+    fn filler(seed: u64, len: usize) -> Vec<u8> {
+        let mut s = seed | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s >> 12;
+                s ^= s << 25;
+                s ^= s >> 27;
+                s.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes()[0]
+            })
+            .collect()
+    }
+
+    const SP800_38A_KEY: &str = "2b7e151628aed2a6abf7158809cf4f3c";
+    const SP800_38A_PT: [&str; 4] = [
+        "6bc1bee22e409f96e93d7e117393172a",
+        "ae2d8a571e03ac9c9eb76fac45af8e51",
+        "30c81c46a35ce411e5fbc1191a0a52ef",
+        "f69f2445df4f9b17ad2b417be66c3710",
+    ];
+
+    #[test]
+    fn fips197_c1_encrypt_and_decrypt() {
+        let Some(k) = keys(&unhex("000102030405060708090a0b0c0d0e0f")) else {
+            return;
+        };
+        let pt: [u8; 16] = unhex("00112233445566778899aabbccddeeff");
+        let ct: [u8; 16] = unhex("69c4e0d86a7b0430d8cdb78070b4c55a");
+        let mut b = pt;
+        k.encrypt_block(&mut b);
+        assert_eq!(b, ct);
+        k.decrypt_block(&mut b);
+        assert_eq!(b, pt);
+    }
+
+    #[test]
+    fn fips197_a1_key_expansion_last_round_key() {
+        // FIPS-197 Appendix A.1: w[40..44] for key 2b7e1516...
+        let Some(k) = keys(&unhex(SP800_38A_KEY)) else {
+            return;
+        };
+        assert_eq!(
+            k.enc[ROUNDS],
+            unhex::<16>("d014f9a8c9ee2589e13f0cc8b6630ca6")
+        );
+        assert_eq!(k.dec[0], k.enc[ROUNDS]);
+        assert_eq!(k.dec[ROUNDS], k.enc[0]);
+    }
+
+    #[test]
+    fn sp800_38a_f51_ctr() {
+        let Some(k) = keys(&unhex(SP800_38A_KEY)) else {
+            return;
+        };
+        // Initial counter block f0f1…feff: the low half is the 64-bit counter.
+        let iv_hi: [u8; 8] = unhex("f0f1f2f3f4f5f6f7");
+        let mut ctr = 0xf8f9_fafb_fcfd_feff_u64;
+        let mut data = unhex_vec(&SP800_38A_PT);
+        k.ctr64_xor_blocks(&iv_hi, &mut ctr, &mut data);
+        let expected = unhex_vec(&[
+            "874d6191b620e3261bef6864990db6ce",
+            "9806f66b7970fdff8617187bb9fffdff",
+            "5ae4df3edbd5d35e5b4f09020db03eab",
+            "1e031dda2fbe03d1792170a0f3009cee",
+        ]);
+        assert_eq!(hex::encode(&data), hex::encode(&expected));
+        assert_eq!(ctr, 0xf8f9_fafb_fcfd_ff03);
+    }
+
+    #[test]
+    fn sp800_38a_f22_cbc_decrypt() {
+        let Some(k) = keys(&unhex(SP800_38A_KEY)) else {
+            return;
+        };
+        let mut iv: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f");
+        let last: [u8; 16] = unhex("3ff1caa1681fac09120eca307586e1a7");
+        let mut data = unhex_vec(&[
+            "7649abac8119b246cee98e9b12e9197d",
+            "5086cb9b507219ee95db113a917678b2",
+            "73bed6b8e3c1743b7116e69e22229516",
+            "3ff1caa1681fac09120eca307586e1a7",
+        ]);
+        k.cbc_decrypt_blocks(&mut iv, &mut data);
+        assert_eq!(hex::encode(&data), hex::encode(unhex_vec(&SP800_38A_PT)));
+        assert_eq!(iv, last);
+    }
+
+    #[test]
+    fn ctr_matches_portable_across_lengths_and_wrap() {
+        let key: [u8; 16] = unhex("000102030405060708090a0b0c0d0e0f");
+        let Some(arm) = keys(&key) else { return };
+        let soft = portable::Keys::new(&key);
+        let iv_hi: [u8; 8] = unhex("0123456789abcdef");
+        let starts = [
+            0,
+            1,
+            u64::MAX - 20,
+            u64::MAX - 8,
+            u64::MAX - 7,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for blocks in 0..=40usize {
+            for &start in &starts {
+                let input = filler(blocks as u64 ^ start, blocks * BLOCK);
+                let (mut a, mut b) = (input.clone(), input.clone());
+                let (mut ca, mut cb) = (start, start);
+                arm.ctr64_xor_blocks(&iv_hi, &mut ca, &mut a);
+                soft.ctr64_xor_blocks(&iv_hi, &mut cb, &mut b);
+                assert_eq!(a, b, "blocks={blocks} start={start:#x}");
+                assert_eq!(ca, cb);
+                assert_eq!(ca, start.wrapping_add(blocks as u64));
+            }
+        }
+    }
+
+    #[test]
+    fn cbc_matches_portable_across_lengths() {
+        let key: [u8; 16] = unhex("fedcba98765432100123456789abcdef");
+        let Some(arm) = keys(&key) else { return };
+        let soft = portable::Keys::new(&key);
+        for blocks in 0..=40usize {
+            let input = filler(blocks as u64 + 7, blocks * BLOCK);
+            let iv0: [u8; 16] = filler(blocks as u64 + 1000, 16).try_into().unwrap();
+            let (mut a, mut b) = (input.clone(), input.clone());
+            let (mut iva, mut ivb) = (iv0, iv0);
+            arm.cbc_decrypt_blocks(&mut iva, &mut a);
+            soft.cbc_decrypt_blocks(&mut ivb, &mut b);
+            assert_eq!(a, b, "blocks={blocks}");
+            assert_eq!(iva, ivb);
+            let mut single = input.clone();
+            let mut ivs = iv0;
+            for block in single.chunks_exact_mut(BLOCK) {
+                arm.cbc_decrypt_blocks(&mut ivs, block);
+            }
+            assert_eq!(single, a, "block-by-block chain, blocks={blocks}");
+        }
+    }
+
+    #[test]
+    fn cbc_pattern_matches_portable_default() {
+        let key: [u8; 16] = unhex("2b7e151628aed2a6abf7158809cf4f3c");
+        let Some(arm) = keys(&key) else { return };
+        let soft = portable::Keys::new(&key);
+        for crypt in 1..=15usize {
+            for skip in 1..=15usize {
+                let period = crypt + skip;
+                let lens = [
+                    0,
+                    1,
+                    crypt,
+                    period,
+                    2 * period + 1,
+                    8 * period + crypt - 1,
+                    40,
+                ];
+                for blocks in lens {
+                    let seed = (crypt * 100 + skip * 7 + blocks) as u64;
+                    let input = filler(seed, blocks * BLOCK);
+                    let iv0: [u8; 16] = filler(seed + 1, 16).try_into().unwrap();
+                    let (mut a, mut b) = (input.clone(), input.clone());
+                    let (mut iva, mut ivb) = (iv0, iv0);
+                    arm.cbc_decrypt_pattern_blocks(&mut iva, &mut a, crypt, skip);
+                    soft.cbc_decrypt_pattern_blocks(&mut ivb, &mut b, crypt, skip);
+                    assert_eq!(a, b, "{crypt}:{skip} blocks={blocks}");
+                    assert_eq!(iva, ivb, "{crypt}:{skip} blocks={blocks}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cbc_pattern_leaves_skipped_blocks_clear() {
+        // 1:9 (`cbcs` video) over 25 blocks: blocks 0, 10 and 20 are decrypted, the rest kept.
+        let key: [u8; 16] = unhex(SP800_38A_KEY);
+        let Some(arm) = keys(&key) else { return };
+        let soft = portable::Keys::new(&key);
+        let input = filler(99, 25 * BLOCK);
+        let iv0 = [0x5a; 16];
+        let mut data = input.clone();
+        let mut iv = iv0;
+        arm.cbc_decrypt_pattern_blocks(&mut iv, &mut data, 1, 9);
+        // Independent expectation: the three encrypted blocks decrypted as one CBC chain.
+        let mut chain: Vec<u8> = [0, 10, 20]
+            .iter()
+            .flat_map(|&i| input[i * BLOCK..(i + 1) * BLOCK].to_vec())
+            .collect();
+        let mut iv_soft = iv0;
+        soft.cbc_decrypt_blocks(&mut iv_soft, &mut chain);
+        for (i, (got, want)) in data.chunks(BLOCK).zip(input.chunks(BLOCK)).enumerate() {
+            match i {
+                0 | 10 | 20 => {
+                    let j = i / 10;
+                    assert_eq!(got, &chain[j * BLOCK..(j + 1) * BLOCK], "block {i}");
+                }
+                _ => assert_eq!(got, want, "skipped block {i} changed"),
+            }
+        }
+        assert_eq!(iv, iv_soft);
+    }
+
+    #[test]
+    fn zeroize_wipes_both_schedules() {
+        let Some(mut k) = keys(&unhex(SP800_38A_KEY)) else {
+            return;
+        };
+        assert!(k.enc.iter().chain(k.dec.iter()).flatten().any(|&b| b != 0));
+        k.zeroize();
+        assert!(k.enc.iter().chain(k.dec.iter()).flatten().all(|&b| b == 0));
+    }
+}

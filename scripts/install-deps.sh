@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what scripts/test-all.sh needs on a fresh Debian bookworm machine (run as root).
+# Idempotent: every step checks first and is skipped when already satisfied, so a re-run is fast.
+set -euo pipefail
+
+step() { printf '\n==> install-deps: %s\n' "$*"; }
+
+# --- Debian packages: aarch64 cross linker + libc, qemu-user, OpenSSL headers (benches peer) ---
+apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libssl-dev pkg-config)
+missing=()
+for p in "${apt_pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if ((${#missing[@]})); then
+    step "apt-get install ${missing[*]}"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+else
+    step "apt packages already installed"
+fi
+
+# --- Rust targets and components (stable is enough; nightly is not required) ---
+targets=(aarch64-unknown-linux-gnu aarch64-unknown-none thumbv7em-none-eabihf)
+installed_targets=$(rustup target list --installed)
+want_targets=()
+for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$installed_targets" || want_targets+=("$t")
+done
+if ((${#want_targets[@]})); then
+    step "rustup target add ${want_targets[*]}"
+    rustup target add "${want_targets[@]}"
+else
+    step "rust targets already installed"
+fi
+
+installed_components=$(rustup component list --installed)
+want_components=()
+for c in clippy rustfmt; do
+    grep -q "^$c" <<<"$installed_components" || want_components+=("$c")
+done
+if ((${#want_components[@]})); then
+    step "rustup component add ${want_components[*]}"
+    rustup component add "${want_components[@]}"
+else
+    step "rust components already installed"
+fi
+
+# --- cargo-fuzz (run with `-s none` on stable) ---
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    step "cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked
+else
+    step "cargo-fuzz already installed ($(cargo fuzz --version))"
+fi
+
+step "done"
