@@ -22,3 +22,4 @@ extern crate alloc;
 
 pub mod aes;
 pub mod cenc;
+pub mod platform;

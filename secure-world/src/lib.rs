@@ -1,9 +1,56 @@
 //! # secure-world — the tee-cdm trusted application
 //!
-//! Not functional yet: sessions, key slots, license processing and decrypt dispatch land here
-//! (one entry point, bytes in, bytes out).
+//! The secure world is a function from bytes to bytes: [`SecureWorld::process`] takes one
+//! request message of the `cdm_core::abi` message ABI (plus, for `Decrypt`, the shared sample
+//! buffer) and writes exactly one response message. Decode failures become encoded error
+//! responses; nothing on any input panics. A transport (in-process call, socket host, a TEE
+//! entry point) is a thin adapter that copies the request out of shared memory and calls
+//! `process`.
+//!
+//! What it holds, and the rules it enforces:
+//! - **Sessions** ([`Config::max_sessions`], default 32): unguessable non-zero `u64` handles
+//!   from the platform RNG, a separate random EME session id, the EME state machine of
+//!   `generateRequest` / `update` / `remove` / `close` (EME §6.6). Only `temporary` sessions:
+//!   there is no persistent storage yet, so `persistent-license` sessions and `Load` answer
+//!   `NotSupported`.
+//! - **Key slots** ([`Config::max_keys_per_session`], default 32): the AES key schedule
+//!   (zeroized on drop), the key ID and the EME key status. The raw content key is wiped as
+//!   soon as it is expanded.
+//! - **Decryption** with the platform's AES engine, enforcing the session's robustness:
+//!   `SW_SECURE_CRYPTO` decrypts in place in the shared buffer; `HW_SECURE_DECODE` decrypts
+//!   only into secure buffers ([`Config::max_secure_buffers`],
+//!   [`Config::max_secure_buffer_bytes`]) that go to the secure output sink.
+//!
+//! The crate is `no_std` + `alloc` and forbids `unsafe`. All allocation is fallible
+//! (`try_reserve`); allocation failure answers `OutOfMemory` and changes nothing. (The
+//! Clear Key and init data parsers of `cdm-core` still allocate infallibly; see the crate
+//! docs there.) The platform services come from [`hal::platform::Platform`]: `std` builds
+//! can use `hal::platform::StdPlatform`, bare-metal integrators supply their own
+//! implementations of the `hal::platform` traits.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 extern crate alloc;
+
+mod config;
+mod decrypt;
+mod error;
+mod key_slot;
+mod messages;
+mod secure_buffer;
+mod session;
+mod world;
+
+pub use config::{
+    Config, ConfigError, DEFAULT_MAX_KEYS_PER_SESSION, DEFAULT_MAX_SECURE_BUFFERS,
+    DEFAULT_MAX_SECURE_BUFFER_BYTES, DEFAULT_MAX_SESSIONS,
+};
+pub use world::SecureWorld;

@@ -1,0 +1,71 @@
+//! Platform services the secure world is built with: randomness, a clock and the secure
+//! output sink, gathered with the AES [`Engine`] in one [`Platform`] value.
+//!
+//! Each service is a small trait so that a TEE integrator can supply its own implementation
+//! (the TEE's hardware RNG, its trusted time source, its secure video path). The `std` feature
+//! provides host implementations backed by `ring` and the operating system:
+//! [`SystemRandom`], [`SystemClock`] and [`DigestSink`]. `no_std` builds (e.g.
+//! `aarch64-unknown-none`) get only the traits: `ring` does not build for bare-metal targets,
+//! so the integrator must implement [`SecureRandom`], [`Clock`] and [`SecureOutputSink`] for
+//! the platform and pass them to [`Platform::new`].
+
+mod clock;
+mod output;
+mod rng;
+
+pub use clock::Clock;
+#[cfg(feature = "std")]
+pub use clock::SystemClock;
+#[cfg(feature = "std")]
+pub use output::DigestSink;
+pub use output::{OutputError, SecureOutputSink, DIGEST_LEN};
+#[cfg(feature = "std")]
+pub use rng::SystemRandom;
+pub use rng::{RngError, SecureRandom};
+
+use crate::aes::Engine;
+
+/// Everything the secure world needs from the platform, in one value (the "provider" the
+/// trusted application is built with).
+///
+/// The fields are public: the secure world owns the bundle and reaches each service directly.
+#[derive(Debug)]
+pub struct Platform<R, C, S> {
+    /// Source of unguessable handles and session ids.
+    pub rng: R,
+    /// Trusted time, for license expiry.
+    pub clock: C,
+    /// The secure decoder/renderer that consumes `HW_SECURE_DECODE` output.
+    pub sink: S,
+    /// The AES engine chosen for this device (detection already ran).
+    pub engine: Engine,
+}
+
+impl<R: SecureRandom, C: Clock, S: SecureOutputSink> Platform<R, C, S> {
+    /// Bundles the services with an engine (usually [`Engine::detect`]).
+    pub fn new(rng: R, clock: C, sink: S, engine: Engine) -> Self {
+        Platform {
+            rng,
+            clock,
+            sink,
+            engine,
+        }
+    }
+}
+
+/// The host platform: OS randomness, the system clock and a digest-reporting sink.
+#[cfg(feature = "std")]
+pub type StdPlatform = Platform<SystemRandom, SystemClock, DigestSink>;
+
+#[cfg(feature = "std")]
+impl StdPlatform {
+    /// The host services with the detected AES engine ([`Engine::detect`]).
+    pub fn host() -> Self {
+        Platform::new(
+            SystemRandom::new(),
+            SystemClock,
+            DigestSink::new(),
+            Engine::detect(),
+        )
+    }
+}

@@ -1,0 +1,259 @@
+//! Sessions: the EME `MediaKeySession` state machine on the secure side (EME §6.6).
+//!
+//! ```text
+//!   open ──GenerateRequest──▶ Requested ──Update(license)*──▶ Requested
+//!                                 │
+//!                               Remove ──▶ Released ──Update(release ack)──▶ closed
+//!   CloseSession, from any state ──▶ closed (everything wiped)
+//! ```
+//!
+//! Decisions where EME leaves the CDM a choice:
+//! - A Clear Key license may carry keys whose IDs were not in the license request; they are
+//!   loaded (EME §9.1.4 does not restrict the key IDs, and browsers' Clear Key CDMs accept
+//!   them). The requested key IDs are therefore not kept.
+//! - A license whose `type` is not the session's type is refused (`InvalidLicense`).
+//! - A key ID the session already holds is replaced by the new key and becomes `usable`.
+//! - `Remove` is answered for `temporary` sessions too, with a `license-release` message
+//!   holding the record of license destruction `{"kids":[...]}` (EME §9.1.5); the release
+//!   acknowledgement must list exactly the released key IDs.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use cdm_core::abi::SessionState;
+use cdm_core::{ClosedReason, KeyId, KeyStatus, License, Robustness, SessionType};
+use hal::aes::Engine;
+use zeroize::Zeroize;
+
+use crate::error::Error;
+use crate::key_slot::KeySlot;
+
+/// Where a session is in its EME life cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Opened; `generateRequest` not called yet.
+    Created,
+    /// A license request was produced; licenses may be loaded.
+    Requested,
+    /// `remove()` destroyed the keys; waiting for the release acknowledgement.
+    Released,
+}
+
+/// One open session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    handle: u64,
+    id: String,
+    /// `SwSecureCrypto` or `HwSecureDecode` (the empty robustness is stored as the former).
+    robustness: Robustness,
+    session_type: SessionType,
+    phase: Phase,
+    /// Capacity reserved for the key quota at the first license, so the vector never
+    /// reallocates (a reallocation would leave copies of key schedules in freed memory).
+    slots: Vec<KeySlot>,
+}
+
+/// A copy of a key ID's bytes for a response, allocated fallibly.
+fn kid_bytes(kid: &KeyId) -> Result<Vec<u8>, Error> {
+    bytes(kid.as_bytes())
+}
+
+/// A fallibly allocated copy of `b`.
+fn bytes(b: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(b.len())?;
+    v.extend_from_slice(b);
+    Ok(v)
+}
+
+impl Session {
+    /// A new session in the `Created` phase.
+    pub(crate) fn new(handle: u64, id: String, robustness: Robustness) -> Self {
+        Session {
+            handle,
+            id,
+            robustness,
+            session_type: SessionType::Temporary,
+            phase: Phase::Created,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The session handle.
+    pub(crate) fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    /// The EME session id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The effective robustness level.
+    pub(crate) fn robustness(&self) -> Robustness {
+        self.robustness
+    }
+
+    /// The session type.
+    pub(crate) fn session_type(&self) -> SessionType {
+        self.session_type
+    }
+
+    /// The slot holding `kid`.
+    pub(crate) fn slot(&self, kid: &[u8]) -> Option<&KeySlot> {
+        self.slots.iter().find(|s| s.kid() == kid)
+    }
+
+    /// EME §6.6.2 `generateRequest()`: only once per session.
+    pub(crate) fn check_generate(&self) -> Result<(), Error> {
+        match self.phase {
+            Phase::Created => Ok(()),
+            _ => Err(Error::InvalidState("generateRequest already called")),
+        }
+    }
+
+    /// Records that the license request was sent.
+    pub(crate) fn mark_requested(&mut self) {
+        self.phase = Phase::Requested;
+    }
+
+    /// Whether an `Update` is a release acknowledgement (after `Remove`) rather than a
+    /// license. `Update` before `GenerateRequest` is refused (EME §6.6.3: no license request
+    /// is pending).
+    pub(crate) fn expects_release_ack(&self) -> Result<bool, Error> {
+        match self.phase {
+            Phase::Created => Err(Error::InvalidState("update before generateRequest")),
+            Phase::Requested => Ok(false),
+            Phase::Released => Ok(true),
+        }
+    }
+
+    /// Key statuses, in load order.
+    pub(crate) fn state(&self, closed: Option<ClosedReason>) -> Result<SessionState, Error> {
+        let mut key_statuses = Vec::new();
+        key_statuses.try_reserve_exact(self.slots.len())?;
+        for slot in &self.slots {
+            key_statuses.push((bytes(slot.kid())?, slot.status()));
+        }
+        Ok(SessionState {
+            expiration_ms: None,
+            closed,
+            key_statuses,
+        })
+    }
+
+    /// Checks everything about loading `license` that can fail (type, quota, memory) and
+    /// allocates what loading needs. Answers the session state as it will be once
+    /// [`Session::commit_license`] runs, and owned copies of the key IDs the session does not
+    /// hold yet (in license order). Changes nothing but reserved capacity.
+    pub(crate) fn prepare_license(
+        &mut self,
+        license: &License,
+        max_keys: usize,
+    ) -> Result<(SessionState, Vec<Vec<u8>>), Error> {
+        if license.effective_session_type() != self.session_type {
+            return Err(Error::LicenseMismatch(
+                "license type is not the session type",
+            ));
+        }
+        let mut new_kids = Vec::new();
+        new_kids.try_reserve_exact(license.keys.len())?;
+        for (kid, _) in &license.keys {
+            if self.slot(kid.as_bytes()).is_none() {
+                new_kids.push(kid_bytes(kid)?);
+            }
+        }
+        let total = self
+            .slots
+            .len()
+            .checked_add(new_kids.len())
+            .ok_or(Error::KeyQuota)?;
+        if total > max_keys {
+            return Err(Error::KeyQuota);
+        }
+        // Reserved once, for the whole quota: pushes in `commit_license` never reallocate.
+        if self.slots.capacity() < max_keys {
+            let more = max_keys.saturating_sub(self.slots.len());
+            self.slots.try_reserve_exact(more)?;
+        }
+        let mut state = self.state(None)?;
+        state.key_statuses.try_reserve_exact(new_kids.len())?;
+        for (kid, _) in &license.keys {
+            match state
+                .key_statuses
+                .iter_mut()
+                .find(|(k, _)| k.as_slice() == kid.as_bytes())
+            {
+                // A replaced key becomes usable again.
+                Some((_, status)) => *status = KeyStatus::Usable,
+                None => state
+                    .key_statuses
+                    .push((kid_bytes(kid)?, KeyStatus::Usable)),
+            }
+        }
+        Ok((state, new_kids))
+    }
+
+    /// Expands and loads every key of `license`, with the key IDs [`Session::prepare_license`]
+    /// copied (infallible once that succeeded). Each raw key is wiped in place in the license
+    /// right after expansion; the license is then dropped, so neither its memory nor a moved
+    /// copy keeps a key.
+    pub(crate) fn commit_license(
+        &mut self,
+        engine: Engine,
+        mut license: License,
+        new_kids: Vec<Vec<u8>>,
+    ) {
+        let mut new_kids = new_kids.into_iter();
+        for (kid, key) in &mut license.keys {
+            let schedule = engine.key(key.as_bytes());
+            key.zeroize();
+            match self.slots.iter_mut().find(|s| s.kid() == kid.as_bytes()) {
+                Some(slot) => slot.replace(schedule),
+                None => {
+                    if let Some(kid) = new_kids.next() {
+                        self.slots.push(KeySlot::new(kid, schedule));
+                    }
+                }
+            }
+        }
+        drop(license);
+    }
+
+    /// The key IDs of every slot, in load order.
+    pub(crate) fn kids(&self) -> impl Iterator<Item = &[u8]> + Clone {
+        self.slots.iter().map(|s| s.kid())
+    }
+
+    /// EME §6.6.5 `remove()`: allowed once a license request exists.
+    pub(crate) fn check_remove(&self) -> Result<(), Error> {
+        match self.phase {
+            Phase::Requested => Ok(()),
+            Phase::Created => Err(Error::InvalidState("remove before generateRequest")),
+            Phase::Released => Err(Error::InvalidState("already removed")),
+        }
+    }
+
+    /// The state `Remove` will answer: every key `released`.
+    pub(crate) fn state_after_release(&self) -> Result<SessionState, Error> {
+        let mut state = self.state(None)?;
+        for (_, status) in &mut state.key_statuses {
+            *status = KeyStatus::Released;
+        }
+        Ok(state)
+    }
+
+    /// Destroys every key schedule; statuses become `released`.
+    pub(crate) fn release(&mut self) {
+        for slot in &mut self.slots {
+            slot.release();
+        }
+        self.phase = Phase::Released;
+    }
+
+    /// Whether `kids` (a release acknowledgement, EME §9.1.6) lists exactly the released
+    /// keys.
+    pub(crate) fn acknowledges(&self, kids: &[KeyId]) -> bool {
+        kids.len() == self.slots.len() && kids.iter().all(|k| self.slot(k.as_bytes()).is_some())
+    }
+}

@@ -1,0 +1,497 @@
+//! The trusted application's entry point: one request in, one response out.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use cdm_core::abi::limits::{MAX_SAMPLE_LEN, MAX_SUBSAMPLES};
+use cdm_core::abi::{
+    Capabilities, DecryptOutput, DecryptRequest, Header, OutputKind, Request, Response, Status,
+    ABI_VERSION, HEADER_LEN, MAGIC,
+};
+use cdm_core::clearkey::{parse_license, parse_license_release};
+use cdm_core::{
+    parse_init_data, ClosedReason, EncryptionScheme, InitDataType, KeySystem, MessageType,
+    Robustness, SessionType,
+};
+use hal::platform::{Clock, Platform, SecureOutputSink, SecureRandom};
+
+use crate::config::{Config, ConfigError};
+use crate::decrypt::{self, Scratch};
+use crate::error::Error;
+use crate::messages::kids_json;
+use crate::secure_buffer::Pool;
+use crate::session::Session;
+
+/// How many times a random handle or session id is redrawn on collision before giving up
+/// (with 64-bit values a second draw already essentially never happens).
+const MAX_DRAWS: usize = 8;
+
+/// Bytes of randomness in an EME session id (printed as 16 lowercase hex characters).
+const SESSION_ID_BYTES: usize = 8;
+
+/// The secure world: sessions, key slots, secure buffers and the platform services, behind
+/// one entry point, [`SecureWorld::process`].
+///
+/// Generic over the platform services (`hal::platform`): `std` hosts use
+/// `hal::platform::StdPlatform`; a TEE integrator passes its own RNG, clock and output sink.
+pub struct SecureWorld<R, C, S> {
+    platform: Platform<R, C, S>,
+    config: Config,
+    sessions: Vec<Session>,
+    buffers: Pool,
+    scratch: Scratch,
+}
+
+impl<R, C, S> core::fmt::Debug for SecureWorld<R, C, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SecureWorld")
+            .field("engine", &self.platform.engine.name())
+            .field("config", &self.config)
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes an error response to `header`. If even the 32-byte header cannot be allocated,
+/// `out` is left empty: the transport reports that as a dead secure world.
+fn write_error(header: &Header, status: Status, out: &mut Vec<u8>) {
+    if Response::encode_error(header, status, out).is_err() {
+        out.clear();
+    }
+}
+
+/// Encodes a successful response, mapping encoding failures (memory) to errors.
+fn write(resp: &Response, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+    resp.encode(header, out).map_err(Error::from)
+}
+
+/// Clears `out` and makes room for a response of `payload` bytes, so that encoding it
+/// after a side effect cannot fail.
+fn reserve_response(out: &mut Vec<u8>, payload: usize) -> Result<(), Error> {
+    out.clear();
+    out.try_reserve(HEADER_LEN.saturating_add(payload))?;
+    Ok(())
+}
+
+fn random_u64(rng: &impl SecureRandom) -> Result<u64, Error> {
+    let mut b = [0u8; 8];
+    rng.fill(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// A random non-zero handle that `in_use` does not know.
+fn fresh_handle(rng: &impl SecureRandom, in_use: impl Fn(u64) -> bool) -> Result<u64, Error> {
+    for _ in 0..MAX_DRAWS {
+        let h = random_u64(rng)?;
+        if h != 0 && !in_use(h) {
+            return Ok(h);
+        }
+    }
+    Err(Error::Internal("could not draw a fresh handle"))
+}
+
+/// A random session id of 16 lowercase hex characters.
+fn session_id(rng: &impl SecureRandom) -> Result<String, Error> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = [0u8; SESSION_ID_BYTES];
+    rng.fill(&mut b)?;
+    let mut s = String::new();
+    s.try_reserve_exact(SESSION_ID_BYTES.saturating_mul(2))?;
+    for byte in b {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            let c = HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            s.push(char::from(c));
+        }
+    }
+    Ok(s)
+}
+
+fn try_vec<T: Copy>(items: &[T]) -> Result<Vec<T>, Error> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(items.len())?;
+    v.extend_from_slice(items);
+    Ok(v)
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
+    /// Builds a secure world. Every table (sessions, secure buffers, the subsample scratch)
+    /// is allocated here, once.
+    pub fn new(platform: Platform<R, C, S>, config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut sessions = Vec::new();
+        sessions
+            .try_reserve_exact(config.max_sessions)
+            .map_err(|_| ConfigError::OutOfMemory)?;
+        let max_buffers = if config.hw_secure_decode {
+            config.max_secure_buffers
+        } else {
+            0
+        };
+        let buffers = Pool::new(max_buffers, config.max_secure_buffer_bytes)
+            .map_err(|_| ConfigError::OutOfMemory)?;
+        let scratch = Scratch::new().map_err(|_| ConfigError::OutOfMemory)?;
+        Ok(SecureWorld {
+            platform,
+            config,
+            sessions,
+            buffers,
+            scratch,
+        })
+    }
+
+    /// The platform services (e.g. to read a `DigestSink`'s counters in tests).
+    pub fn platform(&self) -> &Platform<R, C, S> {
+        &self.platform
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Handles one request message and writes one response message into `response`
+    /// (cleared first; its capacity is reused, so the decrypt path does not allocate).
+    ///
+    /// `request` must be secure-world memory (the transport copies it out of shared memory
+    /// before the call), so nothing is read twice. `sample` is the shared sample buffer:
+    /// only `Decrypt` reads it, and only `SW_SECURE_CRYPTO` sessions with in-place output
+    /// write it, with the clear sample. Any failure is an error response carrying a
+    /// [`Status`] and the request's id; a request whose header does not parse is answered
+    /// with opcode 0 and request id 0. A failed request changes nothing: no session, key,
+    /// buffer or byte of `sample` is modified.
+    pub fn process(&mut self, request: &[u8], sample: &mut [u8], response: &mut Vec<u8>) {
+        let (header, req) = match Request::parse(request) {
+            Ok(parsed) => parsed,
+            Err((header, e)) => {
+                let header = header.unwrap_or(Header {
+                    magic: MAGIC,
+                    version: ABI_VERSION,
+                    opcode: 0,
+                    session: 0,
+                    request_id: 0,
+                    payload_len: 0,
+                    status: 0,
+                    _reserved: 0,
+                });
+                write_error(&header, e.status(), response);
+                return;
+            }
+        };
+        if let Err(e) = self.dispatch(&header, req, sample, response) {
+            write_error(&header, e.status(), response);
+        }
+    }
+
+    fn dispatch(
+        &mut self,
+        header: &Header,
+        req: Request<'_>,
+        sample: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match req {
+            Request::GetCapabilities => self.capabilities(header, out),
+            Request::OpenSession {
+                key_system,
+                robustness,
+                session_type,
+            } => self.open_session(header, key_system, robustness, session_type, out),
+            Request::CloseSession => self.close_session(header, out),
+            Request::GenerateRequest {
+                init_data_type,
+                init_data,
+            } => self.generate_request(header, init_data_type, init_data, out),
+            Request::Update { response } => self.update(header, response, out),
+            // No secure storage yet: persistent-license sessions cannot exist.
+            Request::Load { .. } => Err(Error::NotSupported("load")),
+            Request::Remove => self.remove(header, out),
+            Request::GetKeyStatuses => {
+                let state = self.session(header.session)?.state(None)?;
+                write(&Response::State(state), header, out)
+            }
+            Request::Decrypt(d) => self.decrypt(header, &d, sample, out),
+            Request::RenderSecureBuffer { buffer } => self.render(header, buffer, out),
+            Request::ReleaseSecureBuffer { buffer } => {
+                reserve_response(out, 0)?;
+                self.buffers.free(buffer, header.session)?;
+                write(&Response::Done, header, out)
+            }
+        }
+    }
+
+    fn session_index(&self, handle: u64) -> Result<usize, Error> {
+        if handle == 0 {
+            return Err(Error::NoSuchSession);
+        }
+        self.sessions
+            .iter()
+            .position(|s| s.handle() == handle)
+            .ok_or(Error::NoSuchSession)
+    }
+
+    fn session(&self, handle: u64) -> Result<&Session, Error> {
+        let i = self.session_index(handle)?;
+        self.sessions.get(i).ok_or(Error::Internal("session index"))
+    }
+
+    fn session_mut(&mut self, handle: u64) -> Result<&mut Session, Error> {
+        let i = self.session_index(handle)?;
+        self.sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))
+    }
+
+    /// Removes session `i` and wipes everything it owns: key schedules (dropped with the
+    /// session) and its secure buffers.
+    fn close_index(&mut self, i: usize) {
+        if i < self.sessions.len() {
+            let session = self.sessions.swap_remove(i);
+            self.buffers.free_session(session.handle());
+            drop(session);
+        }
+    }
+
+    fn robustness_levels(&self) -> Result<Vec<Robustness>, Error> {
+        let mut levels = Vec::new();
+        levels.try_reserve_exact(3)?;
+        if self.config.sw_secure_crypto {
+            // The empty robustness (the only one Clear Key's EME string allows) is served as
+            // SW_SECURE_CRYPTO.
+            levels.push(Robustness::Empty);
+            levels.push(Robustness::SwSecureCrypto);
+        }
+        if self.config.hw_secure_decode {
+            levels.push(Robustness::HwSecureDecode);
+        }
+        Ok(levels)
+    }
+
+    fn capabilities(&self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+        let name = self.platform.engine.name();
+        let mut engine = String::new();
+        engine.try_reserve_exact(name.len())?;
+        engine.push_str(name);
+        let caps = Capabilities {
+            abi_version: ABI_VERSION,
+            engine,
+            robustness: self.robustness_levels()?,
+            schemes: try_vec(EncryptionScheme::ALL)?,
+            session_types: try_vec(&[SessionType::Temporary])?,
+            max_sessions: to_u32(self.config.max_sessions),
+            max_keys_per_session: to_u32(self.config.max_keys_per_session),
+            max_sample_len: to_u32(MAX_SAMPLE_LEN),
+            max_subsamples: to_u32(MAX_SUBSAMPLES),
+            max_secure_buffers: if self.config.hw_secure_decode {
+                to_u32(self.config.max_secure_buffers)
+            } else {
+                0
+            },
+        };
+        write(&Response::Capabilities(caps), header, out)
+    }
+
+    fn open_session(
+        &mut self,
+        header: &Header,
+        key_system: KeySystem,
+        robustness: Robustness,
+        session_type: SessionType,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match key_system {
+            KeySystem::ClearKey => {}
+        }
+        let effective = match robustness {
+            Robustness::Empty | Robustness::SwSecureCrypto if self.config.sw_secure_crypto => {
+                Robustness::SwSecureCrypto
+            }
+            Robustness::HwSecureDecode if self.config.hw_secure_decode => {
+                Robustness::HwSecureDecode
+            }
+            _ => return Err(Error::NotSupported("robustness")),
+        };
+        match session_type {
+            SessionType::Temporary => {}
+            // Needs secure storage, which the secure world does not have yet.
+            SessionType::PersistentLicense => {
+                return Err(Error::NotSupported("persistent-license"))
+            }
+        }
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(Error::SessionQuota);
+        }
+        let sessions = &self.sessions;
+        let rng = &self.platform.rng;
+        let handle = fresh_handle(rng, |h| sessions.iter().any(|s| s.handle() == h))?;
+        let mut id = session_id(rng)?;
+        let mut draws = 1;
+        while sessions.iter().any(|s| s.id() == id) {
+            if draws >= MAX_DRAWS {
+                return Err(Error::Internal("could not draw a fresh session id"));
+            }
+            id = session_id(rng)?;
+            draws = draws.saturating_add(1);
+        }
+        let mut answered = *header;
+        answered.session = handle;
+        let session_id = session_id_copy(&id)?;
+        write(&Response::SessionOpened { session_id }, &answered, out)?;
+        // Capacity for max_sessions was reserved at construction: no reallocation.
+        self.sessions.try_reserve(1)?;
+        self.sessions.push(Session::new(handle, id, effective));
+        Ok(())
+    }
+
+    fn close_session(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+        let i = self.session_index(header.session)?;
+        write(&Response::Done, header, out)?;
+        self.close_index(i);
+        Ok(())
+    }
+
+    fn generate_request(
+        &mut self,
+        header: &Header,
+        init_data_type: InitDataType,
+        init_data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let session = self.session_mut(header.session)?;
+        session.check_generate()?;
+        let kids = parse_init_data(init_data_type, init_data)?;
+        // EME §9.1.3: {"kids":[...],"type":"temporary"}.
+        let message = kids_json(
+            kids.iter().map(|k| k.as_bytes()),
+            Some(session.session_type()),
+        )
+        .map_err(|e| match e {
+            Error::OutOfMemory => Error::OutOfMemory,
+            // Too many key IDs to fit one message.
+            _ => Error::NotSupported("init data yields an oversize license request"),
+        })?;
+        let state = session.state(None)?;
+        let resp = Response::Message {
+            message_type: MessageType::LicenseRequest,
+            message,
+            state,
+        };
+        write(&resp, header, out)?;
+        session.mark_requested();
+        Ok(())
+    }
+
+    fn update(&mut self, header: &Header, license: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let i = self.session_index(header.session)?;
+        let max_keys = self.config.max_keys_per_session;
+        let engine = self.platform.engine;
+        let session = self
+            .sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        if session.expects_release_ack()? {
+            // EME §9.1.6: the acknowledgement lists the released key IDs.
+            let kids = parse_license_release(license)?;
+            if !session.acknowledges(&kids) {
+                return Err(Error::LicenseMismatch(
+                    "acknowledgement does not match the release",
+                ));
+            }
+            let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
+            write(&Response::State(state), header, out)?;
+            self.close_index(i);
+            return Ok(());
+        }
+        // All-or-nothing: parse, check and allocate first, then load (infallible).
+        let parsed = parse_license(license)?;
+        let (state, new_kids) = session.prepare_license(&parsed, max_keys)?;
+        write(&Response::State(state), header, out)?;
+        session.commit_license(engine, parsed, new_kids);
+        Ok(())
+    }
+
+    fn remove(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+        let session = self.session_mut(header.session)?;
+        session.check_remove()?;
+        // EME §9.1.5: the record of license destruction, {"kids":[...]}.
+        let message = kids_json(session.kids(), None)?;
+        let state = session.state_after_release()?;
+        let resp = Response::Message {
+            message_type: MessageType::LicenseRelease,
+            message,
+            state,
+        };
+        write(&resp, header, out)?;
+        session.release();
+        Ok(())
+    }
+
+    fn decrypt(
+        &mut self,
+        header: &Header,
+        req: &DecryptRequest<'_>,
+        sample: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let i = self.session_index(header.session)?;
+        let Self {
+            platform,
+            sessions,
+            buffers,
+            scratch,
+            ..
+        } = self;
+        let session = sessions.get(i).ok_or(Error::Internal("session index"))?;
+        // EME "waiting for key" when absent; expired/released keys are not usable.
+        let key = session.slot(req.key_id).ok_or(Error::NoKey)?.usable_key()?;
+        if sample.len() > MAX_SAMPLE_LEN {
+            return Err(Error::SampleTooLarge);
+        }
+        if usize::try_from(req.sample_len).ok() != Some(sample.len()) {
+            return Err(Error::DecryptFailed);
+        }
+        match (session.robustness(), req.output) {
+            // HW_SECURE_DECODE: clear samples never reach shared memory.
+            (Robustness::HwSecureDecode, OutputKind::InPlace) => Err(Error::OutputNotAllowed),
+            (_, OutputKind::InPlace) => {
+                // Encode first: once the sample is decrypted nothing may fail.
+                write(&Response::Decrypted(DecryptOutput::InPlace), header, out)?;
+                decrypt::decrypt_in_place(key, req, scratch, sample)
+            }
+            // Decrypting into a secure buffer is the stronger output path, so it is allowed
+            // for SW_SECURE_CRYPTO sessions too (the clear sample only reaches the sink).
+            (_, OutputKind::SecureBuffer) => {
+                let handle = fresh_handle(&platform.rng, |h| buffers.contains(h))?;
+                // The shared buffer is only read: the copy is decrypted in secure memory.
+                let mut data = buffers.allocate(sample)?;
+                decrypt::decrypt_in_place(key, req, scratch, &mut data)?;
+                write(
+                    &Response::Decrypted(DecryptOutput::SecureBuffer(handle)),
+                    header,
+                    out,
+                )?;
+                buffers.insert(handle, header.session, data)
+            }
+        }
+    }
+
+    fn render(&mut self, header: &Header, handle: u64, out: &mut Vec<u8>) -> Result<(), Error> {
+        let buf = self.buffers.get(handle, header.session)?;
+        let len = u32::try_from(buf.data().len()).map_err(|_| Error::Internal("buffer length"))?;
+        // Room for `len` and the digest, so the answer cannot fail after rendering.
+        reserve_response(out, 36)?;
+        let digest = self.platform.sink.render(buf.data())?;
+        write(&Response::Rendered { len, digest }, header, out)?;
+        self.buffers.free(handle, header.session)
+    }
+}
+
+fn session_id_copy(id: &str) -> Result<String, Error> {
+    let mut s = String::new();
+    s.try_reserve_exact(id.len())?;
+    s.push_str(id);
+    Ok(s)
+}
