@@ -1,0 +1,287 @@
+//! Key system access: `requestMediaKeySystemAccess()` and configuration negotiation
+//! (EME §3.1.1 and its "Get Supported Configuration" algorithms).
+//!
+//! The answer depends only on the key system's fixed support (no device state), so it is the
+//! same call after call: for `org.w3.clearkey`, init data types `cenc`, `keyids`, `webm`;
+//! MP4 and WebM audio/video with the codecs [`crate::content_type`] knows; encryption
+//! schemes `cenc`, `cbcs` and `cbcs-1-9` (or none named); the empty robustness string only;
+//! no distinctive identifier; no persistent state and only `temporary` sessions (persistent
+//! licenses need secure storage, which is not built yet).
+
+use std::str::FromStr;
+
+use cdm_core::eme::{EncryptionScheme, InitDataType, KeySystem, SessionType};
+
+use crate::content_type::{parse_content_type, MediaKind};
+use crate::error::EmeError;
+use crate::media_keys::MediaKeys;
+use crate::transport::{InProcessTransport, Transport};
+
+/// WebIDL `MediaKeysRequirement` (EME §3.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MediaKeysRequirement {
+    /// `"required"`: the feature must be used.
+    Required,
+    /// `"optional"` (the dictionary default): negotiated.
+    #[default]
+    Optional,
+    /// `"not-allowed"`: the feature must not be used.
+    NotAllowed,
+}
+
+impl MediaKeysRequirement {
+    /// The WebIDL string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MediaKeysRequirement::Required => "required",
+            MediaKeysRequirement::Optional => "optional",
+            MediaKeysRequirement::NotAllowed => "not-allowed",
+        }
+    }
+}
+
+/// WebIDL `MediaKeySystemMediaCapability` (EME §3.2.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MediaKeySystemMediaCapability {
+    /// MIME type with an RFC 6381 `codecs` parameter, e.g. `video/mp4; codecs="avc1.64001f"`.
+    pub content_type: String,
+    /// `encryptionScheme`: `None` (WebIDL `null`, any scheme the content uses), `"cenc"`,
+    /// `"cbcs"` or `"cbcs-1-9"`.
+    pub encryption_scheme: Option<String>,
+    /// Robustness string; `org.w3.clearkey` supports only `""`.
+    pub robustness: String,
+}
+
+impl MediaKeySystemMediaCapability {
+    /// A capability for `content_type` with no scheme and the empty robustness.
+    pub fn new(content_type: &str) -> Self {
+        MediaKeySystemMediaCapability {
+            content_type: content_type.to_string(),
+            encryption_scheme: None,
+            robustness: String::new(),
+        }
+    }
+
+    /// The same capability requiring `scheme`.
+    pub fn with_scheme(mut self, scheme: &str) -> Self {
+        self.encryption_scheme = Some(scheme.to_string());
+        self
+    }
+
+    /// The same capability with `robustness`.
+    pub fn with_robustness(mut self, robustness: &str) -> Self {
+        self.robustness = robustness.to_string();
+        self
+    }
+}
+
+/// WebIDL `MediaKeySystemConfiguration` (EME §3.2), with the dictionary defaults
+/// ([`Default`]). Strings stay strings, as in WebIDL: unknown values are negotiated away,
+/// not rejected by the type system.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MediaKeySystemConfiguration {
+    /// Free-form label, echoed in the chosen configuration.
+    pub label: String,
+    /// `initDataTypes` (`"cenc"`, `"keyids"`, `"webm"`, …).
+    pub init_data_types: Vec<String>,
+    /// `audioCapabilities`.
+    pub audio_capabilities: Vec<MediaKeySystemMediaCapability>,
+    /// `videoCapabilities`.
+    pub video_capabilities: Vec<MediaKeySystemMediaCapability>,
+    /// `distinctiveIdentifier` (default `optional`).
+    pub distinctive_identifier: MediaKeysRequirement,
+    /// `persistentState` (default `optional`).
+    pub persistent_state: MediaKeysRequirement,
+    /// `sessionTypes`; `None` means the member is absent (treated as `["temporary"]`).
+    pub session_types: Option<Vec<String>>,
+}
+
+/// Access to a key system with a negotiated configuration (EME §3.2
+/// `MediaKeySystemAccess`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaKeySystemAccess {
+    key_system: KeySystem,
+    configuration: MediaKeySystemConfiguration,
+}
+
+impl MediaKeySystemAccess {
+    /// The key system string (`"org.w3.clearkey"`).
+    pub fn key_system(&self) -> &'static str {
+        self.key_system.as_str()
+    }
+
+    /// The supported configuration chosen by [`request_media_key_system_access`]
+    /// (EME `getConfiguration()`).
+    pub fn get_configuration(&self) -> MediaKeySystemConfiguration {
+        self.configuration.clone()
+    }
+
+    /// Creates a `MediaKeys` backed by an in-process secure world (EME `createMediaKeys()`).
+    pub fn create_media_keys(&self) -> Result<MediaKeys, EmeError> {
+        let transport = InProcessTransport::new()
+            .map_err(|e| EmeError::NotSupportedError(format!("createMediaKeys: {e}")))?;
+        self.create_media_keys_with_transport(Box::new(transport))
+    }
+
+    /// Creates a `MediaKeys` whose secure world is reached through `transport` (e.g. a
+    /// [`crate::transport::SocketTransport`]). Non-EME extension.
+    pub fn create_media_keys_with_transport(
+        &self,
+        transport: Box<dyn Transport>,
+    ) -> Result<MediaKeys, EmeError> {
+        MediaKeys::new(self.key_system, self.configuration.clone(), transport)
+    }
+}
+
+/// EME §3.1.1 `requestMediaKeySystemAccess()`: the first configuration of `configs` the key
+/// system supports, reduced to what is supported.
+///
+/// Errors: `TypeError` if `key_system` is empty or `configs` is empty (§3.1.1 steps 1–2),
+/// `NotSupportedError` if the key system is unknown (step 3) or no configuration is
+/// supported (step 6.3.3).
+pub fn request_media_key_system_access(
+    key_system: &str,
+    configs: &[MediaKeySystemConfiguration],
+) -> Result<MediaKeySystemAccess, EmeError> {
+    if key_system.is_empty() {
+        return Err(EmeError::TypeError("keySystem is the empty string".into()));
+    }
+    if configs.is_empty() {
+        return Err(EmeError::TypeError(
+            "supportedConfigurations is empty".into(),
+        ));
+    }
+    let key_system = KeySystem::from_str(key_system).map_err(|_| {
+        EmeError::NotSupportedError(format!("key system {key_system:?} is not supported"))
+    })?;
+    configs
+        .iter()
+        .find_map(|c| get_supported_configuration(c).ok())
+        .map(|configuration| MediaKeySystemAccess {
+            key_system,
+            configuration,
+        })
+        .ok_or_else(|| {
+            EmeError::NotSupportedError(
+                "none of the requested configurations is supported by org.w3.clearkey".into(),
+            )
+        })
+}
+
+/// Why a candidate configuration is not supported (the `NotSupported` returns of §3.1.1.1),
+/// kept for diagnostics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unsupported {
+    InitDataTypes,
+    DistinctiveIdentifier,
+    PersistentState,
+    SessionType,
+    NoCapabilities,
+    VideoCapabilities,
+    AudioCapabilities,
+}
+
+/// EME §3.1.1.1 "Get Supported Configuration and Consent" (consent steps omitted: Clear Key
+/// uses no distinctive identifier and no persistent state, so there is nothing to consent to).
+pub(crate) fn get_supported_configuration(
+    candidate: &MediaKeySystemConfiguration,
+) -> Result<MediaKeySystemConfiguration, Unsupported> {
+    // Step 1, 2: the label is copied.
+    let mut acc = MediaKeySystemConfiguration {
+        label: candidate.label.clone(),
+        ..MediaKeySystemConfiguration::default()
+    };
+    // Step 3: init data types. Comparison is case-sensitive; "" is never supported.
+    if !candidate.init_data_types.is_empty() {
+        let supported: Vec<String> = candidate
+            .init_data_types
+            .iter()
+            .filter(|t| InitDataType::from_str(t).is_ok())
+            .cloned()
+            .collect();
+        if supported.is_empty() {
+            return Err(Unsupported::InitDataTypes);
+        }
+        acc.init_data_types = supported;
+    }
+    // Step 4: Clear Key never uses a distinctive identifier.
+    if candidate.distinctive_identifier == MediaKeysRequirement::Required {
+        return Err(Unsupported::DistinctiveIdentifier);
+    }
+    acc.distinctive_identifier = candidate.distinctive_identifier;
+    // Step 5: nothing can be persisted yet (no secure storage).
+    if candidate.persistent_state == MediaKeysRequirement::Required {
+        return Err(Unsupported::PersistentState);
+    }
+    acc.persistent_state = candidate.persistent_state;
+    // Step 6: session types, default ["temporary"].
+    let session_types = candidate
+        .session_types
+        .clone()
+        .unwrap_or_else(|| vec![SessionType::Temporary.as_str().to_string()]);
+    for ty in &session_types {
+        match SessionType::from_str(ty) {
+            Ok(SessionType::Temporary) => {}
+            // Persistent sessions need persistent state (step 6.3.1), which is not built; an
+            // unknown string is a type the implementation does not support (step 6.3.2).
+            Ok(SessionType::PersistentLicense) | Err(_) => return Err(Unsupported::SessionType),
+        }
+    }
+    acc.session_types = Some(session_types);
+    // Step 8: at least one capability.
+    if candidate.video_capabilities.is_empty() && candidate.audio_capabilities.is_empty() {
+        return Err(Unsupported::NoCapabilities);
+    }
+    // Steps 9, 10.
+    if !candidate.video_capabilities.is_empty() {
+        acc.video_capabilities =
+            get_supported_capabilities(MediaKind::Video, &candidate.video_capabilities)
+                .ok_or(Unsupported::VideoCapabilities)?;
+    }
+    if !candidate.audio_capabilities.is_empty() {
+        acc.audio_capabilities =
+            get_supported_capabilities(MediaKind::Audio, &candidate.audio_capabilities)
+                .ok_or(Unsupported::AudioCapabilities)?;
+    }
+    // Steps 11, 12: "optional" resolves to "not-allowed", as Clear Key requires neither a
+    // distinctive identifier nor persistent state for any supported combination.
+    if acc.distinctive_identifier == MediaKeysRequirement::Optional {
+        acc.distinctive_identifier = MediaKeysRequirement::NotAllowed;
+    }
+    if acc.persistent_state == MediaKeysRequirement::Optional {
+        acc.persistent_state = MediaKeysRequirement::NotAllowed;
+    }
+    Ok(acc)
+}
+
+/// EME §3.1.1.2 "Get Supported Capabilities for Audio/Video Type": the requested
+/// capabilities that are supported, in request order and as requested; `None` if none is
+/// (or if a content type is the empty string, step 3.4).
+fn get_supported_capabilities(
+    kind: MediaKind,
+    requested: &[MediaKeySystemMediaCapability],
+) -> Option<Vec<MediaKeySystemMediaCapability>> {
+    let mut supported = Vec::new();
+    for cap in requested {
+        if cap.content_type.is_empty() {
+            return None;
+        }
+        if parse_content_type(&cap.content_type, kind).is_err() {
+            continue;
+        }
+        // Step 3.13: a named scheme must be one the implementation supports.
+        if let Some(scheme) = &cap.encryption_scheme {
+            match EncryptionScheme::from_eme_encryption_scheme(scheme) {
+                Some(EncryptionScheme::Cenc | EncryptionScheme::Cbcs) => {}
+                _ => continue,
+            }
+        }
+        // Step 3.14: org.w3.clearkey has no robustness levels beyond "".
+        if !cap.robustness.is_empty() {
+            continue;
+        }
+        // Step 3.15: supported, added as requested.
+        supported.push(cap.clone());
+    }
+    (!supported.is_empty()).then_some(supported)
+}

@@ -1,0 +1,484 @@
+//! `MediaKeySession` (EME §6): one license exchange and the keys it loads.
+//!
+//! Each method validates its arguments in the normal world first, in the order of the EME
+//! algorithm steps (so the same bad input gets the same exception as in a browser), then makes
+//! one ABI call. Events are queued on the session and drained by the player with
+//! [`MediaKeySession::next_event`]; there is no callback registration and no background
+//! thread: an event is queued by the call (or the secure-world loss) that causes it.
+
+use std::collections::VecDeque;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use cdm_core::abi::limits::{MAX_INIT_DATA_LEN, MAX_LICENSE_LEN};
+use cdm_core::abi::{Request, Response, SessionState};
+use cdm_core::eme::{ClosedReason, InitDataType, KeyStatus, MessageType, Robustness, SessionType};
+use cdm_core::init_data::{parse_init_data, InitDataError};
+
+use crate::error::EmeError;
+use crate::media_keys::{Cdm, Link};
+
+/// An event of a session, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MediaKeySessionEvent {
+    /// EME `message` (§6.4): send `message` to the license server and pass its answer to
+    /// [`MediaKeySession::update`]. For Clear Key the body is JSON (§9.1.3, §9.1.5).
+    Message {
+        /// `license-request`, `license-renewal`, `license-release` or
+        /// `individualization-request`.
+        message_type: MessageType,
+        /// The message body.
+        message: Vec<u8>,
+    },
+    /// EME `keystatuseschange` (§6.5): [`MediaKeySession::key_statuses`] changed.
+    KeyStatusesChange,
+    /// The session closed (the EME `closed` promise resolving, §6.6 "Session Closed"). Not an
+    /// event of EME's `MediaKeySession`; queued so a player draining events sees it in order.
+    Closed(ClosedReason),
+}
+
+/// EME `MediaKeyStatusMap` (§6.3): the key IDs of a session and their statuses, in the order
+/// the secure world reports them (load order).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MediaKeyStatusMap {
+    entries: Vec<(Vec<u8>, KeyStatus)>,
+}
+
+impl MediaKeyStatusMap {
+    /// Number of keys (`size`).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the session knows no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The status of `key_id` (`get`).
+    pub fn get(&self, key_id: &[u8]) -> Option<KeyStatus> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_slice() == key_id)
+            .map(|&(_, s)| s)
+    }
+
+    /// Whether `key_id` is in the map (`has`).
+    pub fn has(&self, key_id: &[u8]) -> bool {
+        self.get(key_id).is_some()
+    }
+
+    /// `(key ID, status)` pairs.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], KeyStatus)> {
+        self.entries.iter().map(|(k, s)| (k.as_slice(), *s))
+    }
+}
+
+/// The mutable state of a session, shared between the [`MediaKeySession`] and its
+/// `MediaKeys` (which closes it when the secure world is lost and looks up keys in it).
+#[derive(Debug)]
+pub(crate) struct SessionInner {
+    pub(crate) session_type: SessionType,
+    pub(crate) robustness: Robustness,
+    /// Secure-world handle, once the session is open there.
+    pub(crate) handle: Option<u64>,
+    session_id: String,
+    /// EME "uninitialized" value: no `generateRequest()`/`load()` yet.
+    uninitialized: bool,
+    /// EME "callable" value: a request was generated or a session loaded.
+    callable: bool,
+    /// EME "closing or closed", with the reason once closed.
+    pub(crate) closed: Option<ClosedReason>,
+    expiration_ms: Option<i64>,
+    pub(crate) key_statuses: MediaKeyStatusMap,
+    events: VecDeque<MediaKeySessionEvent>,
+}
+
+impl SessionInner {
+    pub(crate) fn new(session_type: SessionType, robustness: Robustness) -> SessionInner {
+        SessionInner {
+            session_type,
+            robustness,
+            handle: None,
+            session_id: String::new(),
+            uninitialized: true,
+            callable: false,
+            closed: None,
+            expiration_ms: None,
+            key_statuses: MediaKeyStatusMap::default(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// EME "Update Key Statuses" (§6.6.x): replaces the map and queues `keystatuseschange`.
+    fn update_key_statuses(&mut self, entries: Vec<(Vec<u8>, KeyStatus)>) {
+        self.key_statuses = MediaKeyStatusMap { entries };
+        self.events
+            .push_back(MediaKeySessionEvent::KeyStatusesChange);
+    }
+
+    pub(crate) fn apply_state(&mut self, state: SessionState, always_fire: bool) {
+        if always_fire || self.key_statuses.entries != state.key_statuses {
+            self.update_key_statuses(state.key_statuses);
+        }
+        // EME "Update Expiration": NaN is `None`.
+        self.expiration_ms = state.expiration_ms;
+        if let Some(reason) = state.closed {
+            // The secure world already dropped the session (e.g. release acknowledged).
+            self.handle = None;
+            self.session_closed(reason);
+        }
+    }
+
+    /// EME "Session Closed" algorithm: once only; clears the key statuses (queuing
+    /// `keystatuseschange`), sets the expiration to NaN and resolves `closed`.
+    pub(crate) fn session_closed(&mut self, reason: ClosedReason) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.closed = Some(reason);
+        self.callable = false;
+        self.update_key_statuses(Vec::new());
+        self.expiration_ms = None;
+        self.events.push_back(MediaKeySessionEvent::Closed(reason));
+    }
+
+    fn check_open(&self, what: &str) -> Result<(), EmeError> {
+        match self.closed {
+            Some(reason) => Err(EmeError::InvalidStateError(format!(
+                "{what}: the session is closed ({reason})"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+pub(crate) type SessionCell = Mutex<SessionInner>;
+
+pub(crate) fn lock_session(cell: &SessionCell) -> MutexGuard<'_, SessionInner> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// EME `MediaKeySession`.
+///
+/// Created by [`crate::MediaKeys::create_session`]. Methods take `&self` and are serialized
+/// with every other call to the same secure world; the session can be moved to and shared
+/// between threads. Dropping an open session closes it in the secure world (its keys are
+/// wiped), without events.
+pub struct MediaKeySession {
+    pub(crate) cdm: Arc<Cdm>,
+    pub(crate) inner: Arc<SessionCell>,
+}
+
+impl std::fmt::Debug for MediaKeySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.state();
+        f.debug_struct("MediaKeySession")
+            .field("session_id", &s.session_id)
+            .field("session_type", &s.session_type)
+            .field("closed", &s.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaKeySession {
+    fn state(&self) -> MutexGuard<'_, SessionInner> {
+        lock_session(&self.inner)
+    }
+
+    /// EME `sessionId`: empty until `generate_request()` succeeds.
+    pub fn session_id(&self) -> String {
+        self.state().session_id.clone()
+    }
+
+    /// The session type it was created with.
+    pub fn session_type(&self) -> SessionType {
+        self.state().session_type
+    }
+
+    /// The robustness level its keys are held to (non-EME; `Robustness::Empty` for a session
+    /// made by [`crate::MediaKeys::create_session`]).
+    pub fn robustness(&self) -> Robustness {
+        self.state().robustness
+    }
+
+    /// EME `expiration` in milliseconds since the Unix epoch; `None` is EME's NaN (no
+    /// expiration).
+    pub fn expiration(&self) -> Option<i64> {
+        self.state().expiration_ms
+    }
+
+    /// EME `keyStatuses`: a snapshot of the key status map.
+    pub fn key_statuses(&self) -> MediaKeyStatusMap {
+        self.state().key_statuses.clone()
+    }
+
+    /// EME `closed`: the reason once the session has closed, `None` while it is open.
+    pub fn closed(&self) -> Option<ClosedReason> {
+        self.state().closed
+    }
+
+    /// The oldest undelivered event, if any (non-blocking).
+    pub fn next_event(&self) -> Option<MediaKeySessionEvent> {
+        self.state().events.pop_front()
+    }
+
+    /// Every undelivered event, oldest first.
+    pub fn drain_events(&self) -> Vec<MediaKeySessionEvent> {
+        self.state().events.drain(..).collect()
+    }
+
+    /// EME `generateRequest()` (§6.6.2): parses `init_data` of `init_data_type`, opens the
+    /// session in the secure world and queues a `message` event with the license request.
+    ///
+    /// Errors, in EME's order: closed session or a second call → `InvalidStateError` (a
+    /// failed call also counts: the session is no longer uninitialized, step 3); empty
+    /// `init_data_type` or `init_data`, init data over 64 KiB or malformed → `TypeError`;
+    /// an init data type Clear Key does not know, or `cenc` init data without a Common
+    /// SystemID `pssh` → `NotSupportedError`; secure-world quotas → `QuotaExceededError`.
+    pub fn generate_request(&self, init_data_type: &str, init_data: &[u8]) -> Result<(), EmeError> {
+        const WHAT: &str = "generateRequest";
+        let mut link = self.cdm.lock_link();
+        let (session_type, robustness) = {
+            let mut s = self.state();
+            s.check_open(WHAT)?;
+            if !s.uninitialized {
+                return Err(EmeError::InvalidStateError(format!(
+                    "{WHAT}: the session was already initialized"
+                )));
+            }
+            s.uninitialized = false;
+            (s.session_type, s.robustness)
+        };
+        if init_data_type.is_empty() {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: initDataType is empty"
+            )));
+        }
+        if init_data.is_empty() {
+            return Err(EmeError::TypeError(format!("{WHAT}: initData is empty")));
+        }
+        let ty = InitDataType::from_str(init_data_type).map_err(|_| {
+            EmeError::NotSupportedError(format!(
+                "{WHAT}: init data type {init_data_type:?} is not supported"
+            ))
+        })?;
+        if init_data.len() > MAX_INIT_DATA_LEN {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: initData is {} bytes, more than {MAX_INIT_DATA_LEN}",
+                init_data.len()
+            )));
+        }
+        // Sanitize in the normal world (§6.6.2 step 10.1–10.3) so bad input never reaches the
+        // secure world; the secure world parses again, trusting nothing.
+        parse_init_data(ty, init_data).map_err(|e| match e {
+            InitDataError::NoCommonSystemKeyIds => EmeError::NotSupportedError(format!(
+                "{WHAT}: no Common SystemID pssh box with key IDs"
+            )),
+            e => EmeError::TypeError(format!("{WHAT}: invalid {ty} init data: {e}")),
+        })?;
+        let (handle, session_id) = link.open_session(session_type, robustness)?;
+        let answer = link.call(
+            handle,
+            &Request::GenerateRequest {
+                init_data_type: ty,
+                init_data,
+            },
+            &mut [],
+            WHAT,
+        );
+        let (message_type, message, state) = match answer {
+            Ok(Response::Message {
+                message_type,
+                message,
+                state,
+            }) => (message_type, message, state),
+            Ok(other) => {
+                let e = link.protocol_violation(WHAT, &other);
+                return Err(e);
+            }
+            Err(e) => {
+                // Do not leave a half-made session in the secure world.
+                if !link.is_lost() {
+                    let _ = link.call(handle, &Request::CloseSession, &mut [], WHAT);
+                }
+                return Err(e);
+            }
+        };
+        let mut s = self.state();
+        s.handle = Some(handle);
+        s.session_id = session_id;
+        s.callable = true;
+        s.apply_state(state, false);
+        s.events.push_back(MediaKeySessionEvent::Message {
+            message_type,
+            message,
+        });
+        Ok(())
+    }
+
+    /// EME `load()` (§6.6.3): restores a persistent-license session.
+    ///
+    /// Persistent-license sessions cannot be created yet, so after EME's argument checks this
+    /// always fails: closed session or second call → `InvalidStateError`, empty session id or
+    /// a temporary session → `TypeError`.
+    pub fn load(&self, session_id: &str) -> Result<bool, EmeError> {
+        const WHAT: &str = "load";
+        let _link = self.cdm.lock_link();
+        let mut s = self.state();
+        s.check_open(WHAT)?;
+        if !s.uninitialized {
+            return Err(EmeError::InvalidStateError(format!(
+                "{WHAT}: the session was already initialized"
+            )));
+        }
+        s.uninitialized = false;
+        if session_id.is_empty() {
+            return Err(EmeError::TypeError(format!("{WHAT}: sessionId is empty")));
+        }
+        if s.session_type != SessionType::PersistentLicense {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: only persistent-license sessions can be loaded"
+            )));
+        }
+        Err(EmeError::NotSupportedError(format!(
+            "{WHAT}: persistent licenses are not supported"
+        )))
+    }
+
+    /// EME `update()` (§6.6.4): passes the license server's `response` (for Clear Key a JWK
+    /// Set, §9.1.4) to the secure world; on success the key statuses are updated and
+    /// `keystatuseschange` is queued.
+    ///
+    /// Errors: closed or not yet generated → `InvalidStateError`; empty, over 64 KiB or not a
+    /// valid license → `TypeError`; too many keys → `QuotaExceededError`. A failed update
+    /// changes nothing: the session stays usable.
+    pub fn update(&self, response: &[u8]) -> Result<(), EmeError> {
+        const WHAT: &str = "update";
+        let mut link = self.cdm.lock_link();
+        let handle = {
+            let s = self.state();
+            s.check_open(WHAT)?;
+            match (s.callable, s.handle) {
+                (true, Some(h)) => h,
+                _ => {
+                    return Err(EmeError::InvalidStateError(format!(
+                        "{WHAT}: generateRequest() has not succeeded on this session"
+                    )))
+                }
+            }
+        };
+        if response.is_empty() {
+            return Err(EmeError::TypeError(format!("{WHAT}: response is empty")));
+        }
+        if response.len() > MAX_LICENSE_LEN {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: response is {} bytes, more than {MAX_LICENSE_LEN}",
+                response.len()
+            )));
+        }
+        match link.call(handle, &Request::Update { response }, &mut [], WHAT)? {
+            Response::State(state) => {
+                self.state().apply_state(state, true);
+                Ok(())
+            }
+            other => Err(link.protocol_violation(WHAT, &other)),
+        }
+    }
+
+    /// EME `close()` (§6.6.5): closes the session in the secure world (its keys are wiped)
+    /// and runs "Session Closed" with `closed-by-application`. Closing a closed session does
+    /// nothing; closing a session that never generated a request is an `InvalidStateError`.
+    pub fn close(&self) -> Result<(), EmeError> {
+        const WHAT: &str = "close";
+        let mut link = self.cdm.lock_link();
+        let handle = {
+            let s = self.state();
+            if s.closed.is_some() {
+                return Ok(());
+            }
+            if !s.callable {
+                return Err(EmeError::InvalidStateError(format!(
+                    "{WHAT}: generateRequest() has not succeeded on this session"
+                )));
+            }
+            s.handle
+        };
+        if let Some(h) = handle {
+            match link.call(h, &Request::CloseSession, &mut [], WHAT)? {
+                Response::Done => {}
+                other => return Err(link.protocol_violation(WHAT, &other)),
+            }
+        }
+        let mut s = self.state();
+        s.handle = None;
+        s.session_closed(ClosedReason::ClosedByApplication);
+        Ok(())
+    }
+
+    /// EME `remove()` (§6.6.6): releases the session's keys (statuses become `released`,
+    /// `keystatuseschange` is queued); a `persistent-license` session also gets a
+    /// `license-release` message. The session stays open until closed.
+    ///
+    /// Errors: closed or not yet generated → `InvalidStateError`.
+    pub fn remove(&self) -> Result<(), EmeError> {
+        const WHAT: &str = "remove";
+        let mut link = self.cdm.lock_link();
+        let handle = {
+            let s = self.state();
+            s.check_open(WHAT)?;
+            match (s.callable, s.handle) {
+                (true, Some(h)) => h,
+                _ => {
+                    return Err(EmeError::InvalidStateError(format!(
+                        "{WHAT}: generateRequest() has not succeeded on this session"
+                    )))
+                }
+            }
+        };
+        match link.call(handle, &Request::Remove, &mut [], WHAT)? {
+            Response::Message {
+                message_type,
+                message,
+                state,
+            } => {
+                let mut s = self.state();
+                s.apply_state(state, true);
+                // Temporary sessions have no record of license destruction (§6.6.6 step
+                // 4.2.1.2): an empty message means none is sent.
+                if !message.is_empty() {
+                    s.events.push_back(MediaKeySessionEvent::Message {
+                        message_type,
+                        message,
+                    });
+                }
+                Ok(())
+            }
+            other => Err(link.protocol_violation(WHAT, &other)),
+        }
+    }
+}
+
+impl Drop for MediaKeySession {
+    fn drop(&mut self) {
+        let mut link = self.cdm.lock_link();
+        let handle = self.state().handle.take();
+        if let Some(h) = handle {
+            if !link.is_lost() {
+                let _ = link.call(h, &Request::CloseSession, &mut [], "drop");
+            }
+        }
+    }
+}
+
+/// Creates a session object registered with its `MediaKeys`'s link.
+pub(crate) fn new_session(
+    cdm: Arc<Cdm>,
+    link: &mut Link,
+    session_type: SessionType,
+    robustness: Robustness,
+) -> MediaKeySession {
+    let inner = Arc::new(Mutex::new(SessionInner::new(session_type, robustness)));
+    link.register(&inner);
+    MediaKeySession { cdm, inner }
+}

@@ -1,0 +1,203 @@
+//! The socket transport and the `secure-world-host` process: death of the host, frame
+//! bounds, timeouts, reconnection. Every test name starts with `socket_` (CI's QEMU run
+//! skips them).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+use normal_world::transport::{SocketTransport, Transport, TransportError};
+use normal_world::{
+    ClosedReason, DecryptedSample, EmeError, EncryptionScheme, MediaKeySessionEvent, OutputWish,
+    SampleDescription, SessionType,
+};
+
+/// Runs `f` on another thread and fails the test if it does not finish in a minute (a hang
+/// is the bug these tests look for; no timing is asserted otherwise).
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("call hung after the host died")
+}
+
+fn temp_socket(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("tee-cdm-test-{}-{name}.sock", std::process::id()))
+}
+
+fn decrypt_ok(mk: &normal_world::MediaKeys) {
+    let plain = plaintext(1000);
+    let mut s = plain.clone();
+    encrypt_cenc(&KEY1, &[7; 8], &mut s, &[]);
+    let d = SampleDescription {
+        key_id: &KID1,
+        scheme: EncryptionScheme::Cenc,
+        iv: &[7; 8],
+        pattern: (0, 0),
+        subsamples: &[],
+        output: OutputWish::Auto,
+    };
+    assert_eq!(mk.decrypt(&mut s, &d), Ok(DecryptedSample::InPlace));
+    assert_eq!(s, plain);
+}
+
+#[test]
+fn socket_host_death_closes_sessions_and_a_new_media_keys_works() {
+    let (mk, host) = media_keys(Kind::Socket);
+    let host = host.unwrap();
+    let playing = mk.create_session(SessionType::Temporary).unwrap();
+    load_keys(&playing, &[(&KID1, &KEY1)]);
+    let idle = mk.create_session(SessionType::Temporary).unwrap();
+    decrypt_ok(&mk);
+
+    // Between two decrypts, the secure world dies.
+    host.kill().unwrap();
+    assert!(!host.is_running());
+    let (mk, playing, idle) = bounded(move || {
+        let mut s = plaintext(1000);
+        let d = SampleDescription {
+            key_id: &KID1,
+            scheme: EncryptionScheme::Cenc,
+            iv: &[7; 8],
+            pattern: (0, 0),
+            subsamples: &[],
+            output: OutputWish::Auto,
+        };
+        let r = mk.decrypt(&mut s, &d);
+        assert!(matches!(r, Err(EmeError::SecureWorldLost(_))), "{r:?}");
+        assert_eq!(r.unwrap_err().name(), Some("InvalidStateError"));
+        assert_eq!(s, plaintext(1000), "the sample is unchanged");
+        // Everything after fails fast.
+        let r = mk.decrypt(&mut s, &d);
+        assert!(matches!(r, Err(EmeError::SecureWorldLost(_))), "{r:?}");
+        let r = mk.create_session(SessionType::Temporary);
+        assert!(matches!(r, Err(EmeError::SecureWorldLost(_))), "{r:?}");
+        (mk, playing, idle)
+    });
+    assert!(mk.is_lost());
+    for s in [&playing, &idle] {
+        assert_eq!(s.closed(), Some(ClosedReason::HardwareContextReset));
+        assert!(s.key_statuses().is_empty());
+        let events = s.drain_events();
+        assert!(
+            events.contains(&MediaKeySessionEvent::Closed(
+                ClosedReason::HardwareContextReset
+            )),
+            "{events:?}"
+        );
+        assert!(matches!(
+            s.update(b"{}"),
+            Err(EmeError::InvalidStateError(_))
+        ));
+    }
+    drop((playing, idle, mk));
+
+    // A new access and MediaKeys start a new host.
+    let (mk2, host2) = media_keys(Kind::Socket);
+    assert_ne!(host2.as_ref().map(|h| h.id()), Some(host.id()));
+    let s = mk2.create_session(SessionType::Temporary).unwrap();
+    load_keys(&s, &[(&KID1, &KEY1)]);
+    decrypt_ok(&mk2);
+}
+
+#[test]
+fn socket_host_drops_oversize_frames_without_answering() {
+    let path = temp_socket("oversize");
+    let _ = std::fs::remove_file(&path);
+    let mut child = Command::new(host_binary())
+        .arg("--socket")
+        .arg(&path)
+        .arg("--once")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stream = loop {
+        match UnixStream::connect(&path) {
+            Ok(s) => break s,
+            Err(_) => {
+                assert!(child.try_wait().unwrap().is_none(), "host exited early");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // A request length far beyond header + MAX_PAYLOAD_LEN: the host must not allocate or
+    // wait for 4 GiB; it drops the connection.
+    stream.write_all(&u32::MAX.to_le_bytes()).unwrap();
+    let mut buf = [0u8; 16];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the host answered an oversize frame");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn socket_connect_serves_clients_one_after_the_other() {
+    let path = temp_socket("connect");
+    let _ = std::fs::remove_file(&path);
+    let mut child = Command::new(host_binary())
+        .arg("--socket")
+        .arg(&path)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let access =
+        normal_world::request_media_key_system_access("org.w3.clearkey", &[config()]).unwrap();
+    for _ in 0..2 {
+        let t = loop {
+            match SocketTransport::connect(&path) {
+                Ok(t) => break t,
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        assert!(t.host().is_none());
+        let mk = access
+            .create_media_keys_with_transport(Box::new(t))
+            .unwrap();
+        let s = mk.create_session(SessionType::Temporary).unwrap();
+        load_keys(&s, &[(&KID1, &KEY1)]);
+        decrypt_ok(&mk);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn socket_silent_peer_times_out_and_the_transport_stays_broken() {
+    let path = temp_socket("silent");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let mut t = SocketTransport::connect(&path).unwrap();
+    let (_peer, _) = listener.accept().unwrap();
+    t.set_timeout(Duration::from_millis(100)).unwrap();
+    let mut response = Vec::new();
+    let r = bounded(move || {
+        let first = t.call(&[0u8; 32], &mut [], &mut response);
+        let second = t.call(&[0u8; 32], &mut [], &mut response);
+        (first, second)
+    });
+    assert!(matches!(r.0, Err(TransportError::Timeout(_))), "{:?}", r.0);
+    assert!(
+        matches!(r.1, Err(TransportError::Disconnected(_))),
+        "{:?}",
+        r.1
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn socket_spawn_of_a_missing_binary_fails_cleanly() {
+    let r = SocketTransport::spawn("/nonexistent/secure-world-host");
+    assert!(matches!(r, Err(TransportError::Setup(_))), "{r:?}");
+}
