@@ -62,18 +62,30 @@ pub(crate) struct RoundKeys {
 }
 
 impl RoundKeys {
-    /// Expands `key`; `None` when the CPU lacks the AES instructions.
+    /// Test shorthand: a schedule expanded on the stack.
+    #[cfg(test)]
     pub(crate) fn new(key: &[u8; 16]) -> Option<RoundKeys> {
-        if !available() {
-            return None;
-        }
-        let mut keys = RoundKeys {
+        let mut k = RoundKeys::zeroed();
+        k.expand(key).then_some(k)
+    }
+
+    /// An all-zero schedule, to be expanded in place by [`RoundKeys::expand`].
+    pub(crate) fn zeroed() -> RoundKeys {
+        RoundKeys {
             enc: [[0; BLOCK]; ROUNDS + 1],
             dec: [[0; BLOCK]; ROUNDS + 1],
-        };
+        }
+    }
+
+    /// Expands `key` into `self` (in place, so the schedule is never moved or copied);
+    /// `false` when the CPU lacks the AES instructions.
+    pub(crate) fn expand(&mut self, key: &[u8; 16]) -> bool {
+        if !available() {
+            return false;
+        }
         // SAFETY: (1) `available()` has just confirmed the `aes` and `neon` features.
-        unsafe { expand_key(key, &mut keys.enc, &mut keys.dec) };
-        Some(keys)
+        unsafe { expand_key(key, &mut self.enc, &mut self.dec) };
+        true
     }
 }
 

@@ -21,12 +21,14 @@
 //! [`Engine::new`] or, in `std` builds, the `TEE_CDM_AES_ENGINE` environment variable
 //! (`vaes`, `aesni`, `armce`, `portable`).
 
+#[cfg(target_arch = "aarch64")]
+mod arm;
 mod portable;
 #[cfg(target_arch = "x86_64")]
 mod x86;
-#[cfg(target_arch = "aarch64")]
-mod arm;
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::fmt;
 
 /// Name of the environment variable that forces an engine in `std` builds.
@@ -64,7 +66,9 @@ impl EngineKind {
 
     /// Parses a name produced by [`EngineKind::name`] (ASCII case-insensitive).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name().eq_ignore_ascii_case(name.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name.trim()))
     }
 
     /// Whether this CPU (as detected at run time, or fixed at build time on bare metal) can
@@ -128,7 +132,9 @@ impl Engine {
             .into_iter()
             .find(|k| k.is_available())
             .map(|kind| Engine { kind })
-            .unwrap_or(Engine { kind: EngineKind::Portable })
+            .unwrap_or(Engine {
+                kind: EngineKind::Portable,
+            })
     }
 
     /// Forces an engine (tests, benches, integrator configuration).
@@ -159,37 +165,100 @@ impl Engine {
     }
 
     /// Expands an AES-128 key for this engine. The schedule is wiped when dropped.
+    ///
+    /// Aborts the process if the schedule cannot be allocated, like any infallible
+    /// allocation; the secure world uses [`Engine::try_key`].
     pub fn key(self, key: &[u8; 16]) -> Aes128 {
+        match self.try_key(key) {
+            Ok(k) => k,
+            Err(KeyAllocError) => {
+                alloc::alloc::handle_alloc_error(core::alloc::Layout::new::<Inner>())
+            }
+        }
+    }
+
+    /// Expands an AES-128 key for this engine, failing (instead of aborting) when the
+    /// schedule cannot be allocated.
+    ///
+    /// The schedule lives on the heap and the hardware engines expand it in place, so moving
+    /// an [`Aes128`] (into a key slot, a growing table) moves a pointer and never leaves a
+    /// stale copy of round keys behind. The portable engine's schedule is built by RustCrypto
+    /// and moved once into its heap slot; that one stack temporary is not wiped.
+    pub fn try_key(self, key: &[u8; 16]) -> Result<Aes128, KeyAllocError> {
         let inner = match self.kind {
             #[cfg(target_arch = "x86_64")]
-            EngineKind::Vaes => match x86::VaesKeys::new(key) {
-                Some(k) => Inner::Vaes(k),
-                None => Inner::Portable(portable::Keys::new(key)),
-            },
+            EngineKind::Vaes => {
+                let mut k = Heap::try_new(x86::VaesKeys::zeroed())?;
+                if k.get_mut().expand(key) {
+                    Inner::Vaes(k)
+                } else {
+                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
+                }
+            }
             #[cfg(target_arch = "x86_64")]
-            EngineKind::AesNi => match x86::RoundKeys::new(key) {
-                Some(k) => Inner::AesNi(k),
-                None => Inner::Portable(portable::Keys::new(key)),
-            },
+            EngineKind::AesNi => {
+                let mut k = Heap::try_new(x86::RoundKeys::zeroed())?;
+                if k.get_mut().expand(key) {
+                    Inner::AesNi(k)
+                } else {
+                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
+                }
+            }
             #[cfg(target_arch = "aarch64")]
-            EngineKind::ArmCe => match arm::RoundKeys::new(key) {
-                Some(k) => Inner::ArmCe(k),
-                None => Inner::Portable(portable::Keys::new(key)),
-            },
-            _ => Inner::Portable(portable::Keys::new(key)),
+            EngineKind::ArmCe => {
+                let mut k = Heap::try_new(arm::RoundKeys::zeroed())?;
+                if k.get_mut().expand(key) {
+                    Inner::ArmCe(k)
+                } else {
+                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
+                }
+            }
+            _ => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
         };
-        Aes128 { engine: self, inner }
+        Ok(Aes128 {
+            engine: self,
+            inner,
+        })
+    }
+}
+
+/// A key schedule could not be allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("out of memory for an AES key schedule")]
+pub struct KeyAllocError;
+
+/// One value on the heap, allocated fallibly (`Box::try_new` is not stable yet).
+struct Heap<T>(Box<[T; 1]>);
+
+impl<T> Heap<T> {
+    fn try_new(value: T) -> Result<Self, KeyAllocError> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(1).map_err(|_| KeyAllocError)?;
+        v.push(value);
+        // Length equals capacity, so this neither reallocates nor copies.
+        let slice: Box<[T]> = v.into_boxed_slice();
+        slice.try_into().map(Heap).map_err(|_| KeyAllocError)
+    }
+
+    fn get(&self) -> &T {
+        let [v] = &*self.0;
+        v
+    }
+
+    fn get_mut(&mut self) -> &mut T {
+        let [v] = &mut *self.0;
+        v
     }
 }
 
 enum Inner {
     #[cfg(target_arch = "x86_64")]
-    Vaes(x86::VaesKeys),
+    Vaes(Heap<x86::VaesKeys>),
     #[cfg(target_arch = "x86_64")]
-    AesNi(x86::RoundKeys),
+    AesNi(Heap<x86::RoundKeys>),
     #[cfg(target_arch = "aarch64")]
-    ArmCe(arm::RoundKeys),
-    Portable(portable::Keys),
+    ArmCe(Heap<arm::RoundKeys>),
+    Portable(Heap<portable::Keys>),
 }
 
 /// An expanded AES-128 key bound to one engine.
@@ -203,7 +272,9 @@ pub struct Aes128 {
 
 impl fmt::Debug for Aes128 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Aes128").field("engine", &self.engine.name()).finish_non_exhaustive()
+        f.debug_struct("Aes128")
+            .field("engine", &self.engine.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -211,12 +282,24 @@ macro_rules! dispatch {
     ($self:ident, $k:ident => $e:expr) => {
         match &$self.inner {
             #[cfg(target_arch = "x86_64")]
-            Inner::Vaes($k) => $e,
+            Inner::Vaes(h) => {
+                let $k = h.get();
+                $e
+            }
             #[cfg(target_arch = "x86_64")]
-            Inner::AesNi($k) => $e,
+            Inner::AesNi(h) => {
+                let $k = h.get();
+                $e
+            }
             #[cfg(target_arch = "aarch64")]
-            Inner::ArmCe($k) => $e,
-            Inner::Portable($k) => $e,
+            Inner::ArmCe(h) => {
+                let $k = h.get();
+                $e
+            }
+            Inner::Portable(h) => {
+                let $k = h.get();
+                $e
+            }
         }
     };
 }
@@ -288,7 +371,13 @@ impl Aes128 {
     /// When fewer than `crypt` whole blocks remain, those remaining whole blocks are
     /// decrypted; a trailing partial block is always clear (ISO/IEC 23001-7 §10.4.2).
     /// `crypt == 0` is treated as "no pattern" (every block); callers validate patterns.
-    pub fn cbc_decrypt_pattern(&self, iv: &mut [u8; 16], data: &mut [u8], crypt: usize, skip: usize) {
+    pub fn cbc_decrypt_pattern(
+        &self,
+        iv: &mut [u8; 16],
+        data: &mut [u8],
+        crypt: usize,
+        skip: usize,
+    ) {
         let (whole, _tail) = split_blocks(data);
         if crypt == 0 || skip == 0 {
             return dispatch!(self, k => k.cbc_decrypt_blocks(iv, whole));
@@ -321,7 +410,13 @@ pub(crate) trait Backend {
     /// `data.len()` is a multiple of 16.
     fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]);
     /// `data.len()` is a multiple of 16; `crypt >= 1`, `skip >= 1`.
-    fn cbc_decrypt_pattern_blocks(&self, iv: &mut [u8; 16], data: &mut [u8], crypt: usize, skip: usize) {
+    fn cbc_decrypt_pattern_blocks(
+        &self,
+        iv: &mut [u8; 16],
+        data: &mut [u8],
+        crypt: usize,
+        skip: usize,
+    ) {
         let period = (crypt + skip) * BLOCK;
         for chunk in data.chunks_mut(period) {
             let enc = chunk.len().min(crypt * BLOCK);
