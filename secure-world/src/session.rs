@@ -22,8 +22,7 @@ use alloc::vec::Vec;
 
 use cdm_core::abi::SessionState;
 use cdm_core::{ClosedReason, KeyId, KeyStatus, License, Robustness, SessionType};
-use hal::aes::Engine;
-use zeroize::Zeroize;
+use hal::aes::Aes128;
 
 use crate::error::Error;
 use crate::key_slot::KeySlot;
@@ -194,20 +193,15 @@ impl Session {
         Ok((state, new_kids))
     }
 
-    /// Expands and loads every key of `license`, with the key IDs [`Session::prepare_license`]
-    /// copied (infallible once that succeeded). Each raw key is wiped in place in the license
-    /// right after expansion; the license is then dropped, so neither its memory nor a moved
-    /// copy keeps a key.
+    /// Loads the expanded keys of a license, with the key IDs [`Session::prepare_license`]
+    /// copied (infallible once that succeeded).
     pub(crate) fn commit_license(
         &mut self,
-        engine: Engine,
-        mut license: License,
+        schedules: Vec<(KeyId, Aes128)>,
         new_kids: Vec<Vec<u8>>,
     ) {
         let mut new_kids = new_kids.into_iter();
-        for (kid, key) in &mut license.keys {
-            let schedule = engine.key(key.as_bytes());
-            key.zeroize();
+        for (kid, schedule) in schedules {
             match self.slots.iter_mut().find(|s| s.kid() == kid.as_bytes()) {
                 Some(slot) => slot.replace(schedule),
                 None => {
@@ -217,7 +211,6 @@ impl Session {
                 }
             }
         }
-        drop(license);
     }
 
     /// The key IDs of every slot, in load order.

@@ -408,8 +408,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         // All-or-nothing: parse, check and allocate first, then load (infallible).
         let parsed = parse_license(license)?;
         let (state, new_kids) = session.prepare_license(&parsed, max_keys)?;
+        let schedules = expand_keys(engine, parsed)?;
         write(&Response::State(state), header, out)?;
-        session.commit_license(engine, parsed, new_kids);
+        session.commit_license(schedules, new_kids);
         Ok(())
     }
 
@@ -494,4 +495,24 @@ fn session_id_copy(id: &str) -> Result<String, Error> {
     s.try_reserve_exact(id.len())?;
     s.push_str(id);
     Ok(s)
+}
+
+/// Expands every key of `license` (fallibly: nothing is loaded if one allocation fails),
+/// wiping each raw key in place right after its expansion; the license, and with it every
+/// key ID, is dropped when this returns, so neither its memory nor a moved copy keeps a key.
+fn expand_keys(
+    engine: hal::aes::Engine,
+    mut license: cdm_core::License,
+) -> Result<Vec<(cdm_core::KeyId, hal::aes::Aes128)>, Error> {
+    let mut schedules = Vec::new();
+    schedules
+        .try_reserve_exact(license.keys.len())
+        .map_err(|_| Error::OutOfMemory)?;
+    for (kid, key) in license.keys.iter_mut() {
+        let schedule = engine.try_key(key.as_bytes());
+        zeroize::Zeroize::zeroize(key);
+        let schedule = schedule.map_err(|_| Error::OutOfMemory)?;
+        schedules.push((kid.clone(), schedule));
+    }
+    Ok(schedules)
 }
