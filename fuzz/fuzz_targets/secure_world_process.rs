@@ -1,0 +1,92 @@
+//! Drives one secure world through an arbitrary sequence of messages, each with its own
+//! shared sample buffer.
+//!
+//! Input: repeated records `u16 LE message length, message, u16 LE sample length, sample`
+//! (a short final record is padded with zeros). Session handles are random, so a fuzzer could
+//! never guess one: a header whose session field is a small number `k` (1..=8) is rewritten to
+//! the handle of the `k`-th session opened so far, which lets inputs reach decrypt, update
+//! and remove on live sessions. Invariants checked after every call: exactly one well-formed
+//! response answering the request's opcode and id (or opcode 0 when the header was unusable).
+#![no_main]
+
+use cdm_core::abi::{Header, Opcode, Response, HEADER_LEN};
+use hal::aes::Engine;
+use hal::platform::{Clock, DigestSink, Platform, RngError, SecureRandom};
+use libfuzzer_sys::fuzz_target;
+use secure_world::{Config, SecureWorld};
+use std::cell::Cell;
+
+/// Deterministic randomness, so a crashing input reproduces.
+struct FuzzRng(Cell<u64>);
+
+impl SecureRandom for FuzzRng {
+    fn fill(&self, out: &mut [u8]) -> Result<(), RngError> {
+        for b in out {
+            let mut x = self.0.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.set(x);
+            *b = x.to_le_bytes()[0];
+        }
+        Ok(())
+    }
+}
+
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> Option<i64> {
+        Some(1_700_000_000_000)
+    }
+}
+
+fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
+    let n = n.min(data.len());
+    let (head, rest) = data.split_at(n);
+    *data = rest;
+    head
+}
+
+fn take_u16(data: &mut &[u8]) -> usize {
+    let b = take(data, 2);
+    usize::from(b.first().copied().unwrap_or(0)) | usize::from(b.get(1).copied().unwrap_or(0)) << 8
+}
+
+fuzz_target!(|data: &[u8]| {
+    let platform = Platform::new(FuzzRng(Cell::new(0x9e37_79b9_7f4a_7c15)), FixedClock, DigestSink::new(), Engine::detect());
+    let config = Config { max_sessions: 4, max_keys_per_session: 4, max_secure_buffers: 4, max_secure_buffer_bytes: 1 << 20, ..Config::default() };
+    let Ok(mut world) = SecureWorld::new(platform, config) else { return };
+    let mut sessions: Vec<u64> = Vec::new();
+    let mut response = Vec::new();
+    let mut input = data;
+    while !input.is_empty() {
+        let len = take_u16(&mut input);
+        let mut message = take(&mut input, len).to_vec();
+        let sample_len = take_u16(&mut input);
+        let mut sample = take(&mut input, sample_len).to_vec();
+        sample.resize(sample_len, 0);
+        if message.len() >= HEADER_LEN {
+            let k = u64::from_le_bytes(message[8..16].try_into().unwrap());
+            if (1..=8).contains(&k) {
+                if let Some(&h) = sessions.get(usize::try_from(k - 1).unwrap()) {
+                    message[8..16].copy_from_slice(&h.to_le_bytes());
+                }
+            }
+        }
+        world.process(&message, &mut sample, &mut response);
+        let (hdr, _) = Header::parse(&response).expect("the secure world answered a malformed response");
+        if let Ok((req, _)) = Header::parse(&message) {
+            if let Ok(op) = req.opcode() {
+                if req.status == 0 {
+                    assert_eq!(hdr.opcode, req.opcode);
+                    assert_eq!(hdr.request_id, req.request_id);
+                    let (_, parsed) = Response::parse(op, &response).expect("response does not decode");
+                    if op == Opcode::OpenSession && parsed.is_ok() {
+                        sessions.push(hdr.session);
+                    }
+                }
+            }
+        }
+    }
+});
