@@ -444,9 +444,11 @@ impl MediaKeySession {
             } => {
                 let mut s = self.state();
                 s.apply_state(state, true);
-                // Temporary sessions have no record of license destruction (§6.6.6 step
-                // 4.2.1.2): an empty message means none is sent.
-                if !message.is_empty() {
+                // EME §6.6.6 step 5.4.1.2: only a "persistent-license" session gets a
+                // license-release message (its record of license destruction). For a
+                // temporary session the secure world's record is not sent: a player would
+                // otherwise forward it to the license server as if it were a request.
+                if s.session_type == SessionType::PersistentLicense && !message.is_empty() {
                     s.events.push_back(MediaKeySessionEvent::Message {
                         message_type,
                         message,

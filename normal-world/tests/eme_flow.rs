@@ -149,6 +149,13 @@ fn remove_releases_keys(kind: Kind) {
     session.remove().unwrap();
     let events = session.drain_events();
     assert!(has_key_change(&events), "{events:?}");
+    // EME §6.6.6: a temporary session gets no license-release message on remove().
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, MediaKeySessionEvent::Message { .. })),
+        "{events:?}"
+    );
     assert_eq!(session.key_statuses().get(&KID1), Some(KeyStatus::Released));
     assert_eq!(session.closed(), None);
     let plain = plaintext(256);
