@@ -28,6 +28,7 @@ pub mod access;
 mod content_type;
 pub mod decrypt;
 pub mod error;
+pub mod host;
 pub mod media_keys;
 pub mod session;
 pub mod transport;

@@ -1,0 +1,538 @@
+//! The tee-cdm main job: a whole Clear Key playback flow through a secure world running in its
+//! own process.
+//!
+//! ```sh
+//! cargo run --release -p normal-world --example playback
+//! ```
+//!
+//! 1. Generates content: a video track (`cbcs`, 1:9 pattern, NAL-like subsample maps) and an
+//!    audio track (`cenc`, whole-sample), each under its own random key, encrypted here with
+//!    RustCrypto (independent of the CDM's own AES code).
+//! 2. Negotiates an `org.w3.clearkey` configuration (EME §3.1.1).
+//! 3. Starts the secure world as a separate process (this executable re-launched with
+//!    `--socket`), talking the message ABI over a Unix socket.
+//! 4. Runs EME: `generateRequest("cenc", pssh)` → license-request message → a Clear Key
+//!    license server (in this process) answers a JWK Set → `update` → key statuses.
+//! 5. Decrypts every sample through the secure world, checks each against the original and
+//!    reports throughput (and the same through the in-process transport, for comparison).
+//! 6. Shows `HW_SECURE_DECODE`: samples go to secure buffers, the player's buffer stays
+//!    encrypted, and the emulated secure decoder's SHA-256 matches the original.
+//! 7. `remove()` and `close()`: keys released, decryption refused.
+//!
+//! Exits non-zero, with the reason, if any check fails.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
+use cdm_core::clearkey::{build_license, parse_license_request};
+use cdm_core::init_data::build_common_pssh_v1;
+use cdm_core::{ContentKey, KeyId};
+use normal_world::transport::{SocketTransport, Transport};
+use normal_world::{
+    request_media_key_system_access, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
+    MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
+    MediaKeySystemMediaCapability, MediaKeys, MessageType, OutputWish, Robustness,
+    SampleDescription, SessionType,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+
+const VIDEO_SAMPLES: usize = 240;
+const AUDIO_SAMPLES: usize = 480;
+const AUDIO_SAMPLE_LEN: usize = 1024;
+
+type Failure = String;
+
+/// One encrypted sample and what it must decrypt to.
+struct Sample {
+    scheme: EncryptionScheme,
+    key_id: [u8; 16],
+    iv: Vec<u8>,
+    pattern: (u8, u8),
+    subsamples: Vec<(u32, u32)>,
+    encrypted: Vec<u8>,
+    clear: Vec<u8>,
+}
+
+impl Sample {
+    fn description(&self, output: OutputWish) -> SampleDescription<'_> {
+        SampleDescription {
+            key_id: &self.key_id,
+            scheme: self.scheme,
+            iv: &self.iv,
+            pattern: self.pattern,
+            subsamples: &self.subsamples,
+            output,
+        }
+    }
+}
+
+/// A small deterministic generator for sample sizes and contents (not for keys).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.next().to_le_bytes()[0];
+        }
+    }
+}
+
+/// `cenc`: AES-128-CTR over the protected ranges, keystream continuing across them.
+fn encrypt_cenc(key: &[u8; 16], iv8: &[u8; 8], data: &mut [u8], subsamples: &[(u32, u32)]) {
+    let mut counter = [0u8; 16];
+    counter[..8].copy_from_slice(iv8);
+    let mut ctr = ctr::Ctr64BE::<aes::Aes128>::new(key.into(), &counter.into());
+    if subsamples.is_empty() {
+        ctr.apply_keystream(data);
+        return;
+    }
+    let mut pos = 0usize;
+    for &(clear, protected) in subsamples {
+        pos += clear as usize;
+        ctr.apply_keystream(&mut data[pos..pos + protected as usize]);
+        pos += protected as usize;
+    }
+}
+
+/// `cbcs`: AES-128-CBC with a crypt:skip pattern, the constant IV restarting per range.
+fn encrypt_cbcs(
+    key: &[u8; 16],
+    iv: &[u8; 16],
+    pattern: (u8, u8),
+    data: &mut [u8],
+    subs: &[(u32, u32)],
+) {
+    let cipher = aes::Aes128::new(key.into());
+    let (crypt, skip) = (usize::from(pattern.0), usize::from(pattern.1));
+    let mut pos = 0usize;
+    for &(clear, protected) in subs {
+        pos += clear as usize;
+        let range = &mut data[pos..pos + protected as usize];
+        pos += protected as usize;
+        let mut prev = *iv;
+        let whole = range.len() / 16;
+        let mut block = 0;
+        while block < whole {
+            for b in block..(block + crypt).min(whole) {
+                let chunk = &mut range[b * 16..b * 16 + 16];
+                for (c, p) in chunk.iter_mut().zip(prev.iter()) {
+                    *c ^= p;
+                }
+                cipher.encrypt_block(GenericArray::from_mut_slice(chunk));
+                prev.copy_from_slice(chunk);
+            }
+            block += crypt + skip;
+        }
+    }
+}
+
+fn make_content(
+    video_key: &[u8; 16],
+    audio_key: &[u8; 16],
+    video_kid: [u8; 16],
+    audio_kid: [u8; 16],
+) -> Vec<Sample> {
+    let mut rng = Lcg(0x7ee_cd0);
+    let mut samples = Vec::new();
+    let cbcs_iv = {
+        let mut iv = [0u8; 16];
+        rng.fill(&mut iv);
+        iv
+    };
+    for i in 0..VIDEO_SAMPLES {
+        // A key frame every 48 samples; NAL-like layout: a clear header per NAL, the rest
+        // protected (with the 1:9 pattern, and a trailing partial block left clear).
+        let len = if i % 48 == 0 {
+            160_000
+        } else {
+            24_000 + rng.below(48_000) as usize
+        };
+        let mut clear = vec![0u8; len];
+        rng.fill(&mut clear);
+        let mut subsamples = Vec::new();
+        let mut left = len;
+        while left > 0 {
+            let header = (5 + rng.below(60) as usize).min(left);
+            let nal = (header + 2000 + rng.below(30_000) as usize).min(left);
+            subsamples.push((header as u32, (nal - header) as u32));
+            left -= nal;
+        }
+        let mut encrypted = clear.clone();
+        encrypt_cbcs(video_key, &cbcs_iv, (1, 9), &mut encrypted, &subsamples);
+        samples.push(Sample {
+            scheme: EncryptionScheme::Cbcs,
+            key_id: video_kid,
+            iv: cbcs_iv.to_vec(),
+            pattern: (1, 9),
+            subsamples,
+            encrypted,
+            clear,
+        });
+    }
+    for i in 0..AUDIO_SAMPLES {
+        let mut clear = vec![0u8; AUDIO_SAMPLE_LEN + (i % 7) * 3];
+        rng.fill(&mut clear);
+        let mut iv = [0u8; 8];
+        rng.fill(&mut iv);
+        let mut encrypted = clear.clone();
+        encrypt_cenc(audio_key, &iv, &mut encrypted, &[]);
+        samples.push(Sample {
+            scheme: EncryptionScheme::Cenc,
+            key_id: audio_kid,
+            iv: iv.to_vec(),
+            pattern: (0, 0),
+            subsamples: Vec::new(),
+            encrypted,
+            clear,
+        });
+    }
+    samples
+}
+
+/// The Clear Key license server: answers a license request with a JWK Set for the requested
+/// key IDs it knows (EME §9.1.3, §9.1.4).
+fn license_server(request: &[u8], keys: &[([u8; 16], [u8; 16])]) -> Result<Vec<u8>, Failure> {
+    let req = parse_license_request(request).map_err(|e| format!("license server: {e}"))?;
+    let mut entries: Vec<(KeyId, ContentKey)> = Vec::new();
+    for kid in &req.kids {
+        if let Some((_, key)) = keys.iter().find(|(k, _)| k.as_slice() == kid.as_bytes()) {
+            entries.push((kid.clone(), ContentKey::new(*key)));
+        }
+    }
+    let refs: Vec<(KeyId, &ContentKey)> = entries.iter().map(|(k, c)| (k.clone(), c)).collect();
+    Ok(build_license(&refs, req.session_type).to_vec())
+}
+
+/// The license with every key value masked, for printing.
+fn redacted(license: &[u8]) -> String {
+    let text = String::from_utf8_lossy(license).into_owned();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("\"k\":\"") {
+        out.push_str(&rest[..i + 5]);
+        rest = &rest[i + 5..];
+        let end = rest.find('"').unwrap_or(rest.len());
+        out.push_str("<key: 16 bytes>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check(cond: bool, what: &str) -> Result<(), Failure> {
+    if cond {
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}"))
+    }
+}
+
+fn license_exchange(
+    session: &MediaKeySession,
+    pssh: &[u8],
+    keys: &[([u8; 16], [u8; 16])],
+    verbose: bool,
+) -> Result<(), Failure> {
+    session
+        .generate_request("cenc", pssh)
+        .map_err(|e| format!("generateRequest: {e}"))?;
+    let mut request = None;
+    for event in session.drain_events() {
+        if let MediaKeySessionEvent::Message {
+            message_type,
+            message,
+        } = event
+        {
+            check(
+                message_type == MessageType::LicenseRequest,
+                "message type is license-request",
+            )?;
+            request = Some(message);
+        }
+    }
+    let request = request.ok_or("no license-request message after generateRequest")?;
+    let license = license_server(&request, keys)?;
+    if verbose {
+        println!("  session id       {}", session.session_id());
+        println!(
+            "  → message        license-request {}",
+            String::from_utf8_lossy(&request)
+        );
+        println!("  ← update         {}", redacted(&license));
+    }
+    session
+        .update(&license)
+        .map_err(|e| format!("update: {e}"))?;
+    check(
+        session
+            .drain_events()
+            .iter()
+            .any(|e| matches!(e, MediaKeySessionEvent::KeyStatusesChange)),
+        "keystatuseschange after update",
+    )?;
+    for (kid, _) in keys {
+        check(
+            session.key_statuses().get(kid) == Some(KeyStatus::Usable),
+            "every key usable",
+        )?;
+    }
+    if verbose {
+        let statuses: Vec<String> = session
+            .key_statuses()
+            .iter()
+            .map(|(k, s)| format!("{}={}", hex::encode(k), s.as_str()))
+            .collect();
+        println!("  keystatuses      {}", statuses.join(", "));
+    }
+    Ok(())
+}
+
+/// Decrypts every sample in place through `mk` and checks it; answers (bytes, time).
+fn play(mk: &MediaKeys, samples: &[Sample], rounds: usize) -> Result<(u64, Duration), Failure> {
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    let mut spent = Duration::ZERO;
+    for _ in 0..rounds {
+        for (i, s) in samples.iter().enumerate() {
+            buf.clear();
+            buf.extend_from_slice(&s.encrypted);
+            let t = Instant::now();
+            let out = mk
+                .decrypt(&mut buf, &s.description(OutputWish::Auto))
+                .map_err(|e| format!("decrypt sample {i}: {e}"))?;
+            spent += t.elapsed();
+            check(
+                out == DecryptedSample::InPlace,
+                "SW_SECURE_CRYPTO decrypts in place",
+            )?;
+            if buf != s.clear {
+                return Err(format!("sample {i} ({}) decrypted wrong", s.scheme));
+            }
+            bytes += buf.len() as u64;
+        }
+    }
+    Ok((bytes, spent))
+}
+
+fn rate(bytes: u64, t: Duration) -> String {
+    let secs = t.as_secs_f64().max(1e-9);
+    format!(
+        "{:8.1} MB/s ({} bytes in {:.1} ms)",
+        bytes as f64 / secs / 1e6,
+        bytes,
+        secs * 1e3
+    )
+}
+
+fn run() -> Result<(), Failure> {
+    let rng = SystemRandom::new();
+    let mut material = [0u8; 64];
+    rng.fill(&mut material)
+        .map_err(|_| "no system randomness")?;
+    let take =
+        |i: usize| -> [u8; 16] { material[i * 16..i * 16 + 16].try_into().unwrap_or([0; 16]) };
+    let (video_kid, video_key, audio_kid, audio_key) = (take(0), take(1), take(2), take(3));
+    let keys = [(video_kid, video_key), (audio_kid, audio_key)];
+
+    println!("tee-cdm playback: Clear Key through an out-of-process secure world\n");
+    let samples = make_content(&video_key, &audio_key, video_kid, audio_kid);
+    let total: usize = samples.iter().map(|s| s.clear.len()).sum();
+    println!(
+        "content          {VIDEO_SAMPLES} video samples (cbcs 1:9, subsample maps) + {AUDIO_SAMPLES} audio samples (cenc), {total} bytes"
+    );
+    println!(
+        "key IDs          video {}  audio {}",
+        hex::encode(video_kid),
+        hex::encode(audio_kid)
+    );
+
+    // EME §3.1.1: what the player asks for.
+    let config = MediaKeySystemConfiguration {
+        label: "playback".into(),
+        init_data_types: vec!["cenc".into(), "keyids".into()],
+        video_capabilities: vec![
+            MediaKeySystemMediaCapability::new("video/mp4; codecs=\"hvc1.1.6.L93.B0\"")
+                .with_scheme("cbcs"),
+            MediaKeySystemMediaCapability::new("video/mp4; codecs=\"avc1.64001f\"")
+                .with_scheme("cbcs"),
+        ],
+        audio_capabilities: vec![MediaKeySystemMediaCapability::new(
+            "audio/mp4; codecs=\"mp4a.40.2\"",
+        )
+        .with_scheme("cenc")],
+        session_types: Some(vec!["temporary".into()]),
+        ..Default::default()
+    };
+    let access = request_media_key_system_access("org.w3.clearkey", &[config])
+        .map_err(|e| format!("requestMediaKeySystemAccess: {e}"))?;
+    let chosen = access.get_configuration();
+    println!("\nnegotiated       key system {}", access.key_system());
+    println!("  initDataTypes  {:?}", chosen.init_data_types);
+    for c in chosen
+        .video_capabilities
+        .iter()
+        .chain(chosen.audio_capabilities.iter())
+    {
+        println!(
+            "  capability     {} scheme={} robustness={:?}",
+            c.content_type,
+            c.encryption_scheme.as_deref().unwrap_or("null"),
+            c.robustness
+        );
+    }
+    println!(
+        "  sessionTypes   {:?}",
+        chosen.session_types.clone().unwrap_or_default()
+    );
+
+    // The secure world in its own process: this executable, re-launched as the host.
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let transport = SocketTransport::spawn(&exe).map_err(|e| format!("spawn secure world: {e}"))?;
+    let host_pid = transport.host().map(|h| h.id());
+    let mk = access
+        .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
+        .map_err(|e| format!("createMediaKeys: {e}"))?;
+    let caps = mk.capabilities();
+    println!(
+        "\nsecure world     pid {} over a Unix socket; ABI v{}; AES engine {}",
+        host_pid.map_or("?".into(), |p| p.to_string()),
+        caps.abi_version,
+        caps.engine
+    );
+    let levels: Vec<&str> = caps.robustness.iter().map(|r| r.as_str()).collect();
+    println!("  robustness     {levels:?} (Clear Key sessions run at SW_SECURE_CRYPTO)");
+    println!(
+        "  limits         {} sessions, {} keys/session, samples ≤ {} bytes, ≤ {} subsamples",
+        caps.max_sessions, caps.max_keys_per_session, caps.max_sample_len, caps.max_subsamples
+    );
+
+    let kids = [KeyId::from(video_kid), KeyId::from(audio_kid)];
+    let pssh = build_common_pssh_v1(&kids).map_err(|e| format!("pssh: {e}"))?;
+    println!(
+        "\nlicense exchange (temporary session, cenc init data: {} byte pssh)",
+        pssh.len()
+    );
+    let session = mk
+        .create_session(SessionType::Temporary)
+        .map_err(|e| format!("createSession: {e}"))?;
+    license_exchange(&session, &pssh, &keys, true)?;
+
+    println!("\ndecrypt (SW_SECURE_CRYPTO, every sample checked against the original)");
+    let (bytes, t) = play(&mk, &samples, 2)?;
+    println!("  out-of-process {}", rate(bytes, t));
+    // The same content through the in-process transport, for comparison.
+    let local = access
+        .create_media_keys()
+        .map_err(|e| format!("createMediaKeys: {e}"))?;
+    let local_session = local
+        .create_session(SessionType::Temporary)
+        .map_err(|e| e.to_string())?;
+    license_exchange(&local_session, &pssh, &keys, false)?;
+    let (bytes, t) = play(&local, &samples, 2)?;
+    println!("  in-process     {}", rate(bytes, t));
+
+    // From here on only the HW_SECURE_DECODE session below holds the keys.
+    drop(local_session);
+    session.close().map_err(|e| format!("close: {e}"))?;
+    check(session.closed().is_some(), "SW session closed")?;
+
+    println!("\nHW_SECURE_DECODE (non-EME extension: session opened at that robustness)");
+    let hw = mk
+        .create_session_with_robustness(SessionType::Temporary, Robustness::HwSecureDecode)
+        .map_err(|e| format!("create HW session: {e}"))?;
+    license_exchange(&hw, &pssh, &keys, false)?;
+    let mut rendered = 0;
+    for s in samples.iter().take(24) {
+        let mut buf = s.encrypted.clone();
+        // The HW session holds the keys too; ask for its secure path explicitly.
+        let out = mk
+            .decrypt(&mut buf, &s.description(OutputWish::SecureBuffer))
+            .map_err(|e| format!("HW decrypt: {e}"))?;
+        let DecryptedSample::SecureBuffer(handle) = out else {
+            return Err("HW decrypt did not answer a secure buffer".into());
+        };
+        check(
+            buf == s.encrypted,
+            "the player's buffer never receives clear bytes",
+        )?;
+        let r = mk
+            .render_secure_buffer(handle)
+            .map_err(|e| format!("render: {e}"))?;
+        let expected = ring::digest::digest(&ring::digest::SHA256, &s.clear);
+        check(r.len as usize == s.clear.len(), "rendered length")?;
+        check(
+            r.digest.as_slice() == expected.as_ref(),
+            "secure decoder digest equals SHA-256 of the original",
+        )?;
+        rendered += 1;
+    }
+    println!("  {rendered} samples rendered by the emulated secure decoder; digests match, player buffers stayed encrypted");
+    // A clear-output request with a HW-only key is refused.
+    let s0 = &samples[0];
+    let mut buf = s0.encrypted.clone();
+    match mk.decrypt(&mut buf, &s0.description(OutputWish::InPlace)) {
+        Err(EmeError::InvalidAccessError(_)) => {
+            println!("  clear output with a HW_SECURE_DECODE key: refused (InvalidAccessError)")
+        }
+        other => {
+            return Err(format!(
+                "clear output under HW_SECURE_DECODE was not refused: {other:?}"
+            ))
+        }
+    }
+    check(
+        buf == s0.encrypted,
+        "refused decrypt leaves the buffer unchanged",
+    )?;
+
+    println!("\nremove / close");
+    hw.remove().map_err(|e| format!("remove: {e}"))?;
+    for (kid, _) in &keys {
+        check(
+            hw.key_statuses().get(kid) == Some(KeyStatus::Released),
+            "keys released after remove",
+        )?;
+    }
+    match mk.decrypt(&mut buf, &s0.description(OutputWish::Auto)) {
+        Err(EmeError::WaitingForKey(_)) => {
+            println!("  after remove(): statuses released, decrypt refused (waiting for key)")
+        }
+        other => return Err(format!("decrypt after remove was not refused: {other:?}")),
+    }
+    hw.close().map_err(|e| format!("close: {e}"))?;
+    println!("  closed: {}", hw.closed().map_or("open?", |r| r.as_str()));
+    check(
+        session.closed().is_some() && hw.closed().is_some(),
+        "both sessions closed",
+    )?;
+    println!("\nOK: every sample verified");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if normal_world::host::is_host_invocation(&args) {
+        return normal_world::host::main_with_args(args);
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nFAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
