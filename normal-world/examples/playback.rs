@@ -81,8 +81,8 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next()).unwrap_or(0) % n
     }
     fn fill(&mut self, buf: &mut [u8]) {
         for b in buf {
@@ -159,16 +159,17 @@ fn make_content(
         let len = if i % 48 == 0 {
             160_000
         } else {
-            24_000 + rng.below(48_000) as usize
+            24_000 + rng.below(48_000)
         };
         let mut clear = vec![0u8; len];
         rng.fill(&mut clear);
         let mut subsamples = Vec::new();
         let mut left = len;
         while left > 0 {
-            let header = (5 + rng.below(60) as usize).min(left);
-            let nal = (header + 2000 + rng.below(30_000) as usize).min(left);
-            subsamples.push((header as u32, (nal - header) as u32));
+            let header = (5 + rng.below(60)).min(left);
+            let nal = (header + 2000 + rng.below(30_000)).min(left);
+            let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            subsamples.push((as_u32(header), as_u32(nal - header)));
             left -= nal;
         }
         let mut encrypted = clear.clone();
