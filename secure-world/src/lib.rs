@@ -30,6 +30,12 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// no_std discipline, checked by the compiler: reach for `core` and `alloc` first.
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
