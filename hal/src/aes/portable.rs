@@ -37,8 +37,8 @@ impl Backend for Keys {
                 *ctr = ctr.wrapping_add(1);
             }
             self.0.encrypt_blocks(ks);
-            for (d, s) in chunk.iter_mut().zip(ks.iter().flat_map(|k| k.iter())) {
-                *d ^= s;
+            for (d, s) in chunk.chunks_exact_mut(BLOCK).zip(ks.iter()) {
+                xor_block(d, s);
             }
         }
         for k in ks.iter_mut() {
@@ -59,11 +59,18 @@ impl Backend for Keys {
                 // plaintext = D(c_i) ^ c_{i-1}; remember c_i before overwriting it.
                 let mut next = [0u8; 16];
                 next.copy_from_slice(c);
-                for ((p, d), v) in c.iter_mut().zip(b.iter()).zip(iv.iter()) {
-                    *p = d ^ v;
-                }
+                c.copy_from_slice(b);
+                xor_block(c, iv);
                 *iv = next;
             }
         }
+    }
+}
+
+/// `dst ^= src` on one 16-byte block, as one 128-bit operation.
+#[inline(always)]
+fn xor_block(dst: &mut [u8], src: &[u8]) {
+    if let (Ok(d), Ok(s)) = (<&mut [u8; 16]>::try_from(dst), <&[u8; 16]>::try_from(src)) {
+        *d = (u128::from_ne_bytes(*d) ^ u128::from_ne_bytes(*s)).to_ne_bytes();
     }
 }
