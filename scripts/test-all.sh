@@ -21,6 +21,8 @@ step() {
     printf '\n========== [%d] %s ==========\n' "$step_no" "$*"
 }
 
+# The benches crate links the host's OpenSSL (its peer) and is not cross-compiled; its unit
+# tests run natively above.
 # Tests that cannot run under qemu-user (e.g. they spawn host processes) are skipped in the
 # aarch64 runs. One `--skip NAME` pair per test, passed to every test binary.
 # normal-world names every test that spawns the secure-world host process `socket_*`.
@@ -57,7 +59,7 @@ step "cargo test on aarch64 under qemu-user (crypto extensions present: expect a
 TEE_CDM_EXPECT_ENGINE=armce \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$aarch64_linker" \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner" \
-    cargo test --workspace --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
+    cargo test --workspace --exclude benches --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
 
 step "cargo test on aarch64 under qemu-user (crypto extensions hidden: expect portable)"
 mkdir -p target
@@ -66,7 +68,7 @@ aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -shared -fPIC \
 TEE_CDM_EXPECT_ENGINE=portable \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$aarch64_linker" \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner -E LD_PRELOAD=$repo/target/noaes.so" \
-    cargo test --workspace --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
+    cargo test --workspace --exclude benches --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
 
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
