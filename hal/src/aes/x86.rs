@@ -18,20 +18,23 @@
 //! 1:`skip` pattern runs a strided kernel directly on the sample and other patterns gather the
 //! encrypted blocks into a buffer for the contiguous kernel.
 //!
-//! The 256-bit AES instructions are emitted with `asm!`: their `core::arch` intrinsics
-//! (`_mm256_aesenc_epi128`, …) and the `vaes` target feature are stable only since Rust 1.89,
-//! after this workspace's MSRV. Each wrapper is the one instruction the intrinsic would be.
+//! The 256-bit AES intrinsics (`_mm256_aesenc_epi128`, …) and the `vaes` target feature are
+//! stable since Rust 1.89, the workspace MSRV. Since Rust 1.87 the value-only intrinsics are
+//! safe functions inside a function compiled with their target features; `unsafe` remains for
+//! loads and stores through raw pointers and for calls into `#[target_feature]` functions from
+//! code without those features.
 #![allow(unsafe_code)]
 
-use core::arch::asm;
 use core::arch::x86_64::{
-    __m128i, __m256i, _mm256_add_epi64, _mm256_broadcastsi128_si256, _mm256_castsi128_si256,
-    _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_inserti128_si256, _mm256_loadu2_m128i,
-    _mm256_loadu_si256, _mm256_permute2x128_si256, _mm256_set_epi64x, _mm256_setzero_si256,
-    _mm256_storeu2_m128i, _mm256_storeu_si256, _mm256_xor_si256, _mm_add_epi64, _mm_aesdec_si128,
-    _mm_aesdeclast_si128, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aesimc_si128,
-    _mm_aeskeygenassist_si128, _mm_loadu_si128, _mm_set_epi64x, _mm_setzero_si128,
-    _mm_shuffle_epi32, _mm_slli_si128, _mm_storeu_si128, _mm_xor_si128,
+    __m128i, __m256i, _mm256_add_epi64, _mm256_aesdec_epi128, _mm256_aesdeclast_epi128,
+    _mm256_aesenc_epi128, _mm256_aesenclast_epi128, _mm256_broadcastsi128_si256,
+    _mm256_castsi128_si256, _mm256_castsi256_si128, _mm256_extracti128_si256,
+    _mm256_inserti128_si256, _mm256_loadu2_m128i, _mm256_loadu_si256, _mm256_permute2x128_si256,
+    _mm256_set_epi64x, _mm256_setzero_si256, _mm256_storeu2_m128i, _mm256_storeu_si256,
+    _mm256_xor_si256, _mm_add_epi64, _mm_aesdec_si128, _mm_aesdeclast_si128, _mm_aesenc_si128,
+    _mm_aesenclast_si128, _mm_aesimc_si128, _mm_aeskeygenassist_si128, _mm_loadu_si128,
+    _mm_set_epi64x, _mm_setzero_si128, _mm_shuffle_epi32, _mm_slli_si128, _mm_storeu_si128,
+    _mm_xor_si128,
 };
 use core::sync::atomic::{compiler_fence, AtomicU8, Ordering};
 
@@ -86,7 +89,8 @@ fn vaes_bit() -> bool {
 #[cfg(not(target_env = "sgx"))]
 fn cpuid_vaes() -> bool {
     use core::arch::x86_64::{__cpuid, __cpuid_count};
-    // `__cpuid*` became safe functions after the MSRV; keep the block for older compilers.
+    // `__cpuid*` are still `unsafe fn`s at the MSRV (1.89) and safe in later releases: keep
+    // the block, and allow it being unused on newer compilers.
     #[allow(unused_unsafe)]
     // SAFETY: CPUID exists on every x86_64 CPU (outside SGX enclaves, excluded above); leaf 7
     // is queried only when leaf 0 reports it as supported.
@@ -103,7 +107,7 @@ fn cpuid_vaes() -> bool {
 
 /// Runs the ten AES-128 rounds over every element of an array of blocks in registers:
 /// whitening XOR with `rk[0]`, nine `$round`s with `rk[1..10]`, and `$last` with `rk[10]`.
-/// Must be expanded inside an `unsafe` block of a function with the right target features.
+/// Must be expanded inside a function compiled with the target features of the intrinsics.
 macro_rules! aes_rounds {
     ($rk:expr, $b:ident, $xor:path, $round:path, $last:path) => {{
         let rk = $rk;
@@ -458,68 +462,20 @@ impl zeroize::ZeroizeOnDrop for VaesKeys {}
 /// 1. The CPU supports AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn broadcast_keys(ni: &RoundKeys, keys: &mut VaesKeys) {
-    // The intrinsics are `unsafe fn`s before Rust 1.87 (the MSRV is older).
-    #[allow(unused_unsafe)]
-    // SAFETY: (1) by the caller; register operations only.
-    unsafe {
-        for (w, n) in keys.enc.iter_mut().zip(ni.enc.iter()) {
-            *w = _mm256_broadcastsi128_si256(*n);
-        }
-        for (w, n) in keys.dec.iter_mut().zip(ni.dec.iter()) {
-            *w = _mm256_broadcastsi128_si256(*n);
-        }
+    for (w, n) in keys.enc.iter_mut().zip(ni.enc.iter()) {
+        *w = _mm256_broadcastsi128_si256(*n);
+    }
+    for (w, n) in keys.dec.iter_mut().zip(ni.dec.iter()) {
+        *w = _mm256_broadcastsi128_si256(*n);
     }
 }
-
-/// Defines a wrapper around one 256-bit AES round instruction (`op ymm, ymm, ymm`: both
-/// 128-bit lanes get one AES round with their half of `round_key`).
-macro_rules! vaes_instruction {
-    ($(#[$doc:meta])* $name:ident, $insn:literal) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// 1. The CPU supports VAES and AVX2 ([`vaes_available`]).
-        #[target_feature(enable = "avx2,aes")]
-        #[inline]
-        unsafe fn $name(mut state: __m256i, round_key: __m256i) -> __m256i {
-            // SAFETY: (1) by the caller, so the instruction exists; it reads and writes only
-            // the two named vector registers (no memory, stack or flags).
-            unsafe {
-                asm!(
-                    concat!($insn, " {s}, {s}, {k}"),
-                    s = inout(ymm_reg) state,
-                    k = in(ymm_reg) round_key,
-                    options(pure, nomem, nostack, preserves_flags),
-                );
-            }
-            state
-        }
-    };
-}
-
-vaes_instruction!(
-    /// `vaesenc`: one encryption round on two blocks.
-    vaesenc, "vaesenc"
-);
-vaes_instruction!(
-    /// `vaesenclast`: the final encryption round on two blocks.
-    vaesenclast, "vaesenclast"
-);
-vaes_instruction!(
-    /// `vaesdec`: one equivalent-inverse-cipher round on two blocks.
-    vaesdec, "vaesdec"
-);
-vaes_instruction!(
-    /// `vaesdeclast`: the final equivalent-inverse-cipher round on two blocks.
-    vaesdeclast, "vaesdeclast"
-);
 
 /// XORs the keystream of the 16 counter blocks `iv_hi || (c + i) mod 2^64` into `chunk`;
 /// register `j` holds blocks `2j` (low lane) and `2j + 1` (high lane).
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 #[inline]
 unsafe fn ctr16(rk: &[__m256i; 11], iv_lo: i64, c: u64, chunk: &mut [u8; VAES_BATCH]) {
     // SAFETY: (1) by the caller; loads and stores touch the 16 blocks of `chunk` only.
@@ -540,11 +496,21 @@ unsafe fn ctr16(rk: &[__m256i; 11], iv_lo: i64, c: u64, chunk: &mut [u8; VAES_BA
                 *x = _mm256_set_epi64x(hi, iv_lo, lo, iv_lo);
             }
         }
-        aes_rounds!(rk, b, _mm256_xor_si256, vaesenc, vaesenclast);
+        for x in b.iter_mut() {
+            *x = _mm256_xor_si256(*x, rk[0]);
+        }
+        for k in &rk[1..10] {
+            for x in b.iter_mut() {
+                *x = _mm256_aesenc_epi128(*x, *k);
+            }
+        }
+        // The last round ends with AddRoundKey (FIPS-197 §5.1.4), so running it with
+        // `rk[10] ^ data` yields `keystream ^ data` directly.
         let p = chunk.as_mut_ptr().cast::<__m256i>();
-        for (j, k) in b.iter().enumerate() {
+        for (j, x) in b.iter().enumerate() {
             let q = p.add(j);
-            _mm256_storeu_si256(q, _mm256_xor_si256(_mm256_loadu_si256(q), *k));
+            let last = _mm256_xor_si256(rk[10], _mm256_loadu_si256(q));
+            _mm256_storeu_si256(q, _mm256_aesenclast_epi128(*x, last));
         }
     }
 }
@@ -553,7 +519,7 @@ unsafe fn ctr16(rk: &[__m256i; 11], iv_lo: i64, c: u64, chunk: &mut [u8; VAES_BA
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 #[inline]
 unsafe fn cbc16(dk: &[__m256i; 11], iv: &mut [u8; 16], chunk: &mut [u8; VAES_BATCH]) {
     // SAFETY: (1) by the caller; loads and stores touch `iv` and the 16 blocks of `chunk`
@@ -567,7 +533,13 @@ unsafe fn cbc16(dk: &[__m256i; 11], iv: &mut [u8; 16], chunk: &mut [u8; VAES_BAT
             *x = _mm256_loadu_si256(p.add(32 * j).cast());
         }
         let last = _mm256_extracti128_si256::<1>(b[VAES_REGS - 1]);
-        aes_rounds!(dk, b, _mm256_xor_si256, vaesdec, vaesdeclast);
+        aes_rounds!(
+            dk,
+            b,
+            _mm256_xor_si256,
+            _mm256_aesdec_epi128,
+            _mm256_aesdeclast_epi128
+        );
         // Chaining values: the ciphertext shifted by one block, the IV first.
         let mut prev = [_mm256_setzero_si256(); VAES_REGS];
         prev[0] = _mm256_inserti128_si256::<1>(
@@ -589,16 +561,28 @@ unsafe fn cbc16(dk: &[__m256i; 11], iv: &mut [u8; 16], chunk: &mut [u8; VAES_BAT
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 unsafe fn block_vaes(keys: &[__m256i; 11], block: &mut [u8; 16], encrypt: bool) {
     // SAFETY: (1) by the caller; the load and store touch exactly the 16 bytes of `block`.
     unsafe {
         let p = block.as_mut_ptr().cast::<__m128i>();
         let mut b = [_mm256_castsi128_si256(_mm_loadu_si128(p))];
         if encrypt {
-            aes_rounds!(keys, b, _mm256_xor_si256, vaesenc, vaesenclast);
+            aes_rounds!(
+                keys,
+                b,
+                _mm256_xor_si256,
+                _mm256_aesenc_epi128,
+                _mm256_aesenclast_epi128
+            );
         } else {
-            aes_rounds!(keys, b, _mm256_xor_si256, vaesdec, vaesdeclast);
+            aes_rounds!(
+                keys,
+                b,
+                _mm256_xor_si256,
+                _mm256_aesdec_epi128,
+                _mm256_aesdeclast_epi128
+            );
         }
         _mm_storeu_si128(p, _mm256_castsi256_si128(b[0]));
     }
@@ -608,7 +592,7 @@ unsafe fn block_vaes(keys: &[__m256i; 11], block: &mut [u8; 16], encrypt: bool) 
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 unsafe fn ctr_vaes(rk: &[__m256i; 11], iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
     let iv_lo = i64::from_le_bytes(*iv_hi);
     let mut chunks = data.chunks_exact_mut(VAES_BATCH);
@@ -630,7 +614,7 @@ unsafe fn ctr_vaes(rk: &[__m256i; 11], iv_hi: &[u8; 8], ctr: &mut u64, data: &mu
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 unsafe fn cbc_vaes(dk: &[__m256i; 11], iv: &mut [u8; 16], data: &mut [u8]) {
     let (data, _) = super::split_blocks(data);
     let mut chunks = data.chunks_exact_mut(VAES_BATCH);
@@ -653,7 +637,7 @@ unsafe fn cbc_vaes(dk: &[__m256i; 11], iv: &mut [u8; 16], data: &mut [u8]) {
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
-#[target_feature(enable = "avx2,aes")]
+#[target_feature(enable = "avx2,vaes")]
 unsafe fn cbc16_strided(dk: &[__m256i; 11], iv: &mut [u8; 16], chunk: &mut [u8], stride: usize) {
     let fits = stride
         .checked_mul(2 * VAES_REGS - 1)
@@ -674,7 +658,13 @@ unsafe fn cbc16_strided(dk: &[__m256i; 11], iv: &mut [u8; 16], chunk: &mut [u8],
             *x = _mm256_loadu2_m128i(at(2 * j + 1), at(2 * j));
         }
         let mut b = c;
-        aes_rounds!(dk, b, _mm256_xor_si256, vaesdec, vaesdeclast);
+        aes_rounds!(
+            dk,
+            b,
+            _mm256_xor_si256,
+            _mm256_aesdec_epi128,
+            _mm256_aesdeclast_epi128
+        );
         // Chaining values of register j: blocks 2j - 1 and 2j (the IV before block 0). `prev`
         // carries the previous register (the IV, in both lanes, at first); the lane shuffle
         // takes its high lane and the current register's low lane.
