@@ -50,6 +50,9 @@ pub enum Base64UrlError {
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Length of the unpadded encoding of `n` bytes.
+///
+/// Saturates at `usize::MAX` for `n` above about `usize::MAX / 4 * 3`, which no slice reaches
+/// (a slice holds at most `isize::MAX` bytes).
 pub const fn encoded_len(n: usize) -> usize {
     // 4 characters per full 3-byte group, plus 2 or 3 for a 1- or 2-byte tail.
     let tail = match n % 3 {
@@ -57,17 +60,24 @@ pub const fn encoded_len(n: usize) -> usize {
         1 => 2,
         _ => 3,
     };
-    (n / 3) * 4 + tail
+    (n / 3).saturating_mul(4).saturating_add(tail)
 }
 
 /// Number of bytes an input of `len` characters decodes to, or `None` for the impossible
 /// length `4n + 1`.
 pub const fn decoded_len(len: usize) -> Option<usize> {
-    match len % 4 {
-        0 => Some(len / 4 * 3),
-        2 => Some(len / 4 * 3 + 1),
-        3 => Some(len / 4 * 3 + 2),
-        _ => None,
+    // 3 bytes per full 4-symbol group, plus 1 or 2 for a 2- or 3-symbol tail.
+    let tail = match len % 4 {
+        0 => 0,
+        2 => 1,
+        3 => 2,
+        _ => return None,
+    };
+    // `len / 4 * 3 + 2` is below `len` for every `len`, so these never fail; checked forms
+    // keep the function free of overflow paths.
+    match (len / 4).checked_mul(3) {
+        Some(full) => full.checked_add(tail),
+        None => None,
     }
 }
 
@@ -76,29 +86,35 @@ pub const fn decoded_len(len: usize) -> Option<usize> {
 /// Reserve [`encoded_len`] beforehand when `out` will hold secrets, so that it never
 /// reallocates (a reallocation would leave a copy behind in freed memory).
 pub fn encode_to(bytes: &[u8], out: &mut String) {
-    // The mask keeps every index below 64.
-    let sym = |v: u8| char::from(ALPHABET[usize::from(v & 0x3f)]);
     let mut chunks = bytes.chunks_exact(3);
     for c in &mut chunks {
         if let [a, b, c] = *c {
-            out.push(sym(a >> 2));
-            out.push(sym((a << 4) | (b >> 4)));
-            out.push(sym((b << 2) | (c >> 6)));
-            out.push(sym(c));
+            out.push(symbol(a >> 2));
+            out.push(symbol((a << 4) | (b >> 4)));
+            out.push(symbol((b << 2) | (c >> 6)));
+            out.push(symbol(c));
         }
     }
     match *chunks.remainder() {
         [a] => {
-            out.push(sym(a >> 2));
-            out.push(sym(a << 4));
+            out.push(symbol(a >> 2));
+            out.push(symbol(a << 4));
         }
         [a, b] => {
-            out.push(sym(a >> 2));
-            out.push(sym((a << 4) | (b >> 4)));
-            out.push(sym(b << 2));
+            out.push(symbol(a >> 2));
+            out.push(symbol((a << 4) | (b >> 4)));
+            out.push(symbol(b << 2));
         }
         _ => {}
     }
+}
+
+/// The base64url symbol for the low 6 bits of `v`.
+// The one indexing of the crate: `v & 0x3f` is below 64 = `ALPHABET.len()` (an array length
+// the compiler checks), so the lookup cannot go out of bounds.
+#[allow(clippy::indexing_slicing)]
+fn symbol(v: u8) -> char {
+    char::from(ALPHABET[usize::from(v & 0x3f)])
 }
 
 /// The base64url (no padding) encoding of `bytes`.
@@ -110,10 +126,12 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Value of one base64url symbol.
 fn value_of(index: usize, byte: u8) -> Result<u32, Base64UrlError> {
+    // Each arm's range bounds the offset from its first symbol (below 26, or 10), so the
+    // results stay in 0..64 and the wrapping forms never actually wrap.
     let v = match byte {
-        b'A'..=b'Z' => byte - b'A',
-        b'a'..=b'z' => byte - b'a' + 26,
-        b'0'..=b'9' => byte - b'0' + 52,
+        b'A'..=b'Z' => byte.wrapping_sub(b'A'),
+        b'a'..=b'z' => byte.wrapping_sub(b'a').wrapping_add(26),
+        b'0'..=b'9' => byte.wrapping_sub(b'0').wrapping_add(52),
         b'-' => 62,
         b'_' => 63,
         b'=' => return Err(Base64UrlError::Padding { index }),
@@ -136,13 +154,12 @@ pub fn decode_to_slice(input: &str, out: &mut [u8]) -> Result<(), Base64UrlError
             actual: expected,
         });
     }
-    let mut in_chunks = input.chunks(4);
-    let mut out_chunks = out.chunks_mut(3);
-    let mut base = 0usize;
-    while let (Some(src), Some(dst)) = (in_chunks.next(), out_chunks.next()) {
+    // `(0..).step_by(4)` numbers the groups by the index of their first symbol, for errors.
+    let groups = input.chunks(4).zip(out.chunks_mut(3));
+    for ((src, dst), base) in groups.zip((0usize..).step_by(4)) {
         let mut acc = 0u32;
-        for (i, &b) in src.iter().enumerate() {
-            acc = (acc << 6) | value_of(base + i, b)?;
+        for (&b, index) in src.iter().zip(base..) {
+            acc = (acc << 6) | value_of(index, b)?;
         }
         // Left-align a short final group as if it had 4 symbols; the bits below the last
         // decoded byte must be zero (canonical encoding, RFC 4648 §3.5).
@@ -160,7 +177,6 @@ pub fn decode_to_slice(input: &str, out: &mut [u8]) -> Result<(), Base64UrlError
         for (d, s) in dst.iter_mut().zip([b0, b1, b2]) {
             *d = s;
         }
-        base += 4;
     }
     Ok(())
 }
@@ -171,4 +187,34 @@ pub fn decode(input: &str) -> Result<Vec<u8>, Base64UrlError> {
     let mut out = alloc::vec![0u8; len];
     decode_to_slice(input, &mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Independent formulas, in `u128` so they cannot overflow: RFC 4648 §5 without padding
+    /// encodes `n` bytes in `ceil(4n / 3)` symbols; `len` symbols decode to `floor(3 len / 4)`.
+    fn enc_ref(n: usize) -> u128 {
+        (u128::try_from(n).unwrap() * 4).div_ceil(3)
+    }
+    fn dec_ref(len: usize) -> u128 {
+        u128::try_from(len).unwrap() * 3 / 4
+    }
+
+    #[test]
+    fn lengths_match_the_formulas_up_to_usize_max() {
+        let max = usize::MAX;
+        for len in (0..64).chain(max - 64..=max) {
+            let got = decoded_len(len).map(|d| u128::try_from(d).unwrap());
+            let want = (len % 4 != 1).then(|| dec_ref(len));
+            assert_eq!(got, want, "decoded_len({len})");
+        }
+        for n in (0..64).chain((max / 4 * 3 - 64)..=(max / 4 * 3)) {
+            assert_eq!(u128::try_from(encoded_len(n)).unwrap(), enc_ref(n), "{n}");
+        }
+        // Past the representable range the encoded length saturates instead of wrapping.
+        assert_eq!(encoded_len(max), max);
+        assert_eq!(encoded_len(max / 4 * 3 + 3), max);
+    }
 }

@@ -341,17 +341,17 @@ pub fn build_license(
     const KEY_OPEN: &str = "{\"kty\":\"oct\",\"k\":\"";
     const KID_OPEN: &str = "\",\"kid\":\"";
     const KEY_CLOSE: &str = "\"}";
-    let key_text = base64url::encoded_len(CONTENT_KEY_LEN);
-    let mut cap = "{\"keys\":[],\"type\":\"\"}".len() + session_type.as_str().len();
+    const FRAME: &str = "{\"keys\":[],\"type\":\"\"}";
+    // Per key, besides its encoded key ID: the fixed text, the encoded key and a comma
+    // (evaluated at compile time).
+    const PER_KEY: usize = KEY_OPEN.len()
+        + base64url::encoded_len(CONTENT_KEY_LEN)
+        + KID_OPEN.len()
+        + KEY_CLOSE.len()
+        + 1;
+    let mut cap = FRAME.len().saturating_add(session_type.as_str().len());
     for (kid, _) in keys {
-        cap = cap.saturating_add(
-            KEY_OPEN.len()
-                + key_text
-                + KID_OPEN.len()
-                + base64url::encoded_len(kid.len())
-                + KEY_CLOSE.len()
-                + 1,
-        );
+        cap = cap.saturating_add(PER_KEY.saturating_add(base64url::encoded_len(kid.len())));
     }
     // Sized up front: a reallocation would leave a copy of the keys in freed memory.
     let mut s = Zeroizing::new(String::with_capacity(cap));

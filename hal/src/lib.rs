@@ -20,6 +20,18 @@
     clippy::std_instead_of_alloc,
     clippy::alloc_instead_of_core
 )]
+// "Never panics on input": checked arithmetic and fallible access on every path that can see
+// outside bytes. Unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 #[cfg(feature = "std")]
 extern crate std;

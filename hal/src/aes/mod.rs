@@ -21,10 +21,29 @@
 //! [`Engine::new`] or, in `std` builds, the `TEE_CDM_AES_ENGINE` environment variable
 //! (`vaes`, `aesni`, `armce`, `portable`).
 
+// The intrinsics modules are exempt from the crate's "never panics on input" lints: they only
+// ever see engine-internal lengths (whole blocks, counters, key-schedule indices) that the
+// callers in this module and in `cenc` have already validated, and their hot loops index
+// fixed-size block arrays by construction.
 #[cfg(target_arch = "aarch64")]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod arm;
 mod portable;
+// See `arm` above: engine-internal, caller-validated lengths only.
 #[cfg(target_arch = "x86_64")]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 mod x86;
 
 use alloc::boxed::Box;
@@ -388,8 +407,35 @@ impl Aes128 {
 
 /// Splits `data` into its whole blocks and the trailing partial block.
 pub(crate) fn split_blocks(data: &mut [u8]) -> (&mut [u8], &mut [u8]) {
-    let whole = data.len() - data.len() % BLOCK;
-    data.split_at_mut(whole)
+    let (blocks, tail) = data.as_chunks_mut::<BLOCK>();
+    (blocks.as_flattened_mut(), tail)
+}
+
+/// Calls `f` on every encrypted run of a `crypt:skip` block pattern over `whole` (whole blocks):
+/// the first `crypt` blocks of each period of `crypt + skip` blocks, or fewer in a short last
+/// period (ISO/IEC 23001-7 §9.6.1). `crypt == 0` or `skip == 0` means no pattern: `f` sees all
+/// of `whole` at once.
+pub(crate) fn for_each_pattern_run(
+    whole: &mut [u8],
+    crypt: usize,
+    skip: usize,
+    mut f: impl FnMut(&mut [u8]),
+) {
+    if crypt == 0 || skip == 0 {
+        return f(whole);
+    }
+    // Saturation is exact here: both values only bound chunk lengths of a slice, and a
+    // saturated `usize::MAX` exceeds every slice length (at most `isize::MAX`) just as the
+    // true product would. Validated patterns (< 16 each) never come near it. `period` is at
+    // least 2 blocks, never 0.
+    let enc = crypt.saturating_mul(BLOCK);
+    let period = crypt.saturating_add(skip).saturating_mul(BLOCK);
+    for chunk in whole.chunks_mut(period) {
+        let n = chunk.len().min(enc);
+        if let Some(run) = chunk.get_mut(..n) {
+            f(run);
+        }
+    }
 }
 
 /// Builds the counter block `iv_hi || ctr` (big-endian halves).
@@ -417,12 +463,6 @@ pub(crate) trait Backend {
         crypt: usize,
         skip: usize,
     ) {
-        let period = (crypt + skip) * BLOCK;
-        for chunk in data.chunks_mut(period) {
-            let enc = chunk.len().min(crypt * BLOCK);
-            if let Some(c) = chunk.get_mut(..enc) {
-                self.cbc_decrypt_blocks(iv, c);
-            }
-        }
+        for_each_pattern_run(data, crypt, skip, |run| self.cbc_decrypt_blocks(iv, run));
     }
 }

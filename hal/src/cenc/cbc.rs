@@ -6,7 +6,7 @@
 use zeroize::Zeroize;
 
 use super::{subsample, Subsample};
-use crate::aes::{Aes128, BLOCK};
+use crate::aes::{for_each_pattern_run, split_blocks, Aes128};
 
 /// Which way a CBC scheme runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,18 +55,9 @@ pub(super) fn cbcs(
         let mut chain = *iv;
         match dir {
             Direction::Decrypt => key.cbc_decrypt_pattern(&mut chain, range, crypt, skip),
-            Direction::Encrypt if crypt == 0 || skip == 0 => key.cbc_encrypt(&mut chain, range),
             Direction::Encrypt => {
-                let whole_len = range.len() - range.len() % BLOCK;
-                if let Some(whole) = range.get_mut(..whole_len) {
-                    let (enc, period) = (crypt * BLOCK, (crypt + skip) * BLOCK);
-                    for chunk in whole.chunks_mut(period) {
-                        let n = chunk.len().min(enc);
-                        if let Some(c) = chunk.get_mut(..n) {
-                            key.cbc_encrypt(&mut chain, c);
-                        }
-                    }
-                }
+                let (whole, _tail) = split_blocks(range);
+                for_each_pattern_run(whole, crypt, skip, |run| key.cbc_encrypt(&mut chain, run));
             }
         }
         chain.zeroize();

@@ -5,7 +5,7 @@
 use zeroize::Zeroize;
 
 use super::{subsample, Subsample};
-use crate::aes::{counter_block, Aes128, BLOCK};
+use crate::aes::{counter_block, for_each_pattern_run, split_blocks, Aes128, BLOCK};
 
 /// The running AES-CTR keystream of one sample.
 ///
@@ -55,8 +55,7 @@ impl<'k> Keystream<'k> {
         self.used = self.used.saturating_add(take);
 
         // Then whole blocks, inside the engine.
-        let whole_len = rest.len() - rest.len() % BLOCK;
-        let (whole, tail) = rest.split_at_mut(whole_len);
+        let (whole, tail) = split_blocks(rest);
         self.key.ctr64_xor(&self.iv_hi, &mut self.ctr, whole);
 
         // A partial block: keep the unused part of its keystream for the next range.
@@ -101,20 +100,7 @@ pub(super) fn cens(
 ) {
     let mut ks = Keystream::new(key, iv);
     subsample::for_each_protected(subsamples, data, |range| {
-        let whole_len = range.len() - range.len() % BLOCK;
-        let Some(whole) = range.get_mut(..whole_len) else {
-            return;
-        };
-        if crypt == 0 || skip == 0 {
-            ks.apply(whole);
-            return;
-        }
-        let (enc, period) = (crypt * BLOCK, (crypt + skip) * BLOCK);
-        for chunk in whole.chunks_mut(period) {
-            let n = chunk.len().min(enc);
-            if let Some(c) = chunk.get_mut(..n) {
-                ks.apply(c);
-            }
-        }
+        let (whole, _tail) = split_blocks(range);
+        for_each_pattern_run(whole, crypt, skip, |run| ks.apply(run));
     });
 }
