@@ -12,10 +12,15 @@
 //!   ([`OpensslCtr`], [`OpensslCbc`]) and RustCrypto `ctr::Ctr64BE<aes::Aes128>`
 //!   ([`RustCryptoCtr`]).
 //!
+//! The ABI and EME paths (the secure world called directly, `MediaKeys` in and out of process,
+//! whole license sessions) are in [`eme`], used by `benches/abi.rs` and the report.
+//!
 //! Fairness rules the peers follow: every peer is constructed once per key (key schedule
 //! outside the timed loop), each timed call only resets the IV/counter and then transforms the
 //! buffer in place, exactly like the engine paths do. Nothing is allocated inside a timed call.
 #![forbid(unsafe_code)]
+
+pub mod eme;
 
 use core::fmt;
 use core::panic::AssertUnwindSafe;
@@ -157,6 +162,12 @@ pub enum BenchError {
     },
     /// `hal::cenc::decrypt_sample` panicked (it is not implemented yet in this tree).
     ApiPanicked,
+    /// An EME call (`MediaKeys`, `MediaKeySession`) failed.
+    Eme(normal_world::EmeError),
+    /// Setting up or running an ABI path failed (secure world, license, transport).
+    Setup(String),
+    /// A path decrypted a known sample to the wrong bytes.
+    Mismatch(String),
 }
 
 impl fmt::Display for BenchError {
@@ -169,6 +180,9 @@ impl fmt::Display for BenchError {
                 write!(f, "buffer of {got} bytes, the operation needs {expected}")
             }
             Self::ApiPanicked => f.write_str("hal::cenc::decrypt_sample panicked"),
+            Self::Eme(e) => write!(f, "EME error: {e}"),
+            Self::Setup(what) => write!(f, "ABI path: {what}"),
+            Self::Mismatch(what) => write!(f, "wrong output: {what}"),
         }
     }
 }
@@ -178,6 +192,12 @@ impl core::error::Error for BenchError {}
 impl From<CencError> for BenchError {
     fn from(e: CencError) -> Self {
         Self::Cenc(e)
+    }
+}
+
+impl From<normal_world::EmeError> for BenchError {
+    fn from(e: normal_world::EmeError) -> Self {
+        Self::Eme(e)
     }
 }
 

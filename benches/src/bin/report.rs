@@ -10,14 +10,28 @@
 //! round are printed; ratios use the best rounds. GB/s means 10^9 bytes per second of sample
 //! data (clear bytes of a subsample map included, as a player sees it).
 //!
-//! Before timing, every engine's output is checked against OpenSSL; a wrong result aborts the
-//! report. The report prints only what it measured.
+//! A second section measures the layers above the engine, interleaved in the same rounds:
+//! `cenc` through the raw engine (`hal::cenc::decrypt_sample`), through `SecureWorld::process`
+//! (encoded `Decrypt` request, response parsed), through `MediaKeys::decrypt` in process and
+//! out of process (a `secure-world-host` over a Unix socket, when the binary is found next to
+//! this one), and whole Clear Key sessions per second (create, generateRequest, license,
+//! update, close) in and out of process. Its summary lines give the in-process throughput over
+//! the raw engine at 64 KiB and the per-call overhead at 1 KiB (time per call minus the raw
+//! engine's).
+//!
+//! Before timing, every engine's output is checked against OpenSSL and every ABI path's on a
+//! known ciphertext; a wrong result aborts the report. The report prints only what it
+//! measured.
 #![forbid(unsafe_code)]
 
 use core::hint::black_box;
 use core::time::Duration;
 use std::time::Instant;
 
+use benches::eme::{
+    check_path, find_host_binary, DirectWorld, EmePath, RawEngine, SessionLoop, HOST_BINARY,
+    HOST_BUILD_HINT,
+};
 use benches::{
     api_works, cpu_model, size_label, test_data, BenchError, BenchSample, BenchScheme, OpensslCbc,
     OpensslCtr, RustCryptoCtr, CBC_IV, CTR_COUNTER_BLOCK, KEY, KIB,
@@ -62,6 +76,9 @@ impl Case {
     }
 
     /// Runs `iters` iterations; returns the elapsed time.
+    ///
+    /// Rates are recorded in calls per second; [`Case::best`] and [`Case::median`] convert
+    /// them to GB/s with the case's size.
     fn run(&mut self, iters: u32) -> Result<Duration, BenchError> {
         let start = Instant::now();
         for _ in 0..iters {
@@ -83,20 +100,36 @@ impl Case {
 
     fn round(&mut self) -> Result<(), BenchError> {
         let elapsed = self.run(self.iters)?;
-        let bytes = self.size as f64 * f64::from(self.iters);
         self.rates
-            .push(bytes / elapsed.as_secs_f64().max(1e-9) / 1e9);
+            .push(f64::from(self.iters) / elapsed.as_secs_f64().max(1e-9));
         Ok(())
     }
 
-    fn best(&self) -> f64 {
+    /// Calls per second in the best round.
+    fn best_calls(&self) -> f64 {
         self.rates.iter().copied().fold(0.0, f64::max)
     }
 
-    fn median(&self) -> f64 {
+    /// Calls per second in the median round.
+    fn median_calls(&self) -> f64 {
         let mut r = self.rates.clone();
         r.sort_by(f64::total_cmp);
         r.get(r.len() / 2).copied().unwrap_or(0.0)
+    }
+
+    /// GB/s in the best round.
+    fn best(&self) -> f64 {
+        self.best_calls() * self.size as f64 / 1e9
+    }
+
+    /// GB/s in the median round.
+    fn median(&self) -> f64 {
+        self.median_calls() * self.size as f64 / 1e9
+    }
+
+    /// Nanoseconds per call in the best round.
+    fn best_ns(&self) -> f64 {
+        1e9 / self.best_calls()
     }
 }
 
@@ -207,6 +240,171 @@ fn build_cases(engines: &[Engine], api: bool) -> Result<Vec<Case>, BenchError> {
     Ok(cases)
 }
 
+/// The ABI section's cases (see the module docs), each checked on a known ciphertext first.
+/// The out-of-process cases are left out, with a note, when the host binary is not found.
+fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
+    let mut cases = Vec::new();
+    let host = find_host_binary();
+    if host.is_none() {
+        notes.push(format!(
+            "NOTE: {HOST_BINARY} not found next to this binary: out-of-process cases skipped \
+             (build it with `{HOST_BUILD_HINT}` in the same target dir, or set TEE_CDM_HOST)"
+        ));
+    }
+    for len in [KIB, 64 * KIB] {
+        let raw = RawEngine::new(len)?;
+        check_path(len, "raw-engine", |b| raw.decrypt(b))?;
+        let engine = raw.engine();
+        let mut buf = test_data(len);
+        cases.push(Case::new(
+            ABI_RAW,
+            engine,
+            len,
+            Family::Ctr,
+            Box::new(move || raw.decrypt(black_box(&mut buf))),
+        ));
+
+        let mut world = DirectWorld::new()?;
+        check_path(len, "secure-world", |b| world.decrypt(b))?;
+        let mut buf = test_data(len);
+        cases.push(Case::new(
+            ABI_WORLD,
+            engine,
+            len,
+            Family::Ctr,
+            Box::new(move || world.decrypt(black_box(&mut buf))),
+        ));
+
+        let eme = EmePath::in_process()?;
+        check_path(len, "eme-in-process", |b| eme.decrypt(b))?;
+        let mut buf = test_data(len);
+        cases.push(Case::new(
+            ABI_EME,
+            engine,
+            len,
+            Family::Ctr,
+            Box::new(move || eme.decrypt(black_box(&mut buf))),
+        ));
+    }
+    let k64 = 64 * KIB;
+    if let Some(host) = &host {
+        let remote = EmePath::out_of_process(host)?;
+        check_path(k64, "eme-out-of-process", |b| remote.decrypt(b))?;
+        let mut buf = test_data(k64);
+        cases.push(Case::new(
+            ABI_REMOTE,
+            "socket",
+            k64,
+            Family::Ctr,
+            Box::new(move || remote.decrypt(black_box(&mut buf))),
+        ));
+    }
+    let local = SessionLoop::in_process()?;
+    local.run_once()?;
+    cases.push(Case::new(
+        SESSIONS_LOCAL,
+        "in-process",
+        0,
+        Family::Ctr,
+        Box::new(move || local.run_once()),
+    ));
+    if let Some(host) = &host {
+        let remote = SessionLoop::out_of_process(host)?;
+        remote.run_once()?;
+        cases.push(Case::new(
+            SESSIONS_REMOTE,
+            "socket",
+            0,
+            Family::Ctr,
+            Box::new(move || remote.run_once()),
+        ));
+    }
+    Ok(cases)
+}
+
+const ABI_RAW: &str = "raw-engine";
+const ABI_WORLD: &str = "secure-world";
+const ABI_EME: &str = "eme-in-process";
+const ABI_REMOTE: &str = "eme-out-of-process";
+const SESSIONS_LOCAL: &str = "sessions-in-process";
+const SESSIONS_REMOTE: &str = "sessions-out-of-process";
+
+/// The case with this name and size.
+fn find<'a>(cases: &'a [Case], name: &str, size: usize) -> Option<&'a Case> {
+    cases.iter().find(|c| c.name == name && c.size == size)
+}
+
+/// Prints the ABI section: its table and summary lines.
+fn print_abi(cases: &[Case], notes: &[String]) {
+    println!("## Through the ABI and the EME API (`cenc`, whole sample)");
+    println!();
+    for note in notes {
+        println!("- {note}");
+    }
+    if !notes.is_empty() {
+        println!();
+    }
+    println!(
+        "| case | engine / transport | size | GB/s (best) | GB/s (median) | ns/call (best) | \
+         ratio to raw-engine |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|");
+    for c in cases.iter().filter(|c| c.size > 0) {
+        let raw = find(cases, ABI_RAW, c.size).map_or(f64::NAN, Case::best);
+        println!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} |",
+            c.name,
+            c.engine,
+            size_label(c.size),
+            c.best(),
+            c.median(),
+            c.best_ns(),
+            c.best() / raw
+        );
+    }
+    println!();
+    println!("| sessions (create, generateRequest, license, update, close) | transport | sessions/s (best) | sessions/s (median) |");
+    println!("|---|---|---:|---:|");
+    for c in cases.iter().filter(|c| c.size == 0) {
+        println!(
+            "| {} | {} | {:.0} | {:.0} |",
+            c.name,
+            c.engine,
+            c.best_calls(),
+            c.median_calls()
+        );
+    }
+    println!();
+
+    let k64 = 64 * KIB;
+    let gbs = |name: &str, size: usize| find(cases, name, size).map_or(f64::NAN, Case::best);
+    let ns = |name: &str| find(cases, name, KIB).map_or(f64::NAN, Case::best_ns);
+    let per_sec = |name: &str| {
+        find(cases, name, 0).map_or_else(|| "n/a".to_owned(), |c| format!("{:.0}", c.best_calls()))
+    };
+    println!(
+        "abi-in-process-64KiB / raw = {:.2}",
+        gbs(ABI_EME, k64) / gbs(ABI_RAW, k64)
+    );
+    if find(cases, ABI_REMOTE, k64).is_some() {
+        println!(
+            "abi-out-of-process-64KiB / raw = {:.2}",
+            gbs(ABI_REMOTE, k64) / gbs(ABI_RAW, k64)
+        );
+    }
+    println!(
+        "per-call overhead 1KiB: secure-world {:.0} ns, EME in-process {:.0} ns",
+        ns(ABI_WORLD) - ns(ABI_RAW),
+        ns(ABI_EME) - ns(ABI_RAW)
+    );
+    println!(
+        "sessions/s: in-process {}, out-of-process {}",
+        per_sec(SESSIONS_LOCAL),
+        per_sec(SESSIONS_REMOTE)
+    );
+    println!();
+}
+
 /// The best rate among cases with this name and size (any engine).
 fn best_of(cases: &[Case], name: &str, size: usize) -> Option<f64> {
     cases
@@ -222,11 +420,21 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     verify(&engines, api)?;
 
     let mut cases = build_cases(&engines, api)?;
-    for case in &mut cases {
+    // The ABI paths decrypt with `hal::cenc::decrypt_sample` inside the secure world: without
+    // it there is nothing to measure.
+    let mut abi_notes = Vec::new();
+    let mut abi_cases = if api {
+        build_abi_cases(&mut abi_notes)?
+    } else {
+        abi_notes
+            .push("NOTE: hal::cenc::decrypt_sample is not available: ABI cases skipped".to_owned());
+        Vec::new()
+    };
+    for case in cases.iter_mut().chain(abi_cases.iter_mut()) {
         case.calibrate()?;
     }
     for _ in 0..ROUNDS {
-        for case in &mut cases {
+        for case in cases.iter_mut().chain(abi_cases.iter_mut()) {
             case.round()?;
         }
     }
@@ -282,6 +490,8 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
         );
     }
     println!();
+
+    print_abi(&abi_cases, &abi_notes);
 
     let (cenc, cbcs) = if api {
         ("cenc", "cbcs-1-9")

@@ -1,0 +1,460 @@
+//! The decrypt paths through the ABI and the EME API, and the session loop.
+//!
+//! Every path decrypts the same `cenc` whole-sample description (key [`KEY`], 8-byte IV
+//! [`CTR_IV`], no subsample map), so their costs differ only by what each layer adds:
+//!
+//! - [`RawEngine`]: `hal::cenc::decrypt_sample` with the secure world's AES engine — the floor;
+//! - [`DirectWorld`]: a `SecureWorld` called directly, `process` on an encoded `Decrypt`
+//!   request (encoded again on every call into a reused buffer, as a host does) with the
+//!   sample as the shared buffer, and the response parsed;
+//! - [`EmePath`]: `MediaKeys::decrypt` through normal-world — in process
+//!   ([`EmePath::in_process`], the secure world linked in, zero copy) or out of process
+//!   ([`EmePath::out_of_process`], a `secure-world-host` process over a Unix socket);
+//! - [`SessionLoop`]: one whole Clear Key license exchange per iteration — `createSession`,
+//!   `generateRequest("cenc", pssh)`, the license-request message to a license server in this
+//!   process, `update` with its JWK Set, `close` (EME §6.6, §9.1.3, §9.1.4).
+//!
+//! Decrypting the same buffer in place again and again alternates it between ciphertext and
+//! plaintext (CTR is its own inverse); the cost is the same. Correctness is checked once,
+//! before timing, by [`check_path`]: a known ciphertext (made with RustCrypto) must decrypt
+//! to its plaintext.
+
+use std::path::{Path, PathBuf};
+
+use cdm_core::abi::{DecryptOutput, DecryptRequest, OutputKind, Request, Response, Subsamples};
+use cdm_core::clearkey::{build_license, parse_license_request};
+use cdm_core::init_data::build_common_pssh_v1;
+use cdm_core::{ContentKey, EncryptionScheme, InitDataType, KeyId, KeySystem, Robustness};
+use hal::aes::{Aes128, Engine};
+use hal::platform::{DigestSink, StdPlatform, SystemClock, SystemRandom};
+use normal_world::transport::{SocketTransport, Transport};
+use normal_world::{
+    request_media_key_system_access, DecryptedSample, MediaKeySession, MediaKeySessionEvent,
+    MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
+    MessageType, OutputWish, SampleDescription, SessionType,
+};
+use secure_world::{Config, SecureWorld};
+
+use crate::{test_data, BenchError, BenchSample, BenchScheme, RustCryptoCtr};
+use crate::{CTR_COUNTER_BLOCK, CTR_IV, KEY};
+
+/// The key ID of the bench key in every license.
+pub const KEY_ID: [u8; 16] = [
+    0xbe, 0x4c, 0x4d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+];
+
+/// The file name of the secure-world host binary.
+pub const HOST_BINARY: &str = "secure-world-host";
+
+/// An environment variable naming the host binary explicitly (overrides the search).
+pub const HOST_ENV_VAR: &str = "TEE_CDM_HOST";
+
+/// The command that builds the host binary next to the release benches.
+pub const HOST_BUILD_HINT: &str = "cargo build --release -p normal-world --bin secure-world-host";
+
+type World = SecureWorld<SystemRandom, SystemClock, DigestSink>;
+
+/// The `secure-world-host` binary for the out-of-process cases: [`HOST_ENV_VAR`] if set,
+/// else next to the running executable or in its parent directory (a bench runs from
+/// `target/<profile>/deps/`, the host is built into `target/<profile>/`). `None` if absent.
+pub fn find_host_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(HOST_ENV_VAR) {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
+    let exe = std::env::current_exe().ok()?;
+    let name = format!("{HOST_BINARY}{}", std::env::consts::EXE_SUFFIX);
+    let dir = exe.parent()?;
+    let found = [Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join(&name))
+        .find(|p| p.is_file());
+    found
+}
+
+/// The `pssh` box (`cenc` init data, ISO/IEC 23001-7 §8.1) naming [`KEY_ID`].
+pub fn pssh() -> Result<Vec<u8>, BenchError> {
+    build_common_pssh_v1(&[KeyId::from(KEY_ID)]).map_err(|e| BenchError::Setup(e.to_string()))
+}
+
+/// The Clear Key license server: answers a license request (EME §9.1.3) with a JWK Set
+/// (§9.1.4) holding [`KEY`] for [`KEY_ID`] if it was asked for.
+pub fn license_server(request: &[u8]) -> Result<Vec<u8>, BenchError> {
+    let req = parse_license_request(request).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let key = ContentKey::new(KEY);
+    let entries: Vec<(KeyId, &ContentKey)> = req
+        .kids
+        .iter()
+        .filter(|kid| kid.as_bytes() == KEY_ID)
+        .map(|kid| (kid.clone(), &key))
+        .collect();
+    Ok(build_license(&entries, req.session_type).to_vec())
+}
+
+/// `requestMediaKeySystemAccess("org.w3.clearkey", …)` for `cenc` audio, temporary sessions.
+pub fn access() -> Result<MediaKeySystemAccess, BenchError> {
+    let config = MediaKeySystemConfiguration {
+        label: "bench".into(),
+        init_data_types: vec!["cenc".into()],
+        audio_capabilities: vec![MediaKeySystemMediaCapability::new(
+            "audio/mp4; codecs=\"mp4a.40.2\"",
+        )
+        .with_scheme("cenc")],
+        session_types: Some(vec!["temporary".into()]),
+        ..Default::default()
+    };
+    Ok(request_media_key_system_access(
+        "org.w3.clearkey",
+        &[config],
+    )?)
+}
+
+/// `len` bytes of known plaintext and its `cenc` ciphertext under [`KEY`]/[`CTR_IV`], made
+/// with RustCrypto (independent of the paths under test): `(plaintext, ciphertext)`.
+pub fn known_sample(len: usize) -> Result<(Vec<u8>, Vec<u8>), BenchError> {
+    let plain = test_data(len);
+    let mut cipher = plain.clone();
+    RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK)?.apply(&mut cipher)?;
+    Ok((plain, cipher))
+}
+
+/// Checks that `decrypt` turns a known `len`-byte ciphertext into its plaintext.
+pub fn check_path(
+    len: usize,
+    what: &str,
+    mut decrypt: impl FnMut(&mut [u8]) -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
+    let (plain, mut buf) = known_sample(len)?;
+    decrypt(&mut buf)?;
+    if buf == plain {
+        Ok(())
+    } else {
+        Err(BenchError::Mismatch(format!(
+            "{what}: {len}-byte sample decrypted wrong"
+        )))
+    }
+}
+
+/// The raw engine path: `hal::cenc::decrypt_sample` (`cenc`, whole sample) with the engine
+/// the secure world picks (`Engine::detect`), key schedule made once.
+pub struct RawEngine {
+    key: Aes128,
+    sample: BenchSample,
+}
+
+impl RawEngine {
+    /// The path for samples of `len` bytes.
+    pub fn new(len: usize) -> Result<RawEngine, BenchError> {
+        let sample = BenchSample::new(BenchScheme::Cenc, len).ok_or(BenchError::Length {
+            expected: u32::MAX as usize,
+            got: len,
+        })?;
+        Ok(RawEngine {
+            key: Engine::detect().key(&KEY),
+            sample,
+        })
+    }
+
+    /// The engine's name.
+    pub fn engine(&self) -> &'static str {
+        self.key.engine().name()
+    }
+
+    /// Decrypts `data` in place.
+    pub fn decrypt(&self, data: &mut [u8]) -> Result<(), BenchError> {
+        self.sample.decrypt(&self.key, data)
+    }
+}
+
+/// A `SecureWorld` called directly: one `SW_SECURE_CRYPTO` session with [`KEY`] loaded.
+pub struct DirectWorld {
+    world: World,
+    session: u64,
+    next_id: u32,
+    request: Vec<u8>,
+    response: Vec<u8>,
+}
+
+impl DirectWorld {
+    /// A secure world (`StdPlatform::host()`, `Config::default()`) with a session that went
+    /// through `GenerateRequest` (the `pssh`) and `Update` (the license server's answer).
+    pub fn new() -> Result<DirectWorld, BenchError> {
+        let world = SecureWorld::new(StdPlatform::host(), Config::default())
+            .map_err(|e| BenchError::Setup(format!("secure world: {e}")))?;
+        let mut w = DirectWorld {
+            world,
+            session: 0,
+            next_id: 1,
+            request: Vec::new(),
+            response: Vec::new(),
+        };
+        let opened = w.call(&Request::OpenSession {
+            key_system: KeySystem::ClearKey,
+            robustness: Robustness::SwSecureCrypto,
+            session_type: SessionType::Temporary,
+        })?;
+        w.session = match opened {
+            (handle, Response::SessionOpened { .. }) if handle != 0 => handle,
+            (_, other) => return Err(BenchError::Setup(format!("open session: {other:?}"))),
+        };
+        let init_data = pssh()?;
+        let message = match w.call(&Request::GenerateRequest {
+            init_data_type: InitDataType::Cenc,
+            init_data: &init_data,
+        })? {
+            (_, Response::Message { message, .. }) => message,
+            (_, other) => return Err(BenchError::Setup(format!("generate request: {other:?}"))),
+        };
+        let license = license_server(&message)?;
+        match w.call(&Request::Update { response: &license })? {
+            (_, Response::State(_)) => Ok(w),
+            (_, other) => Err(BenchError::Setup(format!("update: {other:?}"))),
+        }
+    }
+
+    /// One exchange without a sample: answers the header's session and the response.
+    fn call(&mut self, req: &Request<'_>) -> Result<(u64, Response), BenchError> {
+        self.exchange(req, &mut [])
+    }
+
+    fn exchange(
+        &mut self,
+        req: &Request<'_>,
+        sample: &mut [u8],
+    ) -> Result<(u64, Response), BenchError> {
+        let id = self.next_id;
+        self.next_id = id.wrapping_add(1);
+        req.encode(self.session, id, &mut self.request)
+            .map_err(|e| BenchError::Setup(format!("encode: {e}")))?;
+        self.world
+            .process(&self.request, sample, &mut self.response);
+        match Response::parse(req.opcode(), &self.response) {
+            Ok((header, Ok(resp))) if header.request_id == id => Ok((header.session, resp)),
+            Ok((_, Err(status))) => Err(BenchError::Setup(format!(
+                "{:?}: secure world answered {status:?}",
+                req.opcode()
+            ))),
+            Ok(_) => Err(BenchError::Setup("response does not correlate".into())),
+            Err(e) => Err(BenchError::Setup(format!("malformed response: {e}"))),
+        }
+    }
+
+    /// Decrypts `sample` in place: encode the `Decrypt` request, `process`, parse the
+    /// response — what a host does per sample, without the EME layer.
+    pub fn decrypt(&mut self, sample: &mut [u8]) -> Result<(), BenchError> {
+        let sample_len = u32::try_from(sample.len()).map_err(|_| BenchError::Length {
+            expected: u32::MAX as usize,
+            got: sample.len(),
+        })?;
+        let req = Request::Decrypt(DecryptRequest {
+            key_id: &KEY_ID,
+            scheme: EncryptionScheme::Cenc,
+            pattern: (0, 0),
+            output: OutputKind::InPlace,
+            iv: &CTR_IV,
+            sample_len,
+            subsamples: Subsamples::Pairs(&[]),
+        });
+        match self.exchange(&req, sample)? {
+            (_, Response::Decrypted(DecryptOutput::InPlace)) => Ok(()),
+            (_, other) => Err(BenchError::Setup(format!("decrypt: {other:?}"))),
+        }
+    }
+}
+
+/// The sample description every EME decrypt uses.
+fn description() -> SampleDescription<'static> {
+    SampleDescription {
+        key_id: &KEY_ID,
+        scheme: EncryptionScheme::Cenc,
+        iv: &CTR_IV,
+        pattern: (0, 0),
+        subsamples: &[],
+        output: OutputWish::InPlace,
+    }
+}
+
+/// One license exchange on `session`: `generateRequest("cenc", pssh)`, the license-request
+/// message to [`license_server`], `update` with its answer.
+fn license_exchange(session: &MediaKeySession, pssh: &[u8]) -> Result<(), BenchError> {
+    session.generate_request("cenc", pssh)?;
+    let request = session
+        .drain_events()
+        .into_iter()
+        .find_map(|e| match e {
+            MediaKeySessionEvent::Message {
+                message_type: MessageType::LicenseRequest,
+                message,
+            } => Some(message),
+            _ => None,
+        })
+        .ok_or_else(|| BenchError::Setup("no license-request message".into()))?;
+    session.update(&license_server(&request)?)?;
+    Ok(())
+}
+
+/// `MediaKeys::decrypt` with a session holding [`KEY`] (default robustness: in place).
+pub struct EmePath {
+    // Declared before `media_keys`; kept alive so the key stays loaded.
+    _session: MediaKeySession,
+    media_keys: MediaKeys,
+}
+
+impl EmePath {
+    /// `createMediaKeys()` with the in-process secure world.
+    pub fn in_process() -> Result<EmePath, BenchError> {
+        EmePath::with_media_keys(access()?.create_media_keys()?)
+    }
+
+    /// `MediaKeys` over a [`SocketTransport`] to a `secure-world-host` spawned from `host`.
+    pub fn out_of_process(host: &Path) -> Result<EmePath, BenchError> {
+        EmePath::with_media_keys(out_of_process_media_keys(host)?)
+    }
+
+    fn with_media_keys(media_keys: MediaKeys) -> Result<EmePath, BenchError> {
+        let session = media_keys.create_session(SessionType::Temporary)?;
+        license_exchange(&session, &pssh()?)?;
+        Ok(EmePath {
+            _session: session,
+            media_keys,
+        })
+    }
+
+    /// Decrypts `sample` in place through `MediaKeys::decrypt`.
+    pub fn decrypt(&self, sample: &mut [u8]) -> Result<(), BenchError> {
+        match self.media_keys.decrypt(sample, &description())? {
+            DecryptedSample::InPlace => Ok(()),
+            other => Err(BenchError::Setup(format!(
+                "decrypt answered {other:?}, not in place"
+            ))),
+        }
+    }
+}
+
+fn out_of_process_media_keys(host: &Path) -> Result<MediaKeys, BenchError> {
+    let transport = SocketTransport::spawn(host)
+        .map_err(|e| BenchError::Setup(format!("spawn {}: {e}", host.display())))?;
+    Ok(access()?.create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)?)
+}
+
+/// Whole sessions: each [`SessionLoop::run_once`] creates a temporary session, runs the
+/// license exchange and closes it.
+pub struct SessionLoop {
+    media_keys: MediaKeys,
+    pssh: Vec<u8>,
+}
+
+impl SessionLoop {
+    /// Sessions on an in-process secure world.
+    pub fn in_process() -> Result<SessionLoop, BenchError> {
+        Ok(SessionLoop {
+            media_keys: access()?.create_media_keys()?,
+            pssh: pssh()?,
+        })
+    }
+
+    /// Sessions on a `secure-world-host` spawned from `host`.
+    pub fn out_of_process(host: &Path) -> Result<SessionLoop, BenchError> {
+        Ok(SessionLoop {
+            media_keys: out_of_process_media_keys(host)?,
+            pssh: pssh()?,
+        })
+    }
+
+    /// create → generateRequest → license server → update → close; fails unless the key
+    /// became usable.
+    pub fn run_once(&self) -> Result<(), BenchError> {
+        let session = self.media_keys.create_session(SessionType::Temporary)?;
+        license_exchange(&session, &self.pssh)?;
+        if session.key_statuses().get(&KEY_ID) != Some(normal_world::KeyStatus::Usable) {
+            return Err(BenchError::Setup("key not usable after update".into()));
+        }
+        session.close()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KIB;
+
+    #[test]
+    fn known_sample_is_sp800_38a_ctr() {
+        // The first block of the keystream for KEY and counter block CTR_IV||0, from
+        // OpenSSL (an independent implementation of NIST SP 800-38A CTR).
+        let (plain, cipher) = known_sample(64).unwrap();
+        let mut ks = vec![0u8; 64];
+        crate::OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK)
+            .unwrap()
+            .apply(&mut ks)
+            .unwrap();
+        let xored: Vec<u8> = plain.iter().zip(&ks).map(|(p, k)| p ^ k).collect();
+        assert_eq!(xored, cipher);
+    }
+
+    #[test]
+    fn raw_engine_decrypts() {
+        for len in [KIB, 64 * KIB] {
+            let raw = RawEngine::new(len).unwrap();
+            check_path(len, "raw", |b| raw.decrypt(b)).unwrap();
+        }
+    }
+
+    #[test]
+    fn direct_world_decrypts_and_rejects_a_wrong_path() {
+        let mut w = DirectWorld::new().unwrap();
+        for len in [KIB, 64 * KIB] {
+            check_path(len, "secure world", |b| w.decrypt(b)).unwrap();
+        }
+        // A path that does nothing must be reported.
+        assert!(matches!(
+            check_path(KIB, "identity", |_| Ok(())),
+            Err(BenchError::Mismatch(_))
+        ));
+    }
+
+    #[test]
+    fn eme_in_process_decrypts() {
+        let p = EmePath::in_process().unwrap();
+        for len in [KIB, 64 * KIB] {
+            check_path(len, "eme", |b| p.decrypt(b)).unwrap();
+        }
+    }
+
+    #[test]
+    fn session_loop_runs_repeatedly() {
+        let s = SessionLoop::in_process().unwrap();
+        // More iterations than the secure world has session slots (32): close frees them.
+        for _ in 0..40 {
+            s.run_once().unwrap();
+        }
+    }
+
+    #[test]
+    fn license_server_answers_only_the_bench_key() {
+        let req = cdm_core::clearkey::license_request_json(
+            &[KeyId::from(KEY_ID), KeyId::from([7u8; 16])],
+            SessionType::Temporary,
+        );
+        let license = cdm_core::clearkey::parse_license(&license_server(&req).unwrap()).unwrap();
+        assert_eq!(license.keys.len(), 1);
+    }
+
+    /// Runs only when the host binary is built (see [`HOST_BUILD_HINT`]).
+    #[test]
+    fn eme_out_of_process_decrypts_when_host_is_built() {
+        let Some(host) = find_host_binary() else {
+            eprintln!(
+                "{HOST_BINARY} not found: out-of-process path not checked (build it with \
+                 `cargo build -p normal-world --bin secure-world-host`)"
+            );
+            return;
+        };
+        let p = EmePath::out_of_process(&host).unwrap();
+        check_path(64 * KIB, "eme out of process", |b| p.decrypt(b)).unwrap();
+        let s = SessionLoop::out_of_process(&host).unwrap();
+        s.run_once().unwrap();
+    }
+}
