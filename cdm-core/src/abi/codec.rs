@@ -157,9 +157,8 @@ impl<'a> Writer<'a> {
 
     /// Appends `n` zero bytes.
     pub fn reserved(&mut self, n: usize) -> Result<(), AbiError> {
-        for _ in 0..n {
-            self.u8(0)?;
-        }
+        self.out.try_reserve(n).map_err(|_| AbiError::OutOfMemory)?;
+        self.out.resize(self.out.len().saturating_add(n), 0);
         Ok(())
     }
 
