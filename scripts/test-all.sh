@@ -101,9 +101,16 @@ if [[ -f fuzz/Cargo.toml ]]; then
             scratch=$(mktemp -d)
             corpora=("$scratch")
             [[ -d "corpus/$t" ]] && corpora+=("corpus/$t")
-            cargo fuzz run "${fuzz_flags[@]}" "$t" "${corpora[@]}" -- \
-                -max_total_time="$per_target" -print_final_stats=1
-            rm -rf "$scratch"
+            # libFuzzer prints a line per new input: keep its log, show the summary.
+            log="$scratch.log"
+            if ! cargo fuzz run "${fuzz_flags[@]}" "$t" "${corpora[@]}" -- \
+                -max_total_time="$per_target" -print_final_stats=1 >"$log" 2>&1; then
+                tail -n 80 "$log"
+                echo "fuzz target $t failed (crash input under fuzz/artifacts/$t)" >&2
+                exit 1
+            fi
+            grep -E '^(Done|stat::number_of_executed_units|stat::new_units_added)' "$log" || tail -n 5 "$log"
+            rm -rf "$scratch" "$log"
         done
     fi
     cd "$repo"
