@@ -8,6 +8,10 @@
 //! only), so the API's overhead is visible. Every case decrypts the same buffer in place
 //! again and again (same work per iteration; the bytes themselves do not matter).
 //!
+//! Before anything is timed, every engine's API path must decrypt every scheme at every size
+//! to the bytes OpenSSL computes (`benches::verify_api_paths`); otherwise the bench exits
+//! with an error.
+//!
 //! Run: `cargo bench -p benches --bench cenc` (a few minutes; filter with e.g. `-- cenc/`).
 #![forbid(unsafe_code)]
 
@@ -15,8 +19,8 @@ use core::hint::black_box;
 use core::time::Duration;
 
 use benches::{
-    api_works, size_label, test_data, BenchError, BenchSample, BenchScheme, OpensslCbc, OpensslCtr,
-    RustCryptoCtr, CBC_IV, CTR_COUNTER_BLOCK, KEY, SIZES,
+    size_label, test_data, verify_api_paths, BenchError, BenchSample, BenchScheme, OpensslCbc,
+    OpensslCtr, RustCryptoCtr, CBC_IV, CTR_COUNTER_BLOCK, KEY, SIZES,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use hal::aes::Engine;
@@ -34,13 +38,10 @@ fn bench_schemes(c: &mut Criterion) {
     let engines: Vec<Engine> = Engine::available().collect();
     let names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
     eprintln!("engines available: {}", names.join(", "));
-    let api = engines.first().is_some_and(|e| api_works(&e.key(&KEY)));
-    if !api {
-        eprintln!(
-            "NOTE: hal::cenc::decrypt_sample is not available (not implemented yet or wrong \
-             output); API-path cases are skipped, raw-path cases still run"
-        );
-    }
+    check(
+        verify_api_paths(&engines, &SIZES),
+        "verification against OpenSSL",
+    );
 
     for kind in BenchScheme::ALL {
         let mut group = c.benchmark_group(kind.name());
@@ -56,12 +57,10 @@ fn bench_schemes(c: &mut Criterion) {
 
             for engine in &engines {
                 let key = engine.key(&KEY);
-                if api {
-                    let id = BenchmarkId::new(engine.name(), &size);
-                    group.bench_function(id, |b| {
-                        b.iter(|| check(sample.decrypt(&key, black_box(&mut buf)), kind.name()))
-                    });
-                }
+                let id = BenchmarkId::new(engine.name(), &size);
+                group.bench_function(id, |b| {
+                    b.iter(|| check(sample.decrypt(&key, black_box(&mut buf)), kind.name()))
+                });
                 if matches!(kind, BenchScheme::Cenc | BenchScheme::Cbcs19) {
                     let id = BenchmarkId::new(format!("{}-raw", engine.name()), &size);
                     group.bench_function(id, |b| {

@@ -9,7 +9,8 @@
 //!   sample as the shared buffer, and the response parsed;
 //! - [`EmePath`]: `MediaKeys::decrypt` through normal-world — in process
 //!   ([`EmePath::in_process`], the secure world linked in, zero copy) or out of process
-//!   ([`EmePath::out_of_process`], a `secure-world-host` process over a Unix socket);
+//!   ([`EmePath::out_of_process`], a `secure-world-host` process over a Unix socket), or over
+//!   any ready transport ([`EmePath::with_transport`]);
 //! - [`SessionLoop`]: one whole Clear Key license exchange per iteration — `createSession`,
 //!   `generateRequest("cenc", pssh)`, the license-request message to a license server in this
 //!   process, `update` with its JWK Set, `close` (EME §6.6, §9.1.3, §9.1.4).
@@ -312,6 +313,12 @@ impl EmePath {
         EmePath::with_media_keys(out_of_process_media_keys(host)?)
     }
 
+    /// `MediaKeys` over `transport`, already connected to a secure world (for example a
+    /// [`SocketTransport::connect`]ed host).
+    pub fn with_transport(transport: Box<dyn Transport>) -> Result<EmePath, BenchError> {
+        EmePath::with_media_keys(access()?.create_media_keys_with_transport(transport)?)
+    }
+
     fn with_media_keys(media_keys: MediaKeys) -> Result<EmePath, BenchError> {
         let session = media_keys.create_session(SessionType::Temporary)?;
         license_exchange(&session, &pssh()?)?;
@@ -358,6 +365,14 @@ impl SessionLoop {
     pub fn out_of_process(host: &Path) -> Result<SessionLoop, BenchError> {
         Ok(SessionLoop {
             media_keys: out_of_process_media_keys(host)?,
+            pssh: pssh()?,
+        })
+    }
+
+    /// Sessions on the secure world behind `transport`, already connected.
+    pub fn with_transport(transport: Box<dyn Transport>) -> Result<SessionLoop, BenchError> {
+        Ok(SessionLoop {
+            media_keys: access()?.create_media_keys_with_transport(transport)?,
             pssh: pssh()?,
         })
     }
@@ -442,19 +457,79 @@ mod tests {
         assert_eq!(license.keys.len(), 1);
     }
 
-    /// Runs only when the host binary is built (see [`HOST_BUILD_HINT`]).
-    #[test]
-    fn eme_out_of_process_decrypts_when_host_is_built() {
-        let Some(host) = find_host_binary() else {
-            eprintln!(
-                "{HOST_BINARY} not found: out-of-process path not checked (build it with \
-                 `cargo build -p normal-world --bin secure-world-host`)"
-            );
-            return;
+    /// A host served by a thread of this process: `serve_unix_socket` (the code the
+    /// `secure-world-host` binary runs) in one-shot mode on a socket in a fresh temporary
+    /// directory, each connection backed by an in-process secure world. Answers the connected
+    /// client transport, the serving thread and the directory (removed by the caller).
+    fn host_thread() -> (
+        SocketTransport,
+        std::thread::JoinHandle<std::io::Result<()>>,
+        PathBuf,
+    ) {
+        use normal_world::transport::{serve_unix_socket, InProcessTransport};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        use std::time::{Duration, Instant};
+
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tee-cdm-benches-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        // A leftover from an earlier process with the same pid would make `bind` fail.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("host.sock");
+        let server_path = path.clone();
+        let server = std::thread::spawn(move || {
+            serve_unix_socket(&server_path, true, || {
+                InProcessTransport::new().map(|t| Box::new(t) as Box<dyn Transport>)
+            })
+        });
+        // The thread binds asynchronously: retry until it listens, it ends, or time is up.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let transport = loop {
+            match SocketTransport::connect(&path) {
+                Ok(t) => break t,
+                Err(e) => {
+                    assert!(!server.is_finished(), "host thread ended before listening");
+                    assert!(Instant::now() < deadline, "host thread never listened: {e}");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
         };
-        let p = EmePath::out_of_process(&host).unwrap();
-        check_path(64 * KIB, "eme out of process", |b| p.decrypt(b)).unwrap();
-        let s = SessionLoop::out_of_process(&host).unwrap();
-        s.run_once().unwrap();
+        (transport, server, dir)
+    }
+
+    /// The out-of-process path, tested for real: `MediaKeys` talks over a Unix socket to the
+    /// host code running in a thread (no binary needed), decrypts known ciphertexts through
+    /// `EmePath` and runs whole sessions through `SessionLoop`; each host serves its one
+    /// client and ends cleanly when the client hangs up.
+    #[test]
+    fn eme_over_socket_decrypts_and_runs_sessions() {
+        let (transport, server, dir) = host_thread();
+        let p = EmePath::with_transport(Box::new(transport)).unwrap();
+        for len in [KIB, 64 * KIB] {
+            check_path(len, "eme over socket", |b| p.decrypt(b)).unwrap();
+        }
+        assert!(matches!(
+            check_path(KIB, "identity", |_| Ok(())),
+            Err(BenchError::Mismatch(_))
+        ));
+        drop(p);
+        server.join().unwrap().unwrap();
+        // One-shot: the host removed its socket once the client connected.
+        assert!(!dir.join("host.sock").exists());
+        std::fs::remove_dir(&dir).unwrap();
+
+        let (transport, server, dir) = host_thread();
+        let s = SessionLoop::with_transport(Box::new(transport)).unwrap();
+        // More iterations than the secure world has session slots (32): close frees them.
+        for _ in 0..40 {
+            s.run_once().unwrap();
+        }
+        drop(s);
+        server.join().unwrap().unwrap();
+        std::fs::remove_dir(&dir).unwrap();
     }
 }

@@ -10,7 +10,10 @@
 //!   primitives ([`raw_cenc`], [`raw_cbcs`], [`raw_cbc1`]);
 //! - the peers measured in the same run: OpenSSL's EVP AES-128-CTR and AES-128-CBC
 //!   ([`OpensslCtr`], [`OpensslCbc`]) and RustCrypto `ctr::Ctr64BE<aes::Aes128>`
-//!   ([`RustCryptoCtr`]).
+//!   ([`RustCryptoCtr`]);
+//! - the check every bench and the report run before timing: the API path of every engine
+//!   must decrypt every scheme to the bytes OpenSSL computes ([`reference_decrypt`],
+//!   [`verify_api_paths`]); a mismatch is a hard error.
 //!
 //! The ABI and EME paths (the secure world called directly, `MediaKeys` in and out of process,
 //! whole license sessions) are in [`eme`], used by `benches/abi.rs` and the report.
@@ -23,10 +26,9 @@
 pub mod eme;
 
 use core::fmt;
-use core::panic::AssertUnwindSafe;
 
 use ctr::cipher::{KeyIvInit, StreamCipher, StreamCipherError, StreamCipherSeek};
-use hal::aes::{Aes128, BLOCK};
+use hal::aes::{Aes128, Engine, BLOCK};
 use hal::cenc::{decrypt_sample, CencError, Pattern, Scheme, Subsample};
 use openssl::cipher::Cipher;
 use openssl::cipher_ctx::CipherCtx;
@@ -160,8 +162,6 @@ pub enum BenchError {
         /// What it got.
         got: usize,
     },
-    /// `hal::cenc::decrypt_sample` panicked (it is not implemented yet in this tree).
-    ApiPanicked,
     /// An EME call (`MediaKeys`, `MediaKeySession`) failed.
     Eme(normal_world::EmeError),
     /// Setting up or running an ABI path failed (secure world, license, transport).
@@ -179,7 +179,6 @@ impl fmt::Display for BenchError {
             Self::Length { expected, got } => {
                 write!(f, "buffer of {got} bytes, the operation needs {expected}")
             }
-            Self::ApiPanicked => f.write_str("hal::cenc::decrypt_sample panicked"),
             Self::Eme(e) => write!(f, "EME error: {e}"),
             Self::Setup(what) => write!(f, "ABI path: {what}"),
             Self::Mismatch(what) => write!(f, "wrong output: {what}"),
@@ -345,28 +344,105 @@ pub fn raw_cbc1(key: &Aes128, data: &mut [u8]) {
     key.cbc_decrypt(&mut iv, data);
 }
 
-/// Whether [`hal::cenc::decrypt_sample`] runs and decrypts a 64 KiB `cenc` sample to the
-/// same bytes as the RustCrypto peer. While the function is still `unimplemented!` in the
-/// tree this returns `false` (the panic is caught and its message suppressed), so the benches
-/// can skip the API path and say so instead of crashing.
-pub fn api_works(key: &Aes128) -> bool {
-    let Some(sample) = BenchSample::new(BenchScheme::Cenc, 64 * KIB) else {
-        return false;
-    };
-    let mut ours = test_data(sample.len());
-    let mut peer = ours.clone();
-    let prev_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result =
-        std::panic::catch_unwind(AssertUnwindSafe(|| sample.decrypt(key, &mut ours).is_ok()));
-    std::panic::set_hook(prev_hook);
-    if !matches!(result, Ok(true)) {
-        return false;
+/// The expected plaintext of `data` decrypted as `sample`, computed without `hal` by OpenSSL
+/// (an independent implementation of NIST SP 800-38A CTR and CBC):
+///
+/// - `cenc`: the whole sample XORed with the CTR keystream from [`CTR_COUNTER_BLOCK`];
+/// - `cbc1`: the whole blocks CBC-decrypted from [`CBC_IV`], a trailing partial block clear;
+/// - `cbcs-1-9` / `cens`: the first [`VIDEO_CLEAR_HEADER`] bytes clear; of the protected
+///   range's whole blocks, the encrypted ones under [`VIDEO_PATTERN`] (ISO/IEC 23001-7 §9.6.1:
+///   `crypt` blocks encrypted, then `skip` clear) are gathered into one buffer, decrypted as
+///   one CBC chain from the constant IV (`cbcs`, §10.4) or one CTR keystream (`cens`, §10.3,
+///   only encrypted blocks consume keystream) and scattered back; a trailing partial block
+///   stays clear.
+pub fn reference_decrypt(sample: &BenchSample, data: &[u8]) -> Result<Vec<u8>, BenchError> {
+    if data.len() != sample.len() {
+        return Err(BenchError::Length {
+            expected: sample.len(),
+            got: data.len(),
+        });
     }
-    match RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK) {
-        Ok(mut rc) => rc.apply(&mut peer).is_ok() && peer == ours,
-        Err(_) => false,
+    let mut out = data.to_vec();
+    match sample.kind() {
+        BenchScheme::Cenc => OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK)?.apply(&mut out)?,
+        BenchScheme::Cbc1 => {
+            let whole = data.len() - data.len() % BLOCK;
+            let mut buf = data.get(..whole).unwrap_or_default().to_vec();
+            buf.resize(whole.saturating_add(OpensslCbc::SLACK), 0);
+            OpensslCbc::new(&KEY, &CBC_IV)?.apply(&mut buf, whole)?;
+            if let (Some(dst), Some(src)) = (out.get_mut(..whole), buf.get(..whole)) {
+                dst.copy_from_slice(src);
+            }
+        }
+        BenchScheme::Cbcs19 | BenchScheme::Cens19 => {
+            let clear = VIDEO_CLEAR_HEADER.min(data.len());
+            let period = usize::from(VIDEO_PATTERN.crypt) + usize::from(VIDEO_PATTERN.skip);
+            let crypt = usize::from(VIDEO_PATTERN.crypt);
+            let blocks = (data.len() - clear) / BLOCK;
+            let starts: Vec<usize> = (0..blocks)
+                .filter(|b| b % period < crypt)
+                .map(|b| clear + b * BLOCK)
+                .collect();
+            let mut chain: Vec<u8> = starts
+                .iter()
+                .flat_map(|&s| data.get(s..s + BLOCK).unwrap_or_default().iter().copied())
+                .collect();
+            let n = chain.len();
+            if sample.kind() == BenchScheme::Cbcs19 {
+                chain.resize(n.saturating_add(OpensslCbc::SLACK), 0);
+                OpensslCbc::new(&KEY, &CBC_IV)?.apply(&mut chain, n)?;
+            } else {
+                OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK)?.apply(&mut chain)?;
+            }
+            for (block, &s) in chain.chunks_exact(BLOCK).zip(&starts) {
+                if let Some(dst) = out.get_mut(s..s + BLOCK) {
+                    dst.copy_from_slice(block);
+                }
+            }
+        }
     }
+    Ok(out)
+}
+
+/// Checks, before anything is timed, that the API path ([`BenchSample::decrypt`], i.e.
+/// `hal::cenc::decrypt_sample`) of every engine in `engines` decrypts every scheme in
+/// [`BenchScheme::ALL`] at every length in `lens` to the bytes of [`reference_decrypt`].
+/// The first difference is a [`BenchError::Mismatch`]: a bench of a wrong result is
+/// worthless, so callers abort on it.
+pub fn verify_api_paths(engines: &[Engine], lens: &[usize]) -> Result<(), BenchError> {
+    verify_with(engines, lens, |sample, key, data| sample.decrypt(key, data))
+}
+
+/// [`verify_api_paths`] with the decrypt path as a parameter (the tests pass wrong paths).
+fn verify_with(
+    engines: &[Engine],
+    lens: &[usize],
+    decrypt: impl Fn(&BenchSample, &Aes128, &mut [u8]) -> Result<(), BenchError>,
+) -> Result<(), BenchError> {
+    for &len in lens {
+        let data = test_data(len);
+        for kind in BenchScheme::ALL {
+            let sample = BenchSample::new(kind, len).ok_or(BenchError::Length {
+                expected: u32::MAX as usize,
+                got: len,
+            })?;
+            let expected = reference_decrypt(&sample, &data)?;
+            for engine in engines {
+                let mut buf = data.clone();
+                decrypt(&sample, &engine.key(&KEY), &mut buf)?;
+                if buf != expected {
+                    return Err(BenchError::Mismatch(format!(
+                        "hal::cenc::decrypt_sample, engine {}, {} at {}: output differs from \
+                         OpenSSL",
+                        engine.name(),
+                        kind.name(),
+                        size_label(len)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// OpenSSL `EVP_aes_128_ctr` decryption, in place.
@@ -644,9 +720,9 @@ mod tests {
         }
     }
 
-    /// The expected `cbcs` 1:9 output computed independently: the encrypted blocks (every
-    /// tenth block of the protected range) form one CBC chain from the constant IV, decrypted
-    /// by OpenSSL; every other byte stays as it was.
+    /// The expected `cbcs` 1:9 output computed independently, in the test itself: the
+    /// encrypted blocks (every tenth block of the protected range) form one CBC chain from
+    /// the constant IV, decrypted by OpenSSL; every other byte stays as it was.
     fn cbcs_reference(data: &[u8]) -> Vec<u8> {
         let protected = &data[VIDEO_CLEAR_HEADER..];
         let starts: Vec<usize> = (0..protected.len() / BLOCK)
@@ -666,6 +742,28 @@ mod tests {
         let mut out = data.to_vec();
         for (i, &s) in starts.iter().enumerate() {
             out[s..s + BLOCK].copy_from_slice(&chain[i * BLOCK..(i + 1) * BLOCK]);
+        }
+        out
+    }
+
+    /// The expected `cens` 1:9 output computed independently: every tenth block of the
+    /// protected range XORed with consecutive blocks of the SP 800-38A CTR keystream from
+    /// `CTR_IV || 0` (made by RustCrypto, so not by the OpenSSL code of
+    /// `reference_decrypt`); every other byte stays as it was.
+    fn cens_reference(data: &[u8]) -> Vec<u8> {
+        let blocks = (data.len() - VIDEO_CLEAR_HEADER) / BLOCK;
+        let encrypted = blocks.div_ceil(10);
+        let mut keystream = vec![0u8; encrypted * BLOCK];
+        RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK)
+            .unwrap()
+            .apply(&mut keystream)
+            .unwrap();
+        let mut out = data.to_vec();
+        for (i, ks) in keystream.chunks_exact(BLOCK).enumerate() {
+            let s = VIDEO_CLEAR_HEADER + i * 10 * BLOCK;
+            for (o, k) in out[s..s + BLOCK].iter_mut().zip(ks) {
+                *o ^= k;
+            }
         }
         out
     }
@@ -706,31 +804,142 @@ mod tests {
         assert!(buf.iter().all(|&b| b == 0));
     }
 
-    /// Once `hal::cenc::decrypt_sample` is implemented, the API path must agree with the
-    /// independent references for `cenc`, `cbcs` 1:9 and `cbc1` on every engine. While it is
-    /// still `unimplemented!` in the tree this test reports that on stderr and checks nothing.
+    /// `reference_decrypt` agrees with the independent computations above and with the
+    /// peers: `cenc` is RustCrypto CTR over the whole sample, `cbc1` OpenSSL CBC over the whole
+    /// blocks with the tail clear, `cbcs`/`cens` the per-block constructions.
     #[test]
-    fn api_path_matches_references_when_implemented() {
-        if !api_works(&Engine::best().key(&KEY)) {
-            eprintln!("hal::cenc::decrypt_sample not available yet: API path not checked");
-            return;
-        }
-        let len = 16 * KIB;
-        let data = test_data(len);
-        for engine in engines() {
-            let key = engine.key(&KEY);
-            for kind in [BenchScheme::Cenc, BenchScheme::Cbcs19, BenchScheme::Cbc1] {
-                let s = BenchSample::new(kind, len).unwrap();
-                let mut api = data.clone();
-                s.decrypt(&key, &mut api).unwrap();
-                let mut raw = data.clone();
-                s.decrypt_raw(&key, &mut raw).unwrap();
-                assert_eq!(api, raw, "{} engine {}", kind.name(), engine.name());
-            }
+    fn reference_decrypt_matches_independent_computations() {
+        for len in [KIB, 16 * KIB + 7] {
+            let data = test_data(len);
+
+            let s = BenchSample::new(BenchScheme::Cenc, len).unwrap();
+            let mut expected = data.clone();
+            RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK)
+                .unwrap()
+                .apply(&mut expected)
+                .unwrap();
+            assert_eq!(
+                reference_decrypt(&s, &data).unwrap(),
+                expected,
+                "cenc {len}"
+            );
+
+            let s = BenchSample::new(BenchScheme::Cbc1, len).unwrap();
+            let whole = len / BLOCK * BLOCK;
+            let mut expected = data[..whole].to_vec();
+            expected.resize(whole + OpensslCbc::SLACK, 0);
+            OpensslCbc::new(&KEY, &CBC_IV)
+                .unwrap()
+                .apply(&mut expected, whole)
+                .unwrap();
+            expected.truncate(whole);
+            expected.extend_from_slice(&data[whole..]);
+            assert_eq!(
+                reference_decrypt(&s, &data).unwrap(),
+                expected,
+                "cbc1 {len}"
+            );
+
             let s = BenchSample::new(BenchScheme::Cbcs19, len).unwrap();
-            let mut api = data.clone();
-            s.decrypt(&key, &mut api).unwrap();
-            assert_eq!(api, cbcs_reference(&data), "cbcs engine {}", engine.name());
+            assert_eq!(
+                reference_decrypt(&s, &data).unwrap(),
+                cbcs_reference(&data),
+                "cbcs {len}"
+            );
+
+            let s = BenchSample::new(BenchScheme::Cens19, len).unwrap();
+            let expected = cens_reference(&data);
+            assert_ne!(expected, data);
+            assert_eq!(
+                reference_decrypt(&s, &data).unwrap(),
+                expected,
+                "cens {len}"
+            );
+
+            assert!(matches!(
+                reference_decrypt(&s, &data[1..]),
+                Err(BenchError::Length { .. })
+            ));
         }
+    }
+
+    /// The API path (`hal::cenc::decrypt_sample`) decrypts every scheme like the independent
+    /// references, on every engine, and like the raw path where there is one.
+    #[test]
+    fn api_path_matches_references_on_every_engine() {
+        for len in [KIB, 16 * KIB + 7] {
+            let data = test_data(len);
+            let expected = [
+                (BenchScheme::Cenc, {
+                    let mut e = data.clone();
+                    RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK)
+                        .unwrap()
+                        .apply(&mut e)
+                        .unwrap();
+                    e
+                }),
+                (BenchScheme::Cbcs19, cbcs_reference(&data)),
+                (BenchScheme::Cens19, cens_reference(&data)),
+                (
+                    BenchScheme::Cbc1,
+                    reference_decrypt(&BenchSample::new(BenchScheme::Cbc1, len).unwrap(), &data)
+                        .unwrap(),
+                ),
+            ];
+            for engine in engines() {
+                let key = engine.key(&KEY);
+                for (kind, expected) in &expected {
+                    let s = BenchSample::new(*kind, len).unwrap();
+                    let mut api = data.clone();
+                    s.decrypt(&key, &mut api).unwrap();
+                    assert_ne!(api, data, "{} engine {}", kind.name(), engine.name());
+                    assert_eq!(
+                        &api,
+                        expected,
+                        "{} engine {} len {len}",
+                        kind.name(),
+                        engine.name()
+                    );
+                    if *kind != BenchScheme::Cens19 {
+                        let mut raw = data.clone();
+                        s.decrypt_raw(&key, &mut raw).unwrap();
+                        assert_eq!(api, raw, "{} engine {} raw", kind.name(), engine.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn verify_api_paths_passes_on_every_engine() {
+        verify_api_paths(&engines(), &[KIB, 64 * KIB]).unwrap();
+    }
+
+    #[test]
+    fn verify_rejects_wrong_paths() {
+        let engines = engines();
+        // A path that does nothing.
+        assert!(matches!(
+            verify_with(&engines, &[KIB], |_, _, _| Ok(())),
+            Err(BenchError::Mismatch(_))
+        ));
+        // A path that is right except for one flipped bit in the last byte.
+        let err = verify_with(&engines, &[KIB], |s, k, d| {
+            s.decrypt(k, d)?;
+            if let Some(last) = d.last_mut() {
+                *last ^= 1;
+            }
+            Ok(())
+        });
+        assert!(matches!(err, Err(BenchError::Mismatch(_))));
+        // A path that fails is reported as its own error, not as a pass.
+        assert!(matches!(
+            verify_with(&engines, &[KIB], |_, _, _| Err(BenchError::Setup(
+                "x".into()
+            ))),
+            Err(BenchError::Setup(_))
+        ));
+        // And the real path passes the same check.
+        verify_with(&engines, &[KIB], |s, k, d| s.decrypt(k, d)).unwrap();
     }
 }
