@@ -43,6 +43,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo clippy -p hal (aarch64: the ArmCe engine)"
 cargo clippy -p hal --all-targets --target aarch64-unknown-linux-gnu -- -D warnings
 
+step "cargo doc (docs on every public item, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
 step "cargo test (host)"
 cargo test --workspace
 

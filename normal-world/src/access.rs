@@ -3,7 +3,7 @@
 //!
 //! The answer depends only on the key system's fixed support (no device state), so it is the
 //! same call after call: for `org.w3.clearkey`, init data types `cenc`, `keyids`, `webm`;
-//! MP4 and WebM audio/video with the codecs [`crate::content_type`] knows; encryption
+//! MP4 and WebM audio/video with the codecs the private `content_type` module knows; encryption
 //! schemes `cenc`, `cbcs` and `cbcs-1-9` (or none named); the empty robustness string only;
 //! no distinctive identifier; no persistent state and only `temporary` sessions (persistent
 //! licenses need secure storage, which is not built yet).

@@ -1,6 +1,6 @@
 //! `MediaKeys` (EME §5): the CDM instance, owner of the transport to one secure world.
 //!
-//! All calls to the secure world go through one [`Link`] behind a mutex shared by the
+//! All calls to the secure world go through one `Link` behind a mutex shared by the
 //! `MediaKeys` and its sessions: the transport is sequential, and the lock also orders state
 //! changes (lock order: link, then a session). When the transport fails or the secure world
 //! answers something malformed, the link is marked lost and every session is closed
