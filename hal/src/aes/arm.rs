@@ -65,48 +65,49 @@ impl RoundKeys {
     /// Test shorthand: a schedule expanded on the stack.
     #[cfg(test)]
     pub(crate) fn new(key: &[u8; 16]) -> Option<RoundKeys> {
-        let mut k = RoundKeys::zeroed();
-        k.expand(key).then_some(k)
+        let mut k = RoundKeys::zeroed()?;
+        k.expand(key);
+        Some(k)
     }
 
-    /// An all-zero schedule, to be expanded in place by [`RoundKeys::expand`].
-    pub(crate) fn zeroed() -> RoundKeys {
-        RoundKeys {
+    /// An all-zero schedule, to be expanded in place by [`RoundKeys::expand`]; `None` when
+    /// the CPU lacks the AES instructions. This is the only constructor, so holding a
+    /// `RoundKeys` proves that `available()` returned true.
+    pub(crate) fn zeroed() -> Option<RoundKeys> {
+        if !available() {
+            return None;
+        }
+        Some(RoundKeys {
             enc: [[0; BLOCK]; ROUNDS + 1],
             dec: [[0; BLOCK]; ROUNDS + 1],
-        }
+        })
     }
 
-    /// Expands `key` into `self` (in place, so the schedule is never moved or copied);
-    /// `false` when the CPU lacks the AES instructions.
-    pub(crate) fn expand(&mut self, key: &[u8; 16]) -> bool {
-        if !available() {
-            return false;
-        }
-        // SAFETY: (1) `available()` has just confirmed the `aes` and `neon` features.
+    /// Expands `key` into `self`, in place, so the schedule is never moved or copied.
+    pub(crate) fn expand(&mut self, key: &[u8; 16]) {
+        // SAFETY: (1) `self` exists, so `available()` confirmed the `aes` and `neon` features.
         unsafe { expand_key(key, &mut self.enc, &mut self.dec) };
-        true
     }
 }
 
 impl Backend for RoundKeys {
     fn encrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after `available()` returned true.
         unsafe { encrypt_one(&self.enc, block) }
     }
 
     fn decrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after `available()` returned true.
         unsafe { decrypt_one(&self.dec, block) }
     }
 
     fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after `available()` returned true.
         unsafe { ctr64_xor(&self.enc, iv_hi, ctr, data) }
     }
 
     fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after `available()` returned true.
         unsafe { cbc_decrypt(&self.dec, iv, data) }
     }
 
@@ -117,7 +118,7 @@ impl Backend for RoundKeys {
         crypt: usize,
         skip: usize,
     ) {
-        // SAFETY: (1) a `RoundKeys` exists only after `available()` returned true.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after `available()` returned true.
         unsafe { cbc_decrypt_pattern(&self.dec, iv, data, crypt, skip) }
     }
 }

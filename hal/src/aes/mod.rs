@@ -206,32 +206,32 @@ impl Engine {
     pub fn try_key(self, key: &[u8; 16]) -> Result<Aes128, KeyAllocError> {
         let inner = match self.kind {
             #[cfg(target_arch = "x86_64")]
-            EngineKind::Vaes => {
-                let mut k = Heap::try_new(x86::VaesKeys::zeroed())?;
-                if k.get_mut().expand(key) {
+            EngineKind::Vaes => match x86::VaesKeys::zeroed() {
+                Some(zeroed) => {
+                    let mut k = Heap::try_new(zeroed)?;
+                    k.get_mut().expand(key);
                     Inner::Vaes(k)
-                } else {
-                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
                 }
-            }
+                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
+            },
             #[cfg(target_arch = "x86_64")]
-            EngineKind::AesNi => {
-                let mut k = Heap::try_new(x86::RoundKeys::zeroed())?;
-                if k.get_mut().expand(key) {
+            EngineKind::AesNi => match x86::RoundKeys::zeroed() {
+                Some(zeroed) => {
+                    let mut k = Heap::try_new(zeroed)?;
+                    k.get_mut().expand(key);
                     Inner::AesNi(k)
-                } else {
-                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
                 }
-            }
+                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
+            },
             #[cfg(target_arch = "aarch64")]
-            EngineKind::ArmCe => {
-                let mut k = Heap::try_new(arm::RoundKeys::zeroed())?;
-                if k.get_mut().expand(key) {
+            EngineKind::ArmCe => match arm::RoundKeys::zeroed() {
+                Some(zeroed) => {
+                    let mut k = Heap::try_new(zeroed)?;
+                    k.get_mut().expand(key);
                     Inner::ArmCe(k)
-                } else {
-                    Inner::Portable(Heap::try_new(portable::Keys::new(key))?)
                 }
-            }
+                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
+            },
             _ => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
         };
         Ok(Aes128 {

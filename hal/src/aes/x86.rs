@@ -140,29 +140,30 @@ impl RoundKeys {
     /// Test shorthand: a schedule expanded on the stack.
     #[cfg(test)]
     pub(crate) fn new(key: &[u8; 16]) -> Option<RoundKeys> {
-        let mut k = RoundKeys::zeroed();
-        k.expand(key).then_some(k)
+        let mut k = RoundKeys::zeroed()?;
+        k.expand(key);
+        Some(k)
     }
 
-    /// An all-zero schedule, to be expanded in place by [`RoundKeys::expand`].
-    pub(crate) fn zeroed() -> RoundKeys {
+    /// An all-zero schedule, to be expanded in place by [`RoundKeys::expand`]; `None` when
+    /// the CPU has no AES-NI. This is the only constructor, so holding a `RoundKeys` proves
+    /// that detection found AES-NI and SSE2.
+    pub(crate) fn zeroed() -> Option<RoundKeys> {
+        if !aesni_available() {
+            return None;
+        }
         // SAFETY: `__m128i` is plain data; the all-zero bit pattern is a valid value.
         let z = unsafe { core::mem::zeroed::<__m128i>() };
-        RoundKeys {
+        Some(RoundKeys {
             enc: [z; 11],
             dec: [z; 11],
-        }
+        })
     }
 
-    /// Expands `key` into `self` (in place, so the schedule is never moved or copied), or
-    /// returns `false` when the CPU has no AES-NI.
-    pub(crate) fn expand(&mut self, key: &[u8; 16]) -> bool {
-        if !aesni_available() {
-            return false;
-        }
-        // SAFETY: (1) AES-NI and SSE2 were detected just above.
+    /// Expands `key` into `self`, in place, so the schedule is never moved or copied.
+    pub(crate) fn expand(&mut self, key: &[u8; 16]) {
+        // SAFETY: (1) `self` exists, so `zeroed` found AES-NI and SSE2.
         unsafe { expand_key(key, self) };
-        true
     }
 
     /// Overwrites every round key with zeros (volatile writes the optimiser cannot drop).
@@ -408,35 +409,36 @@ impl VaesKeys {
     /// Test shorthand: a schedule expanded on the stack.
     #[cfg(test)]
     pub(crate) fn new(key: &[u8; 16]) -> Option<VaesKeys> {
-        let mut k = VaesKeys::zeroed();
-        k.expand(key).then_some(k)
+        let mut k = VaesKeys::zeroed()?;
+        k.expand(key);
+        Some(k)
     }
 
-    /// An all-zero schedule, to be expanded in place by [`VaesKeys::expand`].
-    pub(crate) fn zeroed() -> VaesKeys {
+    /// An all-zero schedule, to be expanded in place by [`VaesKeys::expand`]; `None` when
+    /// the CPU lacks VAES, AVX2 or AES-NI. This is the only constructor, so holding a
+    /// `VaesKeys` proves that detection found them.
+    pub(crate) fn zeroed() -> Option<VaesKeys> {
+        if !vaes_available() {
+            return None;
+        }
         // SAFETY: `__m256i` is plain data; the all-zero bit pattern is a valid value.
         let z = unsafe { core::mem::zeroed::<__m256i>() };
-        VaesKeys {
+        Some(VaesKeys {
             enc: [z; 11],
             dec: [z; 11],
-        }
+        })
     }
 
-    /// Expands `key` into `self` (in place), or returns `false` when the CPU lacks VAES,
-    /// AVX2 or AES-NI.
-    pub(crate) fn expand(&mut self, key: &[u8; 16]) -> bool {
-        if !vaes_available() {
-            return false;
-        }
+    /// Expands `key` into `self`, in place.
+    pub(crate) fn expand(&mut self, key: &[u8; 16]) {
         // The temporary AES-NI schedule lives on the stack only for this call and is wiped
-        // when it drops at the end of this function.
-        let mut ni = RoundKeys::zeroed();
-        if !ni.expand(key) {
-            return false;
+        // when it drops at the end of this function. VAES detection includes AES-NI, so it
+        // exists whenever `self` does.
+        if let Some(mut ni) = RoundKeys::zeroed() {
+            ni.expand(key);
+            // SAFETY: (1) `self` exists, so `zeroed` found AVX2 (and VAES).
+            unsafe { broadcast_keys(&ni, self) };
         }
-        // SAFETY: (1) AVX2 was detected by `vaes_available` above.
-        unsafe { broadcast_keys(&ni, self) };
-        true
     }
 
     /// Overwrites every round key with zeros (volatile writes the optimiser cannot drop).
@@ -811,22 +813,22 @@ fn decrypt_gathered(
 
 impl Backend for RoundKeys {
     fn encrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `RoundKeys` is only built by `new` after AES-NI was detected.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after AES-NI was detected.
         unsafe { encrypt1(&self.enc, block) }
     }
 
     fn decrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `RoundKeys` is only built by `new` after AES-NI was detected.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after AES-NI was detected.
         unsafe { decrypt1(&self.dec, block) }
     }
 
     fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-        // SAFETY: (1) a `RoundKeys` is only built by `new` after AES-NI was detected.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after AES-NI was detected.
         unsafe { ctr_ni(&self.enc, iv_hi, ctr, data) }
     }
 
     fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        // SAFETY: (1) a `RoundKeys` is only built by `new` after AES-NI was detected.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after AES-NI was detected.
         unsafe { cbc_ni(&self.dec, iv, data) }
     }
 
@@ -841,7 +843,7 @@ impl Backend for RoundKeys {
         if crypt != 1 {
             return cbc_pattern_gathered(iv, data, crypt, skip, cbc);
         }
-        // SAFETY: (1) a `RoundKeys` is only built by `new` after AES-NI was detected.
+        // SAFETY: (1) a `RoundKeys` is only built by `zeroed`, after AES-NI was detected.
         let strided = |iv: &mut [u8; 16], chunk: &mut [u8], stride| unsafe {
             cbc8_strided(&self.dec, iv, chunk, stride)
         };
@@ -851,22 +853,22 @@ impl Backend for RoundKeys {
 
 impl Backend for VaesKeys {
     fn encrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `VaesKeys` is only built by `new` after VAES and AVX2 were detected.
+        // SAFETY: (1) a `VaesKeys` is only built by `zeroed`, after VAES and AVX2 were detected.
         unsafe { block_vaes(&self.enc, block, true) }
     }
 
     fn decrypt_block(&self, block: &mut [u8; 16]) {
-        // SAFETY: (1) a `VaesKeys` is only built by `new` after VAES and AVX2 were detected.
+        // SAFETY: (1) a `VaesKeys` is only built by `zeroed`, after VAES and AVX2 were detected.
         unsafe { block_vaes(&self.dec, block, false) }
     }
 
     fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-        // SAFETY: (1) a `VaesKeys` is only built by `new` after VAES and AVX2 were detected.
+        // SAFETY: (1) a `VaesKeys` is only built by `zeroed`, after VAES and AVX2 were detected.
         unsafe { ctr_vaes(&self.enc, iv_hi, ctr, data) }
     }
 
     fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        // SAFETY: (1) a `VaesKeys` is only built by `new` after VAES and AVX2 were detected.
+        // SAFETY: (1) a `VaesKeys` is only built by `zeroed`, after VAES and AVX2 were detected.
         unsafe { cbc_vaes(&self.dec, iv, data) }
     }
 
@@ -881,7 +883,7 @@ impl Backend for VaesKeys {
         if crypt != 1 {
             return cbc_pattern_gathered(iv, data, crypt, skip, cbc);
         }
-        // SAFETY: (1) a `VaesKeys` is only built by `new` after VAES and AVX2 were detected.
+        // SAFETY: (1) a `VaesKeys` is only built by `zeroed`, after VAES and AVX2 were detected.
         let strided = |iv: &mut [u8; 16], chunk: &mut [u8], stride| unsafe {
             cbc16_strided(&self.dec, iv, chunk, stride)
         };
