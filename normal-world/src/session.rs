@@ -151,6 +151,18 @@ impl SessionInner {
             None => Ok(()),
         }
     }
+
+    /// The secure-world handle of an open session whose `generateRequest()` succeeded (the
+    /// precondition of `update()` and `remove()`, EME §6.6.4, §6.6.6).
+    fn callable_handle(&self, what: &str) -> Result<u64, EmeError> {
+        self.check_open(what)?;
+        match (self.callable, self.handle) {
+            (true, Some(h)) => Ok(h),
+            _ => Err(EmeError::InvalidStateError(format!(
+                "{what}: generateRequest() has not succeeded on this session"
+            ))),
+        }
+    }
 }
 
 pub(crate) type SessionCell = Mutex<SessionInner>;
@@ -356,18 +368,7 @@ impl MediaKeySession {
     pub fn update(&self, response: &[u8]) -> Result<(), EmeError> {
         const WHAT: &str = "update";
         let mut link = self.cdm.lock_link();
-        let handle = {
-            let s = self.state();
-            s.check_open(WHAT)?;
-            match (s.callable, s.handle) {
-                (true, Some(h)) => h,
-                _ => {
-                    return Err(EmeError::InvalidStateError(format!(
-                        "{WHAT}: generateRequest() has not succeeded on this session"
-                    )))
-                }
-            }
-        };
+        let handle = self.state().callable_handle(WHAT)?;
         if response.is_empty() {
             return Err(EmeError::TypeError(format!("{WHAT}: response is empty")));
         }
@@ -424,18 +425,7 @@ impl MediaKeySession {
     pub fn remove(&self) -> Result<(), EmeError> {
         const WHAT: &str = "remove";
         let mut link = self.cdm.lock_link();
-        let handle = {
-            let s = self.state();
-            s.check_open(WHAT)?;
-            match (s.callable, s.handle) {
-                (true, Some(h)) => h,
-                _ => {
-                    return Err(EmeError::InvalidStateError(format!(
-                        "{WHAT}: generateRequest() has not succeeded on this session"
-                    )))
-                }
-            }
-        };
+        let handle = self.state().callable_handle(WHAT)?;
         match link.call(handle, &Request::Remove, &mut [], WHAT)? {
             Response::Message {
                 message_type,
