@@ -10,8 +10,8 @@
 //!   createSession → generateRequest("cenc") → license server → update → close.
 //!
 //! Every path is checked on a known ciphertext before it is timed. The out-of-process cases
-//! need the host binary next to the bench (`cargo build --release -p normal-world --bin
-//! secure-world-host`, same target dir) or named by `TEE_CDM_HOST`; without it they are
+//! need the host binary next to the bench (`cargo build --release -p secure-world-host`,
+//! same target dir) or named by `TEE_CDM_HOST`; without it they are
 //! skipped with a note on stderr.
 //!
 //! Run: `cargo bench -p benches --bench abi`.

@@ -22,7 +22,10 @@
 
 use std::path::{Path, PathBuf};
 
-use cdm_core::abi::{DecryptOutput, DecryptRequest, OutputKind, Request, Response, Subsamples};
+use cdm_core::abi::{
+    parse_response, DecryptOutput, DecryptRequest, GenerateRequest, Message, OpenSession,
+    Operation, OutputKind, Subsamples, Update,
+};
 use cdm_core::clearkey::{build_license, parse_license_request};
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::{ContentKey, EncryptionScheme, InitDataType, KeyId, KeySystem, Robustness};
@@ -51,7 +54,7 @@ pub const HOST_BINARY: &str = "secure-world-host";
 pub const HOST_ENV_VAR: &str = "TEE_CDM_HOST";
 
 /// The command that builds the host binary next to the release benches.
-pub const HOST_BUILD_HINT: &str = "cargo build --release -p normal-world --bin secure-world-host";
+pub const HOST_BUILD_HINT: &str = "cargo build --release -p secure-world-host";
 
 type World = SecureWorld<SystemRandom, SystemClock, DigestSink>;
 
@@ -90,7 +93,9 @@ pub fn license_server(request: &[u8]) -> Result<Vec<u8>, BenchError> {
         .filter(|kid| kid.as_bytes() == KEY_ID)
         .map(|kid| (kid.clone(), &key))
         .collect();
-    Ok(build_license(&entries, req.session_type).to_vec())
+    Ok(build_license(&entries, req.session_type)
+        .map_err(|e| BenchError::Setup(format!("license: {e}")))?
+        .to_vec())
 }
 
 /// `requestMediaKeySystemAccess("org.w3.clearkey", …)` for `cenc` audio, temporary sessions.
@@ -190,51 +195,48 @@ impl DirectWorld {
             request: Vec::new(),
             response: Vec::new(),
         };
-        let opened = w.call(&Request::OpenSession {
-            key_system: KeySystem::ClearKey,
-            robustness: Robustness::SwSecureCrypto,
-            session_type: SessionType::Temporary,
-        })?;
-        w.session = match opened {
-            (handle, Response::SessionOpened { .. }) if handle != 0 => handle,
-            (_, other) => return Err(BenchError::Setup(format!("open session: {other:?}"))),
-        };
-        let init_data = pssh()?;
-        let message = match w.call(&Request::GenerateRequest {
-            init_data_type: InitDataType::Cenc,
-            init_data: &init_data,
-        })? {
-            (_, Response::Message { message, .. }) => message,
-            (_, other) => return Err(BenchError::Setup(format!("generate request: {other:?}"))),
-        };
-        let license = license_server(&message)?;
-        match w.call(&Request::Update { response: &license })? {
-            (_, Response::State(_)) => Ok(w),
-            (_, other) => Err(BenchError::Setup(format!("update: {other:?}"))),
+        let (handle, _) = w.call(
+            &OpenSession {
+                key_system: KeySystem::ClearKey,
+                robustness: Robustness::SwSecureCrypto,
+                session_type: SessionType::Temporary,
+            },
+            &mut [],
+        )?;
+        if handle == 0 {
+            return Err(BenchError::Setup("open session: handle 0".into()));
         }
+        w.session = handle;
+        let init_data = pssh()?;
+        let (_, Message { message, .. }) = w.call(
+            &GenerateRequest {
+                init_data_type: InitDataType::Cenc,
+                init_data: &init_data,
+            },
+            &mut [],
+        )?;
+        let license = license_server(&message)?;
+        w.call(&Update { response: &license }, &mut [])?;
+        Ok(w)
     }
 
-    /// One exchange without a sample: answers the header's session and the response.
-    fn call(&mut self, req: &Request<'_>) -> Result<(u64, Response), BenchError> {
-        self.exchange(req, &mut [])
-    }
-
-    fn exchange(
+    /// One exchange of operation `O`: answers the header's session and the typed response.
+    fn call<'a, O: Operation<'a>>(
         &mut self,
-        req: &Request<'_>,
+        op: &O,
         sample: &mut [u8],
-    ) -> Result<(u64, Response), BenchError> {
+    ) -> Result<(u64, O::Response), BenchError> {
         let id = self.next_id;
         self.next_id = id.wrapping_add(1);
-        req.encode(self.session, id, &mut self.request)
+        op.encode_message(self.session, id, &mut self.request)
             .map_err(|e| BenchError::Setup(format!("encode: {e}")))?;
         self.world
             .process(&self.request, sample, &mut self.response);
-        match Response::parse(req.opcode(), &self.response) {
+        match parse_response::<O>(&self.response) {
             Ok((header, Ok(resp))) if header.request_id == id => Ok((header.session, resp)),
             Ok((_, Err(status))) => Err(BenchError::Setup(format!(
                 "{:?}: secure world answered {status:?}",
-                req.opcode()
+                O::OPCODE
             ))),
             Ok(_) => Err(BenchError::Setup("response does not correlate".into())),
             Err(e) => Err(BenchError::Setup(format!("malformed response: {e}"))),
@@ -248,7 +250,7 @@ impl DirectWorld {
             expected: u32::MAX as usize,
             got: sample.len(),
         })?;
-        let req = Request::Decrypt(DecryptRequest {
+        let req = DecryptRequest {
             key_id: &KEY_ID,
             scheme: EncryptionScheme::Cenc,
             pattern: (0, 0),
@@ -256,9 +258,9 @@ impl DirectWorld {
             iv: &CTR_IV,
             sample_len,
             subsamples: Subsamples::Pairs(&[]),
-        });
-        match self.exchange(&req, sample)? {
-            (_, Response::Decrypted(DecryptOutput::InPlace)) => Ok(()),
+        };
+        match self.call(&req, sample)? {
+            (_, DecryptOutput::InPlace) => Ok(()),
             (_, other) => Err(BenchError::Setup(format!("decrypt: {other:?}"))),
         }
     }
@@ -452,7 +454,8 @@ mod tests {
         let req = cdm_core::clearkey::license_request_json(
             &[KeyId::from(KEY_ID), KeyId::from([7u8; 16])],
             SessionType::Temporary,
-        );
+        )
+        .unwrap();
         let license = cdm_core::clearkey::parse_license(&license_server(&req).unwrap()).unwrap();
         assert_eq!(license.keys.len(), 1);
     }
@@ -466,7 +469,7 @@ mod tests {
         std::thread::JoinHandle<std::io::Result<()>>,
         PathBuf,
     ) {
-        use normal_world::transport::{serve_unix_socket, InProcessTransport};
+        use secure_world_host::{host_world, serve_unix_socket};
         use std::sync::atomic::{AtomicU32, Ordering};
         use std::time::{Duration, Instant};
 
@@ -481,11 +484,7 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         let path = dir.join("host.sock");
         let server_path = path.clone();
-        let server = std::thread::spawn(move || {
-            serve_unix_socket(&server_path, true, || {
-                InProcessTransport::new().map(|t| Box::new(t) as Box<dyn Transport>)
-            })
-        });
+        let server = std::thread::spawn(move || serve_unix_socket(&server_path, true, host_world));
         // The thread binds asynchronously: retry until it listens, it ends, or time is up.
         let deadline = Instant::now() + Duration::from_secs(10);
         let transport = loop {

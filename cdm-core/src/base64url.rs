@@ -1,18 +1,25 @@
 //! Strict base64url without padding (RFC 4648 §5), as EME Clear Key uses it.
 //!
 //! EME §9.1.7 ("Using base64url") refers to RFC 7515 Appendix C: no `=` padding, and `-` / `_`
-//! instead of `+` / `/`. The decoder here accepts exactly the canonical encoding and nothing
-//! else: no padding, no whitespace, no characters of the standard alphabet, no length of the
-//! form `4n + 1`, and no set bits in the unused low bits of the last character (so every byte
-//! string has exactly one accepted encoding).
+//! instead of `+` / `/`. Only the canonical encoding is accepted: no padding, no whitespace, no
+//! characters of the standard alphabet, no length of the form `4n + 1`, and no set bits in the
+//! unused low bits of the last character (so every byte string has exactly one accepted
+//! encoding).
 //!
-//! The decoder writes into a caller-provided buffer ([`decode_to_slice`]) so that key material
-//! can be decoded straight into its zeroizing home without an intermediate heap copy.
+//! Encoding and decoding are RustCrypto's `base64ct`, which runs in constant time: the time
+//! taken does not depend on the bytes, so decoding a content key leaks nothing about it. For
+//! the same reason a malformed input is reported as [`Base64UrlError::InvalidEncoding`]
+//! without saying which character was wrong. The decoder writes into a caller-provided buffer
+//! ([`decode_to_slice`]) so that key material can be decoded straight into its zeroizing
+//! home without an intermediate heap copy.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// Why a base64url string was rejected.
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+/// Why a base64url string was rejected. Only lengths are reported (they are public); where
+/// the content is wrong is not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Base64UrlError {
     /// The length is `4n + 1`, which no byte string encodes to.
@@ -21,22 +28,10 @@ pub enum Base64UrlError {
         /// Length of the input in bytes.
         len: usize,
     },
-    /// An `=` was found; EME requires base64url without padding.
-    #[error("base64url: padding at index {index} (padding is not allowed)")]
-    Padding {
-        /// Byte offset of the `=`.
-        index: usize,
-    },
-    /// A byte outside the base64url alphabet `A-Z a-z 0-9 - _`.
-    #[error("base64url: invalid character at index {index}")]
-    InvalidCharacter {
-        /// Byte offset of the offending byte (the byte itself is not reported: it may be part
-        /// of key material).
-        index: usize,
-    },
-    /// The last character carries set bits beyond the encoded bytes (non-canonical encoding).
-    #[error("base64url: non-canonical trailing bits")]
-    NonCanonicalTrailingBits,
+    /// A character outside the alphabet `A-Z a-z 0-9 - _` (padding included), or set bits
+    /// beyond the encoded bytes in the last character (a non-canonical encoding).
+    #[error("base64url: invalid encoding")]
+    InvalidEncoding,
     /// The decoded length differs from the length the caller required.
     #[error("base64url: decodes to {actual} bytes, expected {expected}")]
     LengthMismatch {
@@ -45,9 +40,10 @@ pub enum Base64UrlError {
         /// Length the input decodes to.
         actual: usize,
     },
+    /// Memory for the decoded bytes could not be allocated.
+    #[error("base64url: out of memory")]
+    OutOfMemory,
 }
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /// Length of the unpadded encoding of `n` bytes.
 ///
@@ -81,40 +77,19 @@ pub const fn decoded_len(len: usize) -> Option<usize> {
     }
 }
 
-/// Appends the base64url (no padding) encoding of `bytes` to `out`.
+/// Appends the base64url (no padding) encoding of `bytes` to `out`, in constant time.
 ///
 /// Reserve [`encoded_len`] beforehand when `out` will hold secrets, so that it never
 /// reallocates (a reallocation would leave a copy behind in freed memory).
 pub fn encode_to(bytes: &[u8], out: &mut String) {
-    let mut chunks = bytes.chunks_exact(3);
-    for c in &mut chunks {
-        if let [a, b, c] = *c {
-            out.push(symbol(a >> 2));
-            out.push(symbol((a << 4) | (b >> 4)));
-            out.push(symbol((b << 2) | (c >> 6)));
-            out.push(symbol(c));
+    // Through a stack buffer a group at a time, so no heap copy of the text is made.
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(48) {
+        if let Ok(text) = Base64UrlUnpadded::encode(chunk, &mut buf) {
+            out.push_str(text);
         }
     }
-    match *chunks.remainder() {
-        [a] => {
-            out.push(symbol(a >> 2));
-            out.push(symbol(a << 4));
-        }
-        [a, b] => {
-            out.push(symbol(a >> 2));
-            out.push(symbol((a << 4) | (b >> 4)));
-            out.push(symbol(b << 2));
-        }
-        _ => {}
-    }
-}
-
-/// The base64url symbol for the low 6 bits of `v`.
-// The one indexing of the crate: `v & 0x3f` is below 64 = `ALPHABET.len()` (an array length
-// the compiler checks), so the lookup cannot go out of bounds.
-#[allow(clippy::indexing_slicing)]
-fn symbol(v: u8) -> char {
-    char::from(ALPHABET[usize::from(v & 0x3f)])
+    zeroize::Zeroize::zeroize(&mut buf);
 }
 
 /// The base64url (no padding) encoding of `bytes`.
@@ -124,28 +99,12 @@ pub fn encode(bytes: &[u8]) -> String {
     s
 }
 
-/// Value of one base64url symbol.
-fn value_of(index: usize, byte: u8) -> Result<u32, Base64UrlError> {
-    // Each arm's range bounds the offset from its first symbol (below 26, or 10), so the
-    // results stay in 0..64 and the wrapping forms never actually wrap.
-    let v = match byte {
-        b'A'..=b'Z' => byte.wrapping_sub(b'A'),
-        b'a'..=b'z' => byte.wrapping_sub(b'a').wrapping_add(26),
-        b'0'..=b'9' => byte.wrapping_sub(b'0').wrapping_add(52),
-        b'-' => 62,
-        b'_' => 63,
-        b'=' => return Err(Base64UrlError::Padding { index }),
-        _ => return Err(Base64UrlError::InvalidCharacter { index }),
-    };
-    Ok(u32::from(v))
-}
-
-/// Decodes `input` into `out`, which must be exactly [`decoded_len`]`(input.len())` long.
+/// Decodes `input` into `out`, which must be exactly [`decoded_len`]`(input.len())` long, in
+/// constant time.
 ///
 /// On error `out` may hold partially decoded bytes; callers that decode secrets decode into
 /// zeroizing storage, which they drop on error.
 pub fn decode_to_slice(input: &str, out: &mut [u8]) -> Result<(), Base64UrlError> {
-    let input = input.as_bytes();
     let expected =
         decoded_len(input.len()).ok_or(Base64UrlError::InvalidLength { len: input.len() })?;
     if expected != out.len() {
@@ -154,37 +113,19 @@ pub fn decode_to_slice(input: &str, out: &mut [u8]) -> Result<(), Base64UrlError
             actual: expected,
         });
     }
-    // `(0..).step_by(4)` numbers the groups by the index of their first symbol, for errors.
-    let groups = input.chunks(4).zip(out.chunks_mut(3));
-    for ((src, dst), base) in groups.zip((0usize..).step_by(4)) {
-        let mut acc = 0u32;
-        for (&b, index) in src.iter().zip(base..) {
-            acc = (acc << 6) | value_of(index, b)?;
-        }
-        // Left-align a short final group as if it had 4 symbols; the bits below the last
-        // decoded byte must be zero (canonical encoding, RFC 4648 §3.5).
-        let (shift, unused_mask) = match src.len() {
-            4 => (0, 0),
-            3 => (6, 0xff),
-            2 => (12, 0xffff),
-            _ => return Err(Base64UrlError::InvalidLength { len: input.len() }),
-        };
-        acc <<= shift;
-        if acc & unused_mask != 0 {
-            return Err(Base64UrlError::NonCanonicalTrailingBits);
-        }
-        let [_, b0, b1, b2] = acc.to_be_bytes();
-        for (d, s) in dst.iter_mut().zip([b0, b1, b2]) {
-            *d = s;
-        }
+    match Base64UrlUnpadded::decode(input, out) {
+        Ok(decoded) if decoded.len() == expected => Ok(()),
+        _ => Err(Base64UrlError::InvalidEncoding),
     }
-    Ok(())
 }
 
-/// Decodes `input` into a new vector.
+/// Decodes `input` into a new vector (allocated fallibly).
 pub fn decode(input: &str) -> Result<Vec<u8>, Base64UrlError> {
     let len = decoded_len(input.len()).ok_or(Base64UrlError::InvalidLength { len: input.len() })?;
-    let mut out = alloc::vec![0u8; len];
+    let mut out = Vec::new();
+    out.try_reserve_exact(len)
+        .map_err(|_| Base64UrlError::OutOfMemory)?;
+    out.resize(len, 0);
     decode_to_slice(input, &mut out)?;
     Ok(out)
 }

@@ -22,6 +22,11 @@
 //!   them after parsing (the secure world copies the license in and zeroizes its copy);
 //! - [`build_license`] returns its output in a [`Zeroizing`] buffer sized up front so it never
 //!   reallocates.
+//!
+//! Parsing allocates fallibly (arrays and key IDs with `try_reserve`), so memory exhaustion is
+//! [`ClearKeyError::OutOfMemory`], not an abort. What stays infallible is inside `serde_json`:
+//! the scratch buffer and owned strings it makes for JSON strings with escapes, bounded by the
+//! 64 KiB input limit.
 
 use alloc::borrow::Cow;
 use alloc::string::String;
@@ -34,15 +39,12 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::base64url::{self, Base64UrlError};
 use crate::eme::SessionType;
-use crate::init_data::write_kids_member;
 use crate::key_id::{KeyId, KeyIdError};
+
+pub use crate::abi::limits::MAX_LICENSE_LEN;
 
 /// Length of a Clear Key content key (AES-128).
 pub const CONTENT_KEY_LEN: usize = 16;
-
-/// Largest license (or other Clear Key message) accepted, in bytes: the 64 KiB browsers
-/// enforce for `update()` responses.
-pub const MAX_LICENSE_LEN: usize = 65536;
 
 /// Why a Clear Key message was rejected. Errors never contain key material.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +104,18 @@ pub enum ClearKeyError {
     /// A `type` that is not a supported `MediaKeySessionType`.
     #[error("unknown session type")]
     UnknownSessionType,
+    /// A message to build would exceed [`MAX_LICENSE_LEN`].
+    #[error("message would exceed {MAX_LICENSE_LEN} bytes")]
+    MessageTooLarge,
+    /// Memory could not be allocated.
+    #[error("out of memory")]
+    OutOfMemory,
+}
+
+impl From<KeyIdError> for ClearKeyError {
+    fn from(_: KeyIdError) -> ClearKeyError {
+        ClearKeyError::OutOfMemory
+    }
 }
 
 /// A 16-byte content key. Zeroized on drop; never printed; compared only in constant time.
@@ -138,14 +152,10 @@ impl ContentKey {
         &self.0
     }
 
-    /// Constant-time equality: the time taken does not depend on where the keys differ.
+    /// Constant-time equality (`subtle`): the time taken does not depend on where the keys
+    /// differ.
     pub fn ct_eq(&self, other: &ContentKey) -> bool {
-        let mut diff = 0u8;
-        for (a, b) in self.0.iter().zip(other.0.iter()) {
-            diff |= a ^ b;
-        }
-        // Keep the optimizer from turning the fold into an early-exit comparison.
-        core::hint::black_box(diff) == 0
+        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
     }
 }
 
@@ -230,6 +240,31 @@ impl<'de: 'a, 'a> Deserialize<'de> for SecretStr<'a> {
     }
 }
 
+/// A JSON array deserialized with fallible allocation.
+pub(crate) struct TryVec<T>(pub(crate) Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TryVec<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(core::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = TryVec<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    out.try_reserve(1)
+                        .map_err(|_| de::Error::custom("out of memory"))?;
+                    out.push(item);
+                }
+                Ok(TryVec(out))
+            }
+        }
+        d.deserialize_seq(V(core::marker::PhantomData))
+    }
+}
+
 #[derive(Deserialize)]
 struct JwkJson<'a> {
     #[serde(borrow)]
@@ -243,7 +278,7 @@ struct JwkJson<'a> {
 #[derive(Deserialize)]
 struct JwkSetJson<'a> {
     #[serde(borrow)]
-    keys: Vec<JwkJson<'a>>,
+    keys: TryVec<JwkJson<'a>>,
     #[serde(borrow, default, rename = "type")]
     session_type: Option<Cow<'a, str>>,
 }
@@ -251,7 +286,7 @@ struct JwkSetJson<'a> {
 #[derive(Deserialize)]
 struct RequestJson<'a> {
     #[serde(borrow)]
-    kids: Vec<Cow<'a, str>>,
+    kids: TryVec<Cow<'a, str>>,
     #[serde(borrow, rename = "type")]
     session_type: Cow<'a, str>,
 }
@@ -259,7 +294,7 @@ struct RequestJson<'a> {
 #[derive(Deserialize)]
 struct KidsJson<'a> {
     #[serde(borrow)]
-    kids: Vec<Cow<'a, str>>,
+    kids: TryVec<Cow<'a, str>>,
 }
 
 fn check_len(msg: &[u8]) -> Result<(), ClearKeyError> {
@@ -281,7 +316,9 @@ fn parse_kids(kids: &[Cow<'_, str>]) -> Result<Vec<KeyId>, ClearKeyError> {
     if kids.is_empty() {
         return Err(ClearKeyError::NoKeyIds);
     }
-    let mut out: Vec<KeyId> = Vec::with_capacity(kids.len());
+    let mut out: Vec<KeyId> = Vec::new();
+    out.try_reserve_exact(kids.len())
+        .map_err(|_| ClearKeyError::OutOfMemory)?;
     for (index, s) in kids.iter().enumerate() {
         let kid = KeyId::from_base64url(s)
             .map_err(|source| ClearKeyError::InvalidKeyId { index, source })?;
@@ -303,7 +340,8 @@ pub fn parse_license(license: &[u8]) -> Result<License, ClearKeyError> {
     check_len(license)?;
     let json: JwkSetJson<'_> =
         serde_json::from_slice(license).map_err(|_| ClearKeyError::InvalidJson)?;
-    if json.keys.is_empty() {
+    let jwks = json.keys.0;
+    if jwks.is_empty() {
         return Err(ClearKeyError::NoKeys);
     }
     let session_type = json
@@ -311,8 +349,10 @@ pub fn parse_license(license: &[u8]) -> Result<License, ClearKeyError> {
         .as_deref()
         .map(parse_session_type)
         .transpose()?;
-    let mut keys: Vec<(KeyId, ContentKey)> = Vec::with_capacity(json.keys.len());
-    for (index, jwk) in json.keys.iter().enumerate() {
+    let mut keys: Vec<(KeyId, ContentKey)> = Vec::new();
+    keys.try_reserve_exact(jwks.len())
+        .map_err(|_| ClearKeyError::OutOfMemory)?;
+    for (index, jwk) in jwks.iter().enumerate() {
         if jwk.kty != "oct" {
             return Err(ClearKeyError::UnsupportedKeyType { index });
         }
@@ -333,11 +373,11 @@ pub fn parse_license(license: &[u8]) -> Result<License, ClearKeyError> {
 
 /// Builds a Clear Key license `{"keys":[{"kty":"oct","k":"…","kid":"…"},…],"type":"…"}` (for
 /// tests, demos and reference servers). The result holds the keys in clear and is zeroized on
-/// drop.
+/// drop. Fails with [`ClearKeyError::MessageTooLarge`] past [`MAX_LICENSE_LEN`].
 pub fn build_license(
     keys: &[(KeyId, &ContentKey)],
     session_type: SessionType,
-) -> Zeroizing<Vec<u8>> {
+) -> Result<Zeroizing<Vec<u8>>, ClearKeyError> {
     const KEY_OPEN: &str = "{\"kty\":\"oct\",\"k\":\"";
     const KID_OPEN: &str = "\",\"kid\":\"";
     const KEY_CLOSE: &str = "\"}";
@@ -353,8 +393,13 @@ pub fn build_license(
     for (kid, _) in keys {
         cap = cap.saturating_add(PER_KEY.saturating_add(base64url::encoded_len(kid.len())));
     }
+    if cap > MAX_LICENSE_LEN {
+        return Err(ClearKeyError::MessageTooLarge);
+    }
     // Sized up front: a reallocation would leave a copy of the keys in freed memory.
-    let mut s = Zeroizing::new(String::with_capacity(cap));
+    let mut s = Zeroizing::new(String::new());
+    s.try_reserve_exact(cap)
+        .map_err(|_| ClearKeyError::OutOfMemory)?;
     s.push_str("{\"keys\":[");
     for (i, (kid, key)) in keys.iter().enumerate() {
         if i > 0 {
@@ -370,18 +415,76 @@ pub fn build_license(
     s.push_str(session_type.as_str());
     s.push_str("\"}");
     // `String` → `Vec<u8>` reuses the allocation; the emptied `String` owns nothing.
-    Zeroizing::new(core::mem::take(&mut *s).into_bytes())
+    Ok(Zeroizing::new(core::mem::take(&mut *s).into_bytes()))
+}
+
+/// Builds `{"kids":["<base64url>",...]}`, or `{"kids":[...],"type":"<type>"}` when
+/// `session_type` is given: the one builder of the `kids` formats (a Clear Key license request
+/// (EME §9.1.3), a record of license destruction (§9.1.5) and `keyids` init data). The exact
+/// length is computed first and reserved fallibly, so building either succeeds or fails with
+/// [`ClearKeyError::OutOfMemory`] / [`ClearKeyError::MessageTooLarge`] (past
+/// [`MAX_LICENSE_LEN`]); it never reallocates. Key IDs are base64url without padding (EME
+/// §9.1.7), which needs no JSON escaping.
+pub fn kids_json<'k, I>(
+    kids: I,
+    session_type: Option<SessionType>,
+) -> Result<Vec<u8>, ClearKeyError>
+where
+    I: IntoIterator<Item = &'k [u8]>,
+    I::IntoIter: Clone,
+{
+    const OPEN: &str = "{\"kids\":[";
+    const TYPE: &str = "],\"type\":\"";
+    let kids = kids.into_iter();
+    let mut len = Some(OPEN.len());
+    for (i, kid) in kids.clone().enumerate() {
+        // Two quotes, and a comma before every key ID but the first.
+        let sep = if i == 0 { 2 } else { 3 };
+        len = len
+            .and_then(|l| l.checked_add(base64url::encoded_len(kid.len())))
+            .and_then(|l| l.checked_add(sep));
+    }
+    let tail = match session_type {
+        Some(t) => TYPE
+            .len()
+            .saturating_add(t.as_str().len())
+            .saturating_add(2),
+        None => 2,
+    };
+    let len = len
+        .and_then(|l| l.checked_add(tail))
+        .filter(|&l| l <= MAX_LICENSE_LEN)
+        .ok_or(ClearKeyError::MessageTooLarge)?;
+    let mut s = String::new();
+    s.try_reserve_exact(len)
+        .map_err(|_| ClearKeyError::OutOfMemory)?;
+    s.push_str(OPEN);
+    for (i, kid) in kids.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('"');
+        base64url::encode_to(kid, &mut s);
+        s.push('"');
+    }
+    match session_type {
+        Some(t) => {
+            s.push_str(TYPE);
+            s.push_str(t.as_str());
+            s.push_str("\"}");
+        }
+        None => s.push_str("]}"),
+    }
+    Ok(s.into_bytes())
 }
 
 /// Builds a Clear Key license request `{"kids":[…],"type":"…"}` (EME §9.1.3), the `message`
 /// of a `license-request` event.
-pub fn license_request_json(kids: &[KeyId], session_type: SessionType) -> Vec<u8> {
-    let mut s = String::from("{");
-    write_kids_member(kids, &mut s);
-    s.push_str(",\"type\":\"");
-    s.push_str(session_type.as_str());
-    s.push_str("\"}");
-    s.into_bytes()
+pub fn license_request_json(
+    kids: &[KeyId],
+    session_type: SessionType,
+) -> Result<Vec<u8>, ClearKeyError> {
+    kids_json(kids.iter().map(KeyId::as_bytes), Some(session_type))
 }
 
 /// Parses a Clear Key license request (EME §9.1.3), as a license server does: at least one
@@ -390,7 +493,7 @@ pub fn parse_license_request(msg: &[u8]) -> Result<LicenseRequest, ClearKeyError
     check_len(msg)?;
     let json: RequestJson<'_> =
         serde_json::from_slice(msg).map_err(|_| ClearKeyError::InvalidJson)?;
-    let kids = parse_kids(&json.kids)?;
+    let kids = parse_kids(&json.kids.0)?;
     let session_type = parse_session_type(&json.session_type)?;
     Ok(LicenseRequest { kids, session_type })
 }
@@ -398,8 +501,8 @@ pub fn parse_license_request(msg: &[u8]) -> Result<LicenseRequest, ClearKeyError
 /// Builds a record of license destruction `{"kids":[…]}` (EME §9.1.5, the `message` of a
 /// `license-release` event of a `persistent-license` session). The license release
 /// acknowledgement (§9.1.6) has the same format.
-pub fn license_release_json(kids: &[KeyId]) -> Vec<u8> {
-    crate::init_data::keyids_init_data(kids)
+pub fn license_release_json(kids: &[KeyId]) -> Result<Vec<u8>, ClearKeyError> {
+    kids_json(kids.iter().map(KeyId::as_bytes), None)
 }
 
 /// Parses a record of license destruction (EME §9.1.5) or a license release acknowledgement
@@ -407,5 +510,5 @@ pub fn license_release_json(kids: &[KeyId]) -> Vec<u8> {
 pub fn parse_license_release(msg: &[u8]) -> Result<Vec<KeyId>, ClearKeyError> {
     check_len(msg)?;
     let json: KidsJson<'_> = serde_json::from_slice(msg).map_err(|_| ClearKeyError::InvalidJson)?;
-    parse_kids(&json.kids)
+    parse_kids(&json.kids.0)
 }

@@ -5,11 +5,8 @@
 //! - `to_wire` / `from_wire`: the value that travels in the message ABI. Wire values start at 1
 //!   so that a zeroed field never decodes to a valid value; they are stable forever (new
 //!   variants take new numbers, removed numbers are never reused);
-//! - `as_str` / [`FromStr`]: the exact EME string (case-sensitive, as EME compares them);
+//! - `as_str` / [`core::str::FromStr`]: the exact EME string (case-sensitive, as EME compares them);
 //! - `ALL`: every variant, in wire order.
-
-use core::fmt;
-use core::str::FromStr;
 
 /// A string is not one of the EME strings of the enum it was parsed as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -19,146 +16,93 @@ pub struct UnknownEmeString {
     pub what: &'static str,
 }
 
-macro_rules! eme_enum {
-    (
-        $(#[$meta:meta])*
-        $name:ident ($eme_name:literal) {
-            $( $(#[$vmeta:meta])* $variant:ident = $wire:literal, $s:literal; )+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
-        }
-
-        impl $name {
-            /// Every variant, in wire order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The stable wire value of this variant.
-            pub const fn to_wire(self) -> u8 {
-                match self { $($name::$variant => $wire,)+ }
-            }
-
-            /// Decodes a wire value; `None` for values no variant has.
-            pub const fn from_wire(v: u8) -> Option<Self> {
-                match v { $($wire => Some($name::$variant),)+ _ => None }
-            }
-
-            /// The EME string of this variant.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s,)+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownEmeString;
-
-            /// Parses the exact (case-sensitive) EME string.
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($s => Ok($name::$variant),)+
-                    _ => Err(UnknownEmeString { what: $eme_name }),
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-eme_enum! {
+wire_enum! {
     /// `MediaKeySessionType` (EME §6.2). Only the two session types of the EME
     /// Recommendation; `persistent-usage-record` was removed from EME and is not supported.
-    SessionType("MediaKeySessionType") {
+    pub enum SessionType: u8, eme "MediaKeySessionType" {
         /// `"temporary"`: keys live as long as the session object.
-        Temporary = 1, "temporary";
+        Temporary = 1 => "temporary",
         /// `"persistent-license"`: the license is stored and can be loaded again.
-        PersistentLicense = 2, "persistent-license";
+        PersistentLicense = 2 => "persistent-license",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// `MediaKeyStatus` (EME §6.5.3).
-    KeyStatus("MediaKeyStatus") {
+    pub enum KeyStatus: u8, eme "MediaKeyStatus" {
         /// `"usable"`: the key can be used for decryption now.
-        Usable = 1, "usable";
+        Usable = 1 => "usable",
         /// `"expired"`: the key's expiration time has passed.
-        Expired = 2, "expired";
+        Expired = 2 => "expired",
         /// `"released"`: the key was released (e.g. after `remove()`).
-        Released = 3, "released";
+        Released = 3 => "released",
         /// `"output-restricted"`: output requirements are not met; decoded frames cannot be
         /// shown.
-        OutputRestricted = 4, "output-restricted";
+        OutputRestricted = 4 => "output-restricted",
         /// `"output-downscaled"`: output is allowed only at reduced quality.
-        OutputDownscaled = 5, "output-downscaled";
+        OutputDownscaled = 5 => "output-downscaled",
         /// `"usable-in-future"`: the key is not usable yet (start time in the future).
-        UsableInFuture = 6, "usable-in-future";
+        UsableInFuture = 6 => "usable-in-future",
         /// `"status-pending"`: the status is not yet known.
-        StatusPending = 7, "status-pending";
+        StatusPending = 7 => "status-pending",
         /// `"internal-error"`: the key is not usable because of a CDM error.
-        InternalError = 8, "internal-error";
+        InternalError = 8 => "internal-error",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// `MediaKeyMessageType` (EME §6.6.1): the kind of a `message` event.
-    MessageType("MediaKeyMessageType") {
+    pub enum MessageType: u8, eme "MediaKeyMessageType" {
         /// `"license-request"`: a request for a new license.
-        LicenseRequest = 1, "license-request";
+        LicenseRequest = 1 => "license-request",
         /// `"license-renewal"`: a request to renew an existing license.
-        LicenseRenewal = 2, "license-renewal";
+        LicenseRenewal = 2 => "license-renewal",
         /// `"license-release"`: a record of license destruction (persistent licenses).
-        LicenseRelease = 3, "license-release";
+        LicenseRelease = 3 => "license-release",
         /// `"individualization-request"`: a request for individualization.
-        IndividualizationRequest = 4, "individualization-request";
+        IndividualizationRequest = 4 => "individualization-request",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// Initialization Data Types of the EME Initialization Data Format Registry.
-    InitDataType("initDataType") {
+    pub enum InitDataType: u8, eme "initDataType" {
         /// `"cenc"`: concatenated ISO BMFF `pssh` boxes (ISO/IEC 23001-7 §8.1).
-        Cenc = 1, "cenc";
+        Cenc = 1 => "cenc",
         /// `"keyids"`: JSON `{"kids":[...]}`.
-        KeyIds = 2, "keyids";
+        KeyIds = 2 => "keyids",
         /// `"webm"`: a single WebM `ContentEncKeyID`.
-        Webm = 3, "webm";
+        Webm = 3 => "webm",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// Robustness strings of `MediaKeySystemMediaCapability.robustness` (EME §5.1.2). The
     /// strings are key-system specific; these are the ones this CDM understands.
-    Robustness("robustness") {
+    pub enum Robustness: u8, eme "robustness" {
         /// `""`: no robustness requirement. The only robustness `org.w3.clearkey` accepts.
-        Empty = 1, "";
+        Empty = 1 => "",
         /// `"SW_SECURE_CRYPTO"`: keys and crypto in the secure world, clear samples return
         /// to the normal world.
-        SwSecureCrypto = 2, "SW_SECURE_CRYPTO";
+        SwSecureCrypto = 2 => "SW_SECURE_CRYPTO",
         /// `"HW_SECURE_DECODE"`: decrypted samples never leave secure memory.
-        HwSecureDecode = 3, "HW_SECURE_DECODE";
+        HwSecureDecode = 3 => "HW_SECURE_DECODE",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// Common Encryption protection schemes (ISO/IEC 23001-7 §10), by their four-character
     /// scheme type. For EME's `encryptionScheme` strings use
     /// [`EncryptionScheme::from_eme_encryption_scheme`].
-    EncryptionScheme("encryption scheme") {
+    pub enum EncryptionScheme: u8, eme "encryption scheme" {
         /// `cenc`: AES-CTR, full sample encryption (§10.1).
-        Cenc = 1, "cenc";
+        Cenc = 1 => "cenc",
         /// `cbcs`: AES-CBC with a pattern and a constant IV (§10.4).
-        Cbcs = 2, "cbcs";
+        Cbcs = 2 => "cbcs",
         /// `cens`: AES-CTR with a pattern (§10.3).
-        Cens = 3, "cens";
+        Cens = 3 => "cens",
         /// `cbc1`: AES-CBC, full sample encryption (§10.2).
-        Cbc1 = 4, "cbc1";
+        Cbc1 = 4 => "cbc1",
     }
 }
 
@@ -176,27 +120,27 @@ impl EncryptionScheme {
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// `MediaKeySessionClosedReason` (EME §6.3): why a session's `closed` promise resolved.
-    ClosedReason("MediaKeySessionClosedReason") {
+    pub enum ClosedReason: u8, eme "MediaKeySessionClosedReason" {
         /// `"closed-by-application"`: `close()` or `remove()` was called.
-        ClosedByApplication = 1, "closed-by-application";
+        ClosedByApplication = 1 => "closed-by-application",
         /// `"release-acknowledged"`: the license release was acknowledged.
-        ReleaseAcknowledged = 2, "release-acknowledged";
+        ReleaseAcknowledged = 2 => "release-acknowledged",
         /// `"hardware-context-reset"`: the secure hardware context was reset.
-        HardwareContextReset = 3, "hardware-context-reset";
+        HardwareContextReset = 3 => "hardware-context-reset",
         /// `"resource-evicted"`: the CDM reclaimed the session's resources.
-        ResourceEvicted = 4, "resource-evicted";
+        ResourceEvicted = 4 => "resource-evicted",
         /// `"internal-error"`: an unrecoverable CDM error.
-        InternalError = 5, "internal-error";
+        InternalError = 5 => "internal-error",
     }
 }
 
-eme_enum! {
+wire_enum! {
     /// Key systems this CDM implements, by their EME key system string.
-    KeySystem("key system") {
+    pub enum KeySystem: u8, eme "key system" {
         /// `"org.w3.clearkey"`: the Clear Key system every EME implementation supports
         /// (EME §9.1).
-        ClearKey = 1, "org.w3.clearkey";
+        ClearKey = 1 => "org.w3.clearkey",
     }
 }

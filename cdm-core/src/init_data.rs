@@ -7,17 +7,16 @@
 //! appearance.
 
 use alloc::borrow::Cow;
-use alloc::collections::BTreeSet;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use serde::Deserialize;
 
+use crate::clearkey::TryVec;
+use crate::codec::Reader;
 use crate::eme::InitDataType;
 use crate::key_id::{KeyId, KeyIdError, CENC_KEY_ID_LEN};
 
-/// Largest init data accepted, in bytes (the 64 KiB browsers enforce in `generateRequest()`).
-pub const MAX_INIT_DATA_LEN: usize = 65536;
+pub use crate::abi::limits::MAX_INIT_DATA_LEN;
 
 /// The Common SystemID `1077efec-c0b2-4d02-ace3-3c1e52e2fb4b` ("cenc" Initialization Data
 /// Format §4.1). Clear Key uses the key IDs of `pssh` boxes of this system.
@@ -105,6 +104,9 @@ pub enum InitDataError {
         /// What is wrong with it.
         source: KeyIdError,
     },
+    /// Memory could not be allocated.
+    #[error("out of memory")]
+    OutOfMemory,
     /// Builder: a `pssh` key ID must be 16 bytes.
     #[error("pssh key IDs must be 16 bytes, got {len}")]
     PsshKeyIdLength {
@@ -137,41 +139,29 @@ fn check_limits(init_data: &[u8]) -> Result<(), InitDataError> {
     }
 }
 
-/// Key IDs in order of first appearance, without duplicates.
+/// Key IDs in order of first appearance, without duplicates; allocates fallibly.
 #[derive(Default)]
 struct KeyIdList {
-    seen: BTreeSet<KeyId>,
     list: Vec<KeyId>,
+    /// Indices into `list`, ordered by key ID bytes (for the duplicate search).
+    sorted: Vec<usize>,
 }
 
 impl KeyIdList {
-    fn push(&mut self, kid: KeyId) {
-        if self.seen.insert(kid.clone()) {
+    fn push(&mut self, kid: KeyId) -> Result<(), InitDataError> {
+        let list = &self.list;
+        let found = self
+            .sorted
+            .binary_search_by(|&i| list.get(i).map(KeyId::as_bytes).cmp(&Some(kid.as_bytes())));
+        if let Err(at) = found {
+            self.list
+                .try_reserve(1)
+                .and_then(|()| self.sorted.try_reserve(1))
+                .map_err(|_| InitDataError::OutOfMemory)?;
+            self.sorted.insert(at, self.list.len());
             self.list.push(kid);
         }
-    }
-}
-
-/// A forward-only reader over untrusted bytes; every read is bounds-checked.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, tail) = self.0.split_at_checked(n)?;
-        self.0 = tail;
-        Some(head)
-    }
-    fn take_array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take_array::<1>().map(|[b]| b)
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take_array().map(u32::from_be_bytes)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        self.take_array().map(u64::from_be_bytes)
+        Ok(())
     }
 }
 
@@ -211,12 +201,12 @@ fn parse_pssh_box(
     kids: &mut KeyIdList,
 ) -> Result<usize, InitDataError> {
     let truncated = InitDataError::BoxTruncated { offset };
-    let mut r = Reader(data);
-    let size32 = r.u32().ok_or(truncated.clone())?;
-    let box_type: [u8; 4] = r.take_array().ok_or(truncated.clone())?;
+    let mut r = Reader::new(data);
+    let size32 = r.u32_be().map_err(|_| truncated.clone())?;
+    let box_type: [u8; 4] = r.array().map_err(|_| truncated.clone())?;
     let (size, header_len) = match size32 {
         0 => return Err(InitDataError::BoxSizeInvalid { offset }),
-        1 => (r.u64().ok_or(truncated.clone())?, 16usize),
+        1 => (r.u64_be().map_err(|_| truncated.clone())?, 16usize),
         n => (u64::from(n), 8usize),
     };
     if size < header_len as u64 {
@@ -236,41 +226,36 @@ fn parse_pssh_box(
         .ok_or(InitDataError::BoxSizeInvalid { offset })?;
     let body = r
         .take(body_len)
-        .ok_or(InitDataError::BoxTruncated { offset })?;
+        .map_err(|_| InitDataError::BoxTruncated { offset })?;
 
     let overrun = InitDataError::PsshFieldsOverrun { offset };
-    let mut b = Reader(body);
-    let version = b.u8().ok_or(overrun.clone())?;
-    let flags: [u8; 3] = b.take_array().ok_or(overrun.clone())?;
+    let mut b = Reader::new(body);
+    let version = b.u8().map_err(|_| overrun.clone())?;
+    let flags: [u8; 3] = b.array().map_err(|_| overrun.clone())?;
     if version > 1 {
         return Err(InitDataError::UnsupportedPsshVersion { offset, version });
     }
     if flags != [0, 0, 0] {
         return Err(InitDataError::NonZeroFlags { offset });
     }
-    let system_id: [u8; 16] = b.take_array().ok_or(overrun.clone())?;
-    let mut box_kids = Vec::new();
+    let system_id: [u8; 16] = b.array().map_err(|_| overrun.clone())?;
+    let mut box_kids: &[u8] = &[];
     if version == 1 {
-        let count =
-            usize::try_from(b.u32().ok_or(overrun.clone())?).map_err(|_| overrun.clone())?;
+        let count = usize::try_from(b.u32_be().map_err(|_| overrun.clone())?)
+            .map_err(|_| overrun.clone())?;
         let kid_bytes = count.checked_mul(CENC_KEY_ID_LEN).ok_or(overrun.clone())?;
-        let all = b.take(kid_bytes).ok_or(overrun.clone())?;
-        for kid in all.chunks_exact(CENC_KEY_ID_LEN) {
-            box_kids.push(kid);
-        }
+        box_kids = b.take(kid_bytes).map_err(|_| overrun.clone())?;
     }
     let data_size =
-        usize::try_from(b.u32().ok_or(overrun.clone())?).map_err(|_| overrun.clone())?;
-    b.take(data_size).ok_or(overrun)?;
-    if !b.0.is_empty() {
+        usize::try_from(b.u32_be().map_err(|_| overrun.clone())?).map_err(|_| overrun.clone())?;
+    b.take(data_size).map_err(|_| overrun)?;
+    if b.remaining() != 0 {
         return Err(InitDataError::PsshTrailingBytes { offset });
     }
     // Only a fully valid box contributes key IDs.
     if system_id == COMMON_SYSTEM_ID {
-        for kid in box_kids {
-            let kid = KeyId::new(kid)
-                .map_err(|source| InitDataError::InvalidKeyId { index: 0, source })?;
-            kids.push(kid);
+        for kid in box_kids.chunks_exact(CENC_KEY_ID_LEN) {
+            kids.push(KeyId::new(kid).map_err(kid_error(0))?)?;
         }
     }
     Ok(size)
@@ -280,7 +265,7 @@ fn parse_pssh_box(
 struct KeyIdsJson<'a> {
     // `Cow` borrows from the input unless a string contains JSON escapes.
     #[serde(borrow)]
-    kids: Vec<Cow<'a, str>>,
+    kids: TryVec<Cow<'a, str>>,
 }
 
 /// Parses `keyids` init data: the JSON object `{"kids":["<base64url>", ...]}` of the "keyids"
@@ -290,7 +275,7 @@ pub fn parse_keyids(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
     check_limits(init_data)?;
     let json: KeyIdsJson<'_> =
         serde_json::from_slice(init_data).map_err(|_| InitDataError::InvalidJson)?;
-    parse_kid_strings(&json.kids)
+    parse_kid_strings(&json.kids.0)
 }
 
 fn parse_kid_strings(kids_text: &[Cow<'_, str>]) -> Result<Vec<KeyId>, InitDataError> {
@@ -299,9 +284,7 @@ fn parse_kid_strings(kids_text: &[Cow<'_, str>]) -> Result<Vec<KeyId>, InitDataE
     }
     let mut kids = KeyIdList::default();
     for (index, s) in kids_text.iter().enumerate() {
-        let kid = KeyId::from_base64url(s)
-            .map_err(|source| InitDataError::InvalidKeyId { index, source })?;
-        kids.push(kid);
+        kids.push(KeyId::from_base64url(s).map_err(kid_error(index))?)?;
     }
     Ok(kids.list)
 }
@@ -310,9 +293,20 @@ fn parse_kid_strings(kids_text: &[Cow<'_, str>]) -> Result<Vec<KeyId>, InitDataE
 /// "webm" Initialization Data Format), 1..=512 bytes.
 pub fn parse_webm(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
     check_limits(init_data)?;
-    let kid =
-        KeyId::new(init_data).map_err(|source| InitDataError::InvalidKeyId { index: 0, source })?;
-    Ok(alloc::vec![kid])
+    let mut kids = KeyIdList::default();
+    kids.push(KeyId::new(init_data).map_err(kid_error(0))?)?;
+    Ok(kids.list)
+}
+
+/// Maps a key ID error at `index` (allocation failure is not the key ID's fault).
+fn kid_error(index: usize) -> impl Fn(KeyIdError) -> InitDataError {
+    move |source| match source {
+        KeyIdError::OutOfMemory
+        | KeyIdError::Base64(crate::base64url::Base64UrlError::OutOfMemory) => {
+            InitDataError::OutOfMemory
+        }
+        source => InitDataError::InvalidKeyId { index, source },
+    }
 }
 
 /// Builds a version 1 `pssh` box of the [`COMMON_SYSTEM_ID`] listing `kids`, with
@@ -328,7 +322,9 @@ pub fn build_common_pssh_v1(kids: &[KeyId]) -> Result<Vec<u8>, InitDataError> {
         .ok_or(InitDataError::TooLarge { len: usize::MAX })?;
     let size32 = u32::try_from(size).map_err(|_| InitDataError::TooLarge { len: size })?;
     let count = u32::try_from(kids.len()).map_err(|_| InitDataError::TooLarge { len: size })?;
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::new();
+    out.try_reserve_exact(size)
+        .map_err(|_| InitDataError::OutOfMemory)?;
     out.extend_from_slice(&size32.to_be_bytes());
     out.extend_from_slice(&PSSH);
     out.extend_from_slice(&[1, 0, 0, 0]);
@@ -344,26 +340,13 @@ pub fn build_common_pssh_v1(kids: &[KeyId]) -> Result<Vec<u8>, InitDataError> {
     Ok(out)
 }
 
-/// Writes `"kids":[...]` (without braces) into `out`.
-pub(crate) fn write_kids_member(kids: &[KeyId], out: &mut String) {
-    out.push_str("\"kids\":[");
-    for (i, kid) in kids.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        // base64url needs no JSON escaping.
-        crate::base64url::encode_to(kid.as_bytes(), out);
-        out.push('"');
-    }
-    out.push(']');
-}
-
 /// Builds `keyids` init data `{"kids":[...]}` for `kids`. An empty slice gives init data that
 /// [`parse_keyids`] rejects.
-pub fn keyids_init_data(kids: &[KeyId]) -> Vec<u8> {
-    let mut s = String::from("{");
-    write_kids_member(kids, &mut s);
-    s.push('}');
-    s.into_bytes()
+pub fn keyids_init_data(kids: &[KeyId]) -> Result<Vec<u8>, InitDataError> {
+    crate::clearkey::kids_json(kids.iter().map(KeyId::as_bytes), None).map_err(|e| match e {
+        crate::clearkey::ClearKeyError::MessageTooLarge => {
+            InitDataError::TooLarge { len: usize::MAX }
+        }
+        _ => InitDataError::OutOfMemory,
+    })
 }

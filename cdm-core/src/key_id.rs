@@ -10,10 +10,10 @@ use core::fmt;
 
 use crate::base64url::{self, Base64UrlError};
 
+pub use crate::abi::limits::MAX_KEY_ID_LEN;
+
 /// Shortest accepted key ID, in bytes.
 pub const MIN_KEY_ID_LEN: usize = 1;
-/// Longest accepted key ID, in bytes.
-pub const MAX_KEY_ID_LEN: usize = 512;
 /// Length of a CENC key ID (the `KID` of `pssh`, `tenc`, `seig`).
 pub const CENC_KEY_ID_LEN: usize = 16;
 
@@ -32,6 +32,9 @@ pub enum KeyIdError {
     /// The base64url text of the key ID is malformed.
     #[error("key ID: {0}")]
     Base64(#[from] Base64UrlError),
+    /// Memory for the key ID could not be allocated.
+    #[error("out of memory")]
+    OutOfMemory,
 }
 
 /// A key ID of 1 to 512 bytes. Ordered and hashed by its bytes.
@@ -42,7 +45,17 @@ impl KeyId {
     /// Validates the length and copies `bytes`.
     pub fn new(bytes: &[u8]) -> Result<Self, KeyIdError> {
         check_len(bytes.len())?;
-        Ok(KeyId(bytes.to_vec()))
+        let mut v = Vec::new();
+        v.try_reserve_exact(bytes.len())
+            .map_err(|_| KeyIdError::OutOfMemory)?;
+        v.extend_from_slice(bytes);
+        Ok(KeyId(v))
+    }
+
+    /// A copy of this key ID, allocated fallibly (where [`Clone`] would abort on allocation
+    /// failure).
+    pub fn try_clone(&self) -> Result<Self, KeyIdError> {
+        KeyId::new(&self.0)
     }
 
     /// Decodes a key ID from strict base64url without padding (EME §9.1.7).

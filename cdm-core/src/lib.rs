@@ -32,10 +32,16 @@
 )]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[macro_use]
+mod wire_enum;
 
 pub mod abi;
 pub mod base64url;
 pub mod clearkey;
+pub mod codec;
 pub mod eme;
 pub mod init_data;
 pub mod key_id;

@@ -3,13 +3,14 @@
 //! read them back. A change to any of these is an ABI break and needs a version bump.
 
 use cdm_core::abi::{
-    Capabilities, DecryptOutput, DecryptRequest, Header, Opcode, OutputKind, Request, Response,
-    SessionState, Status, Subsamples, HEADER_LEN,
+    Capabilities, DecryptOutput, DecryptRequest, Done, Header, Message, Opcode, OutputKind,
+    Rendered, Request, Response, SessionOpened, SessionState, Status, Subsamples, HEADER_LEN,
 };
 use cdm_core::eme::{
     ClosedReason, EncryptionScheme, InitDataType, KeyStatus, KeySystem, MessageType, Robustness,
     SessionType,
 };
+use cdm_core::KeyId;
 
 /// Parses hex with whitespace and `|` separators allowed.
 fn h(s: &str) -> Vec<u8> {
@@ -59,7 +60,7 @@ fn check_response(resp: &Response, opcode: Opcode, golden: &[u8]) {
     let (hdr, back) = Response::parse(opcode, golden).unwrap();
     assert_eq!(hdr.request_id, 9);
     assert_eq!(back, Ok(resp.clone()));
-    assert!(resp.answers(opcode));
+    assert_eq!(resp.opcode(), opcode);
 }
 
 #[test]
@@ -72,7 +73,12 @@ fn header_layout_is_fixed() {
         g
     };
     assert_eq!(golden.len(), HEADER_LEN);
-    check_request(&Request::GetCapabilities, 0, 7, &golden);
+    check_request(
+        &Request::GetCapabilities(cdm_core::abi::GetCapabilities),
+        0,
+        7,
+        &golden,
+    );
 }
 
 #[test]
@@ -80,17 +86,22 @@ fn open_and_close_session() {
     let mut g = header(0x0100, 0, 1, 4, 0);
     g.extend(h("01 02 01 00")); // clearkey, SW_SECURE_CRYPTO, temporary, reserved
     check_request(
-        &Request::OpenSession {
+        &Request::OpenSession(cdm_core::abi::OpenSession {
             key_system: KeySystem::ClearKey,
             robustness: Robustness::SwSecureCrypto,
             session_type: SessionType::Temporary,
-        },
+        }),
         0,
         1,
         &g,
     );
     let g = header(0x0101, SESSION, 2, 0, 0);
-    check_request(&Request::CloseSession, SESSION, 2, &g);
+    check_request(
+        &Request::CloseSession(cdm_core::abi::CloseSession),
+        SESSION,
+        2,
+        &g,
+    );
     assert_eq!(&g[8..16], &h("88 77 66 55 44 33 22 11")[..]);
 }
 
@@ -99,28 +110,38 @@ fn license_exchange_requests() {
     let mut g = header(0x0200, SESSION, 3, 11, 0);
     g.extend(h("02 000000 03000000 616263")); // keyids, reserved, len 3, "abc"
     check_request(
-        &Request::GenerateRequest {
+        &Request::GenerateRequest(cdm_core::abi::GenerateRequest {
             init_data_type: InitDataType::KeyIds,
             init_data: b"abc",
-        },
+        }),
         SESSION,
         3,
         &g,
     );
     let mut g = header(0x0201, SESSION, 4, 6, 0);
     g.extend(h("02000000 7b7d")); // len 2, "{}"
-    check_request(&Request::Update { response: b"{}" }, SESSION, 4, &g);
+    check_request(
+        &Request::Update(cdm_core::abi::Update { response: b"{}" }),
+        SESSION,
+        4,
+        &g,
+    );
     let mut g = header(0x0202, 0, 5, 3, 0);
     g.extend(h("02 6162"));
-    check_request(&Request::Load { session_id: b"ab" }, 0, 5, &g);
     check_request(
-        &Request::Remove,
+        &Request::Load(cdm_core::abi::Load { session_id: b"ab" }),
+        0,
+        5,
+        &g,
+    );
+    check_request(
+        &Request::Remove(cdm_core::abi::Remove),
         SESSION,
         6,
         &header(0x0203, SESSION, 6, 0, 0),
     );
     check_request(
-        &Request::GetKeyStatuses,
+        &Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses),
         SESSION,
         7,
         &header(0x0204, SESSION, 7, 0, 0),
@@ -172,16 +193,21 @@ fn secure_buffer_requests() {
     let mut g = header(0x0400, SESSION, 1, 8, 0);
     g.extend(h("efcdab8967452301"));
     check_request(
-        &Request::RenderSecureBuffer {
+        &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer {
             buffer: 0x0123_4567_89ab_cdef,
-        },
+        }),
         SESSION,
         1,
         &g,
     );
     let mut g = header(0x0401, SESSION, 1, 8, 0);
     g.extend(h("0100000000000000"));
-    check_request(&Request::ReleaseSecureBuffer { buffer: 1 }, SESSION, 1, &g);
+    check_request(
+        &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: 1 }),
+        SESSION,
+        1,
+        &g,
+    );
 }
 
 #[test]
@@ -193,7 +219,7 @@ fn responses() {
     g.extend(h("01 01")); // session types temporary
     g.extend(h("20000000 20000000 00000001 40020000 10000000"));
     check_response(
-        &Response::Capabilities(Capabilities {
+        &Response::GetCapabilities(Capabilities {
             abi_version: 1,
             engine: "portable".into(),
             robustness: vec![Robustness::SwSecureCrypto, Robustness::HwSecureDecode],
@@ -212,9 +238,9 @@ fn responses() {
     let mut g = header(0x0100, SESSION, 9, 3, 0);
     g.extend(h("02 6964"));
     check_response(
-        &Response::SessionOpened {
+        &Response::OpenSession(SessionOpened {
             session_id: "id".into(),
-        },
+        }),
         Opcode::OpenSession,
         &g,
     );
@@ -224,15 +250,15 @@ fn responses() {
     g.extend(h("01 000000 02000000 7b7d")); // license-request, "{}"
     g.extend(h("0000000000000080 00 0100 0200 0102 07")); // NaN expiry, open, 1 status pending
     check_response(
-        &Response::Message {
+        &Response::GenerateRequest(Message {
             message_type: MessageType::LicenseRequest,
             message: b"{}".to_vec(),
             state: SessionState {
                 expiration_ms: None,
                 closed: None,
-                key_statuses: vec![(kid.clone(), KeyStatus::StatusPending)],
+                key_statuses: vec![(KeyId::new(&kid).unwrap(), KeyStatus::StatusPending)],
             },
-        },
+        }),
         Opcode::GenerateRequest,
         &g,
     );
@@ -240,7 +266,7 @@ fn responses() {
     let mut g = header(0x0201, SESSION, 9, 8 + 2 + 2, 0);
     g.extend(h("e803000000000000 01 02 0000")); // expires 1000 ms, closed: release-acknowledged
     check_response(
-        &Response::State(SessionState {
+        &Response::Update(SessionState {
             expiration_ms: Some(1000),
             closed: Some(ClosedReason::ReleaseAcknowledged),
             key_statuses: vec![],
@@ -252,14 +278,14 @@ fn responses() {
     let mut g = header(0x0300, SESSION, 9, 16, 0);
     g.extend(h("00 00000000000000 0000000000000000"));
     check_response(
-        &Response::Decrypted(DecryptOutput::InPlace),
+        &Response::Decrypt(DecryptOutput::InPlace),
         Opcode::Decrypt,
         &g,
     );
     let mut g = header(0x0300, SESSION, 9, 16, 0);
     g.extend(h("01 00000000000000 2a00000000000000"));
     check_response(
-        &Response::Decrypted(DecryptOutput::SecureBuffer(42)),
+        &Response::Decrypt(DecryptOutput::SecureBuffer(42)),
         Opcode::Decrypt,
         &g,
     );
@@ -268,15 +294,15 @@ fn responses() {
     g.extend(h("10000000"));
     g.extend([0x5a; 32]);
     check_response(
-        &Response::Rendered {
+        &Response::RenderSecureBuffer(Rendered {
             len: 16,
             digest: [0x5a; 32],
-        },
+        }),
         Opcode::RenderSecureBuffer,
         &g,
     );
     check_response(
-        &Response::Done,
+        &Response::CloseSession(Done),
         Opcode::CloseSession,
         &header(0x0101, SESSION, 9, 0, 0),
     );

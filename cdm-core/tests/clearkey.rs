@@ -35,7 +35,7 @@ fn eme_license_request_example() {
     assert_eq!(req.kids, [kid_hex(KID_1), kid_hex(KID_2)]);
     assert_eq!(req.session_type, SessionType::Temporary);
 
-    let built = license_request_json(&req.kids, SessionType::Temporary);
+    let built = license_request_json(&req.kids, SessionType::Temporary).unwrap();
     assert_eq!(
         std::str::from_utf8(&built).unwrap(),
         r#"{"kids":["LwVHf8JLtPrv2GUXFW2v_A","0DdtU9od-Bh5L3xbv0Xf_A"],"type":"temporary"}"#
@@ -84,7 +84,7 @@ fn eme_release_examples() {
     let kids = parse_license_release(example3).unwrap();
     assert_eq!(kids, [kid_hex(KID_1), kid_hex(KID_2)]);
     assert_eq!(
-        std::str::from_utf8(&license_release_json(&kids)).unwrap(),
+        std::str::from_utf8(&license_release_json(&kids).unwrap()).unwrap(),
         r#"{"kids":["LwVHf8JLtPrv2GUXFW2v_A","0DdtU9od-Bh5L3xbv0Xf_A"]}"#
     );
 }
@@ -131,14 +131,14 @@ fn license_strictness() {
         one("oct", "tQ0bJVWb6b0KPL6KtZIy/A", "AA").err(),
         Some(ClearKeyError::InvalidKeyEncoding {
             index: 0,
-            source: Base64UrlError::InvalidCharacter { index: 20 }
+            source: Base64UrlError::InvalidEncoding
         })
     );
     assert_eq!(
         one("oct", "tQ0bJVWb6b0KPL6KtZIy_B", "AA").err(),
         Some(ClearKeyError::InvalidKeyEncoding {
             index: 0,
-            source: Base64UrlError::NonCanonicalTrailingBits
+            source: Base64UrlError::InvalidEncoding
         })
     );
     // Key lengths other than 16 (15 and 32 bytes).
@@ -220,7 +220,8 @@ fn license_round_trip_and_debug_hides_keys() {
     let built = build_license(
         &[(kids[0].clone(), &k1), (kids[1].clone(), &k2)],
         SessionType::PersistentLicense,
-    );
+    )
+    .unwrap();
     assert_eq!(
         std::str::from_utf8(&built).unwrap(),
         concat!(
@@ -277,10 +278,13 @@ fn request_and_release_strictness() {
         req(r#"{"kids":["AA","AA"],"type":"temporary"}"#).err(),
         Some(ClearKeyError::DuplicateKeyId { index: 1 })
     );
-    let r = parse_license_request(&license_request_json(
-        &[KeyId::new(&[9; 512]).unwrap()],
-        SessionType::PersistentLicense,
-    ))
+    let r = parse_license_request(
+        &license_request_json(
+            &[KeyId::new(&[9; 512]).unwrap()],
+            SessionType::PersistentLicense,
+        )
+        .unwrap(),
+    )
     .unwrap();
     assert_eq!(r.kids, [KeyId::new(&[9; 512]).unwrap()]);
     assert_eq!(r.session_type, SessionType::PersistentLicense);

@@ -334,7 +334,7 @@ fn keyids_strictness() {
 #[test]
 fn keyids_builder_round_trip() {
     let kids = [kid(&[0xfb, 0xff]), kid(b"0123456789012345")];
-    let data = keyids_init_data(&kids);
+    let data = keyids_init_data(&kids).unwrap();
     assert_eq!(
         std::str::from_utf8(&data).unwrap(),
         r#"{"kids":["-_8","MDEyMzQ1Njc4OTAxMjM0NQ"]}"#

@@ -100,10 +100,10 @@ proptest! {
     #[test]
     fn keyids_round_trip(kids in proptest::collection::btree_set(kid_strategy(), 1..10)) {
         let kids: Vec<KeyId> = kids.into_iter().collect();
-        prop_assert_eq!(parse_keyids(&keyids_init_data(&kids)).unwrap(), kids.clone());
-        let req = parse_license_request(&license_request_json(&kids, SessionType::Temporary)).unwrap();
+        prop_assert_eq!(parse_keyids(&keyids_init_data(&kids).unwrap()).unwrap(), kids.clone());
+        let req = parse_license_request(&license_request_json(&kids, SessionType::Temporary).unwrap()).unwrap();
         prop_assert_eq!(req.kids, kids.clone());
-        prop_assert_eq!(parse_license_release(&license_release_json(&kids)).unwrap(), kids);
+        prop_assert_eq!(parse_license_release(&license_release_json(&kids).unwrap()).unwrap(), kids);
     }
 
     #[test]
@@ -115,7 +115,7 @@ proptest! {
         let keys: Vec<(KeyId, ContentKey)> =
             entries.iter().map(|(k, v)| (k.clone(), ContentKey::new(*v))).collect();
         let refs: Vec<(KeyId, &ContentKey)> = keys.iter().map(|(k, v)| (k.clone(), v)).collect();
-        let lic = parse_license(&build_license(&refs, ty)).unwrap();
+        let lic = parse_license(&build_license(&refs, ty).unwrap()).unwrap();
         prop_assert_eq!(lic.session_type, Some(ty));
         prop_assert_eq!(lic.keys.len(), keys.len());
         for ((k1, v1), (k2, v2)) in lic.keys.iter().zip(&keys) {

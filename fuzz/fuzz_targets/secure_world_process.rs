@@ -6,10 +6,12 @@
 //! never guess one: a header whose session field is a small number `k` (1..=8) is rewritten to
 //! the handle of the `k`-th session opened so far, which lets inputs reach decrypt, update
 //! and remove on live sessions. Invariants checked after every call: exactly one well-formed
-//! response answering the request's opcode and id (or opcode 0 when the header was unusable).
+//! response answering the request's opcode and id (or opcode 0 when the header was unusable);
+//! and a failed call changed nothing: the shared sample holds the same bytes and every open
+//! session answers `GetKeyStatuses` exactly as before.
 #![no_main]
 
-use cdm_core::abi::{Header, Opcode, Response, HEADER_LEN};
+use cdm_core::abi::{GetKeyStatuses, Header, Opcode, Operation, Response, HEADER_LEN};
 use hal::aes::Engine;
 use hal::platform::{Clock, DigestSink, Platform, RngError, SecureRandom};
 use libfuzzer_sys::fuzz_target;
@@ -53,6 +55,20 @@ fn take_u16(data: &mut &[u8]) -> usize {
     usize::from(b.first().copied().unwrap_or(0)) | usize::from(b.get(1).copied().unwrap_or(0)) << 8
 }
 
+/// What every known session answers to `GetKeyStatuses`.
+fn snapshot<W: FnMut(&[u8], &mut Vec<u8>)>(mut process: W, sessions: &[u64]) -> Vec<Vec<u8>> {
+    sessions
+        .iter()
+        .map(|&h| {
+            let mut req = Vec::new();
+            GetKeyStatuses.encode_message(h, 0, &mut req).expect("encode");
+            let mut resp = Vec::new();
+            process(&req, &mut resp);
+            resp
+        })
+        .collect()
+}
+
 fuzz_target!(|data: &[u8]| {
     let platform = Platform::new(FuzzRng(Cell::new(0x9e37_79b9_7f4a_7c15)), FixedClock, DigestSink::new(), Engine::detect());
     let config = Config { max_sessions: 4, max_keys_per_session: 4, max_secure_buffers: 4, max_secure_buffer_bytes: 1 << 20, ..Config::default() };
@@ -74,8 +90,15 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        let before_sample = sample.clone();
+        let before = snapshot(|r, out| world.process(r, &mut [], out), &sessions);
         world.process(&message, &mut sample, &mut response);
         let (hdr, _) = Header::parse(&response).expect("the secure world answered a malformed response");
+        if hdr.status != 0 {
+            assert_eq!(sample, before_sample, "a failed call changed the shared sample");
+            let after = snapshot(|r, out| world.process(r, &mut [], out), &sessions);
+            assert_eq!(after, before, "a failed call changed a session");
+        }
         if let Ok((req, _)) = Header::parse(&message) {
             if let Ok(op) = req.opcode() {
                 if req.status == 0 {

@@ -215,7 +215,9 @@ fn license_server(request: &[u8], keys: &[([u8; 16], [u8; 16])]) -> Result<Vec<u
         }
     }
     let refs: Vec<(KeyId, &ContentKey)> = entries.iter().map(|(k, c)| (k.clone(), c)).collect();
-    Ok(build_license(&refs, req.session_type).to_vec())
+    Ok(build_license(&refs, req.session_type)
+        .map_err(|e| format!("license: {e}"))?
+        .to_vec())
 }
 
 /// The license with every key value masked, for printing.
@@ -526,8 +528,8 @@ fn run() -> Result<(), Failure> {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if normal_world::host::is_host_invocation(&args) {
-        return normal_world::host::main_with_args(args);
+    if secure_world_host::is_host_invocation(&args) {
+        return secure_world_host::main_with_args(args);
     }
     match run() {
         Ok(()) => ExitCode::SUCCESS,

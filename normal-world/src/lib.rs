@@ -25,24 +25,27 @@
 )]
 
 pub mod access;
+pub mod config;
 mod content_type;
 pub mod decrypt;
 pub mod error;
-pub mod host;
+mod link;
 pub mod media_keys;
 pub mod session;
+mod session_state;
 pub mod transport;
 
-pub use access::{
-    request_media_key_system_access, MediaKeySystemAccess, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeysRequirement,
-};
+pub use access::{request_media_key_system_access, MediaKeySystemAccess};
 pub use cdm_core::eme::{
     ClosedReason, EncryptionScheme, KeyStatus, MessageType, Robustness, SessionType,
+};
+pub use config::{
+    MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeysRequirement,
 };
 pub use decrypt::{
     DecryptedSample, OutputWish, RenderedSample, SampleDescription, SecureBufferHandle,
 };
 pub use error::EmeError;
 pub use media_keys::MediaKeys;
-pub use session::{MediaKeySession, MediaKeySessionEvent, MediaKeyStatusMap};
+pub use session::MediaKeySession;
+pub use session_state::{MediaKeySessionEvent, MediaKeyStatusMap};

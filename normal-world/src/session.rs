@@ -6,170 +6,19 @@
 //! [`MediaKeySession::next_event`]; there is no callback registration and no background
 //! thread: an event is queued by the call (or the secure-world loss) that causes it.
 
-use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use cdm_core::abi::limits::{MAX_INIT_DATA_LEN, MAX_LICENSE_LEN};
-use cdm_core::abi::{Request, Response, SessionState};
-use cdm_core::eme::{ClosedReason, InitDataType, KeyStatus, MessageType, Robustness, SessionType};
+use cdm_core::abi::{CloseSession, GenerateRequest, Message, Remove, Update};
+use cdm_core::eme::{ClosedReason, InitDataType, Robustness, SessionType};
 use cdm_core::init_data::{parse_init_data, InitDataError};
 
 use crate::error::EmeError;
-use crate::media_keys::{Cdm, Link};
-
-/// An event of a session, in the order it happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MediaKeySessionEvent {
-    /// EME `message` (§6.4): send `message` to the license server and pass its answer to
-    /// [`MediaKeySession::update`]. For Clear Key the body is JSON (§9.1.3, §9.1.5).
-    Message {
-        /// `license-request`, `license-renewal`, `license-release` or
-        /// `individualization-request`.
-        message_type: MessageType,
-        /// The message body.
-        message: Vec<u8>,
-    },
-    /// EME `keystatuseschange` (§6.5): [`MediaKeySession::key_statuses`] changed.
-    KeyStatusesChange,
-    /// The session closed (the EME `closed` promise resolving, §6.6 "Session Closed"). Not an
-    /// event of EME's `MediaKeySession`; queued so a player draining events sees it in order.
-    Closed(ClosedReason),
-}
-
-/// EME `MediaKeyStatusMap` (§6.3): the key IDs of a session and their statuses, in the order
-/// the secure world reports them (load order).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MediaKeyStatusMap {
-    entries: Vec<(Vec<u8>, KeyStatus)>,
-}
-
-impl MediaKeyStatusMap {
-    /// Number of keys (`size`).
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the session knows no keys.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The status of `key_id` (`get`).
-    pub fn get(&self, key_id: &[u8]) -> Option<KeyStatus> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_slice() == key_id)
-            .map(|&(_, s)| s)
-    }
-
-    /// Whether `key_id` is in the map (`has`).
-    pub fn has(&self, key_id: &[u8]) -> bool {
-        self.get(key_id).is_some()
-    }
-
-    /// `(key ID, status)` pairs.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], KeyStatus)> {
-        self.entries.iter().map(|(k, s)| (k.as_slice(), *s))
-    }
-}
-
-/// The mutable state of a session, shared between the [`MediaKeySession`] and its
-/// `MediaKeys` (which closes it when the secure world is lost and looks up keys in it).
-#[derive(Debug)]
-pub(crate) struct SessionInner {
-    pub(crate) session_type: SessionType,
-    pub(crate) robustness: Robustness,
-    /// Secure-world handle, once the session is open there.
-    pub(crate) handle: Option<u64>,
-    session_id: String,
-    /// EME "uninitialized" value: no `generateRequest()`/`load()` yet.
-    uninitialized: bool,
-    /// EME "callable" value: a request was generated or a session loaded.
-    callable: bool,
-    /// EME "closing or closed", with the reason once closed.
-    pub(crate) closed: Option<ClosedReason>,
-    expiration_ms: Option<i64>,
-    pub(crate) key_statuses: MediaKeyStatusMap,
-    events: VecDeque<MediaKeySessionEvent>,
-}
-
-impl SessionInner {
-    pub(crate) fn new(session_type: SessionType, robustness: Robustness) -> SessionInner {
-        SessionInner {
-            session_type,
-            robustness,
-            handle: None,
-            session_id: String::new(),
-            uninitialized: true,
-            callable: false,
-            closed: None,
-            expiration_ms: None,
-            key_statuses: MediaKeyStatusMap::default(),
-            events: VecDeque::new(),
-        }
-    }
-
-    /// EME "Update Key Statuses" (§6.6.x): replaces the map and queues `keystatuseschange`.
-    fn update_key_statuses(&mut self, entries: Vec<(Vec<u8>, KeyStatus)>) {
-        self.key_statuses = MediaKeyStatusMap { entries };
-        self.events
-            .push_back(MediaKeySessionEvent::KeyStatusesChange);
-    }
-
-    pub(crate) fn apply_state(&mut self, state: SessionState, always_fire: bool) {
-        if always_fire || self.key_statuses.entries != state.key_statuses {
-            self.update_key_statuses(state.key_statuses);
-        }
-        // EME "Update Expiration": NaN is `None`.
-        self.expiration_ms = state.expiration_ms;
-        if let Some(reason) = state.closed {
-            // The secure world already dropped the session (e.g. release acknowledged).
-            self.handle = None;
-            self.session_closed(reason);
-        }
-    }
-
-    /// EME "Session Closed" algorithm: once only; clears the key statuses (queuing
-    /// `keystatuseschange`), sets the expiration to NaN and resolves `closed`.
-    pub(crate) fn session_closed(&mut self, reason: ClosedReason) {
-        if self.closed.is_some() {
-            return;
-        }
-        self.closed = Some(reason);
-        self.callable = false;
-        self.update_key_statuses(Vec::new());
-        self.expiration_ms = None;
-        self.events.push_back(MediaKeySessionEvent::Closed(reason));
-    }
-
-    fn check_open(&self, what: &str) -> Result<(), EmeError> {
-        match self.closed {
-            Some(reason) => Err(EmeError::InvalidStateError(format!(
-                "{what}: the session is closed ({reason})"
-            ))),
-            None => Ok(()),
-        }
-    }
-
-    /// The secure-world handle of an open session whose `generateRequest()` succeeded (the
-    /// precondition of `update()` and `remove()`, EME §6.6.4, §6.6.6).
-    fn callable_handle(&self, what: &str) -> Result<u64, EmeError> {
-        self.check_open(what)?;
-        match (self.callable, self.handle) {
-            (true, Some(h)) => Ok(h),
-            _ => Err(EmeError::InvalidStateError(format!(
-                "{what}: generateRequest() has not succeeded on this session"
-            ))),
-        }
-    }
-}
-
-pub(crate) type SessionCell = Mutex<SessionInner>;
-
-pub(crate) fn lock_session(cell: &SessionCell) -> MutexGuard<'_, SessionInner> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::link::{Cdm, Link};
+use crate::session_state::{
+    lock_session, MediaKeySessionEvent, MediaKeyStatusMap, SessionCell, SessionInner,
+};
 
 /// EME `MediaKeySession`.
 ///
@@ -290,29 +139,20 @@ impl MediaKeySession {
             e => EmeError::TypeError(format!("{WHAT}: invalid {ty} init data: {e}")),
         })?;
         let (handle, session_id) = link.open_session(session_type, robustness)?;
-        let answer = link.call(
-            handle,
-            &Request::GenerateRequest {
-                init_data_type: ty,
-                init_data,
-            },
-            &mut [],
-            WHAT,
-        );
-        let (message_type, message, state) = match answer {
-            Ok(Response::Message {
-                message_type,
-                message,
-                state,
-            }) => (message_type, message, state),
-            Ok(other) => {
-                let e = link.protocol_violation(WHAT, &other);
-                return Err(e);
-            }
+        let req = GenerateRequest {
+            init_data_type: ty,
+            init_data,
+        };
+        let Message {
+            message_type,
+            message,
+            state,
+        } = match link.call(handle, &req, WHAT) {
+            Ok(answer) => answer,
             Err(e) => {
                 // Do not leave a half-made session in the secure world.
                 if !link.is_lost() {
-                    let _ = link.call(handle, &Request::CloseSession, &mut [], WHAT);
+                    let _ = link.call(handle, &CloseSession, WHAT);
                 }
                 return Err(e);
             }
@@ -378,13 +218,9 @@ impl MediaKeySession {
                 response.len()
             )));
         }
-        match link.call(handle, &Request::Update { response }, &mut [], WHAT)? {
-            Response::State(state) => {
-                self.state().apply_state(state, true);
-                Ok(())
-            }
-            other => Err(link.protocol_violation(WHAT, &other)),
-        }
+        let state = link.call(handle, &Update { response }, WHAT)?;
+        self.state().apply_state(state, true);
+        Ok(())
     }
 
     /// EME `close()` (§6.6.5): closes the session in the secure world (its keys are wiped)
@@ -406,10 +242,8 @@ impl MediaKeySession {
             s.handle
         };
         if let Some(h) = handle {
-            match link.call(h, &Request::CloseSession, &mut [], WHAT)? {
-                Response::Done => {}
-                other => return Err(link.protocol_violation(WHAT, &other)),
-            }
+            link.call(h, &CloseSession, WHAT)?;
+            tracing::debug!(session_id = %self.state().session_id, "session closed");
         }
         let mut s = self.state();
         s.handle = None;
@@ -426,28 +260,24 @@ impl MediaKeySession {
         const WHAT: &str = "remove";
         let mut link = self.cdm.lock_link();
         let handle = self.state().callable_handle(WHAT)?;
-        match link.call(handle, &Request::Remove, &mut [], WHAT)? {
-            Response::Message {
+        let Message {
+            message_type,
+            message,
+            state,
+        } = link.call(handle, &Remove, WHAT)?;
+        let mut s = self.state();
+        s.apply_state(state, true);
+        // EME §6.6.6 step 5.4.1.2: only a "persistent-license" session gets a
+        // license-release message (its record of license destruction). For a temporary
+        // session the secure world's record is not sent: a player would otherwise forward it
+        // to the license server as if it were a request.
+        if s.session_type == SessionType::PersistentLicense && !message.is_empty() {
+            s.events.push_back(MediaKeySessionEvent::Message {
                 message_type,
                 message,
-                state,
-            } => {
-                let mut s = self.state();
-                s.apply_state(state, true);
-                // EME §6.6.6 step 5.4.1.2: only a "persistent-license" session gets a
-                // license-release message (its record of license destruction). For a
-                // temporary session the secure world's record is not sent: a player would
-                // otherwise forward it to the license server as if it were a request.
-                if s.session_type == SessionType::PersistentLicense && !message.is_empty() {
-                    s.events.push_back(MediaKeySessionEvent::Message {
-                        message_type,
-                        message,
-                    });
-                }
-                Ok(())
-            }
-            other => Err(link.protocol_violation(WHAT, &other)),
+            });
         }
+        Ok(())
     }
 }
 
@@ -457,7 +287,7 @@ impl Drop for MediaKeySession {
         let handle = self.state().handle.take();
         if let Some(h) = handle {
             if !link.is_lost() {
-                let _ = link.call(h, &Request::CloseSession, &mut [], "drop");
+                let _ = link.call(h, &CloseSession, "drop");
             }
         }
     }

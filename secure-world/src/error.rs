@@ -49,6 +49,15 @@ pub(crate) enum Error {
     Internal(&'static str),
 }
 
+impl From<cdm_core::KeyIdError> for Error {
+    fn from(e: cdm_core::KeyIdError) -> Self {
+        match e {
+            cdm_core::KeyIdError::OutOfMemory => Error::OutOfMemory,
+            _ => Error::Internal("key ID"),
+        }
+    }
+}
+
 impl From<alloc::collections::TryReserveError> for Error {
     fn from(_: alloc::collections::TryReserveError) -> Self {
         Error::OutOfMemory
@@ -65,6 +74,8 @@ impl Error {
             Error::InvalidState(_) => Status::InvalidState,
             Error::KeyQuota => Status::KeyQuotaExceeded,
             Error::NotSupported(_) => Status::NotSupported,
+            Error::InitData(InitDataError::OutOfMemory)
+            | Error::License(ClearKeyError::OutOfMemory) => Status::OutOfMemory,
             Error::InitData(_) => Status::InvalidInitData,
             Error::License(_) | Error::LicenseMismatch(_) => Status::InvalidLicense,
             Error::NoKey => Status::NoKey,

@@ -50,7 +50,6 @@ mod config;
 mod decrypt;
 mod error;
 mod key_slot;
-mod messages;
 mod secure_buffer;
 mod session;
 mod world;

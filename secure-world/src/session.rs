@@ -52,11 +52,6 @@ pub(crate) struct Session {
     slots: Vec<KeySlot>,
 }
 
-/// A copy of a key ID's bytes for a response, allocated fallibly.
-fn kid_bytes(kid: &KeyId) -> Result<Vec<u8>, Error> {
-    bytes(kid.as_bytes())
-}
-
 /// A fallibly allocated copy of `b`.
 fn bytes(b: &[u8]) -> Result<Vec<u8>, Error> {
     let mut v = Vec::new();
@@ -132,7 +127,7 @@ impl Session {
         let mut key_statuses = Vec::new();
         key_statuses.try_reserve_exact(self.slots.len())?;
         for slot in &self.slots {
-            key_statuses.push((bytes(slot.kid())?, slot.status()));
+            key_statuses.push((KeyId::new(slot.kid())?, slot.status()));
         }
         Ok(SessionState {
             expiration_ms: None,
@@ -159,7 +154,7 @@ impl Session {
         new_kids.try_reserve_exact(license.keys.len())?;
         for (kid, _) in &license.keys {
             if self.slot(kid.as_bytes()).is_none() {
-                new_kids.push(kid_bytes(kid)?);
+                new_kids.push(bytes(kid.as_bytes())?);
             }
         }
         let total = self
@@ -178,16 +173,12 @@ impl Session {
         let mut state = self.state(None)?;
         state.key_statuses.try_reserve_exact(new_kids.len())?;
         for (kid, _) in &license.keys {
-            match state
-                .key_statuses
-                .iter_mut()
-                .find(|(k, _)| k.as_slice() == kid.as_bytes())
-            {
+            match state.key_statuses.iter_mut().find(|(k, _)| k == kid) {
                 // A replaced key becomes usable again.
                 Some((_, status)) => *status = KeyStatus::Usable,
                 None => state
                     .key_statuses
-                    .push((kid_bytes(kid)?, KeyStatus::Usable)),
+                    .push((kid.try_clone()?, KeyStatus::Usable)),
             }
         }
         Ok((state, new_kids))

@@ -5,20 +5,21 @@ use alloc::vec::Vec;
 
 use cdm_core::abi::limits::{MAX_SAMPLE_LEN, MAX_SUBSAMPLES};
 use cdm_core::abi::{
-    Capabilities, DecryptOutput, DecryptRequest, Header, OutputKind, Request, Response, Status,
-    ABI_VERSION, HEADER_LEN, MAGIC,
+    encode_response, Capabilities, CloseSession, DecryptOutput, DecryptRequest, Done,
+    GenerateRequest, GetCapabilities, GetKeyStatuses, Header, Message, OpenSession, Operation,
+    OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Rendered, Request, Response,
+    SampleError, SessionOpened, Status, Update, ABI_VERSION, HEADER_LEN, MAGIC,
 };
-use cdm_core::clearkey::{parse_license, parse_license_release};
+use cdm_core::clearkey::{kids_json, parse_license, parse_license_release, ClearKeyError};
 use cdm_core::{
-    parse_init_data, ClosedReason, EncryptionScheme, InitDataType, KeySystem, MessageType,
-    Robustness, SessionType,
+    parse_init_data, ClosedReason, EncryptionScheme, KeySystem, MessageType, Robustness,
+    SessionType,
 };
 use hal::platform::{Clock, Platform, SecureOutputSink, SecureRandom};
 
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
-use crate::messages::kids_json;
 use crate::secure_buffer::Pool;
 use crate::session::Session;
 
@@ -60,9 +61,14 @@ fn write_error(header: &Header, status: Status, out: &mut Vec<u8>) {
     }
 }
 
-/// Encodes a successful response, mapping encoding failures (memory) to errors.
-fn write(resp: &Response, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
-    resp.encode(header, out).map_err(Error::from)
+/// Encodes the successful response of operation `O`, mapping encoding failures (memory) to
+/// errors. The type parameter ties the payload to the operation asked.
+fn write<'a, O: Operation<'a>>(
+    resp: &O::Response,
+    header: &Header,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    encode_response::<O>(resp, header, out).map_err(Error::from)
 }
 
 /// Clears `out` and makes room for a response of `payload` bytes, so that encoding it
@@ -186,6 +192,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         }
     }
 
+    /// One exhaustive match over the operation table. Only the operations that lease the
+    /// shared sample buffer (`Decrypt`) are handed it.
     fn dispatch(
         &mut self,
         header: &Header,
@@ -194,31 +202,26 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         match req {
-            Request::GetCapabilities => self.capabilities(header, out),
-            Request::OpenSession {
-                key_system,
-                robustness,
-                session_type,
-            } => self.open_session(header, key_system, robustness, session_type, out),
-            Request::CloseSession => self.close_session(header, out),
-            Request::GenerateRequest {
-                init_data_type,
-                init_data,
-            } => self.generate_request(header, init_data_type, init_data, out),
-            Request::Update { response } => self.update(header, response, out),
+            Request::GetCapabilities(GetCapabilities) => self.capabilities(header, out),
+            Request::OpenSession(open) => self.open_session(header, open, out),
+            Request::CloseSession(CloseSession) => self.close_session(header, out),
+            Request::GenerateRequest(gen) => self.generate_request(header, gen, out),
+            Request::Update(Update { response }) => self.update(header, response, out),
             // No secure storage yet: persistent-license sessions cannot exist.
-            Request::Load { .. } => Err(Error::NotSupported("load")),
-            Request::Remove => self.remove(header, out),
-            Request::GetKeyStatuses => {
+            Request::Load(_) => Err(Error::NotSupported("load")),
+            Request::Remove(Remove) => self.remove(header, out),
+            Request::GetKeyStatuses(GetKeyStatuses) => {
                 let state = self.session(header.session)?.state(None)?;
-                write(&Response::State(state), header, out)
+                write::<GetKeyStatuses>(&state, header, out)
             }
             Request::Decrypt(d) => self.decrypt(header, &d, sample, out),
-            Request::RenderSecureBuffer { buffer } => self.render(header, buffer, out),
-            Request::ReleaseSecureBuffer { buffer } => {
+            Request::RenderSecureBuffer(RenderSecureBuffer { buffer }) => {
+                self.render(header, buffer, out)
+            }
+            Request::ReleaseSecureBuffer(ReleaseSecureBuffer { buffer }) => {
                 reserve_response(out, 0)?;
                 self.buffers.free(buffer, header.session)?;
-                write(&Response::Done, header, out)
+                write::<ReleaseSecureBuffer>(&Done, header, out)
             }
         }
     }
@@ -291,17 +294,20 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 0
             },
         };
-        write(&Response::Capabilities(caps), header, out)
+        write::<GetCapabilities>(&caps, header, out)
     }
 
     fn open_session(
         &mut self,
         header: &Header,
-        key_system: KeySystem,
-        robustness: Robustness,
-        session_type: SessionType,
+        open: OpenSession,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        let OpenSession {
+            key_system,
+            robustness,
+            session_type,
+        } = open;
         match key_system {
             KeySystem::ClearKey => {}
         }
@@ -339,7 +345,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let mut answered = *header;
         answered.session = handle;
         let session_id = session_id_copy(&id)?;
-        write(&Response::SessionOpened { session_id }, &answered, out)?;
+        write::<OpenSession>(&SessionOpened { session_id }, &answered, out)?;
         // Capacity for max_sessions was reserved at construction: no reallocation.
         self.sessions.try_reserve(1)?;
         self.sessions.push(Session::new(handle, id, effective));
@@ -348,7 +354,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
 
     fn close_session(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
-        write(&Response::Done, header, out)?;
+        write::<CloseSession>(&Done, header, out)?;
         self.close_index(i);
         Ok(())
     }
@@ -356,10 +362,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     fn generate_request(
         &mut self,
         header: &Header,
-        init_data_type: InitDataType,
-        init_data: &[u8],
+        gen: GenerateRequest<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        let GenerateRequest {
+            init_data_type,
+            init_data,
+        } = gen;
         let session = self.session_mut(header.session)?;
         session.check_generate()?;
         let kids = parse_init_data(init_data_type, init_data)?;
@@ -369,17 +378,19 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             Some(session.session_type()),
         )
         .map_err(|e| match e {
-            Error::OutOfMemory => Error::OutOfMemory,
             // Too many key IDs to fit one message.
-            _ => Error::NotSupported("init data yields an oversize license request"),
+            ClearKeyError::MessageTooLarge => {
+                Error::NotSupported("init data yields an oversize license request")
+            }
+            e => Error::License(e),
         })?;
         let state = session.state(None)?;
-        let resp = Response::Message {
+        let resp = Message {
             message_type: MessageType::LicenseRequest,
             message,
             state,
         };
-        write(&resp, header, out)?;
+        write::<GenerateRequest<'_>>(&resp, header, out)?;
         session.mark_requested();
         Ok(())
     }
@@ -401,7 +412,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 ));
             }
             let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
-            write(&Response::State(state), header, out)?;
+            write::<Update<'_>>(&state, header, out)?;
             self.close_index(i);
             return Ok(());
         }
@@ -409,7 +420,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let parsed = parse_license(license)?;
         let (state, new_kids) = session.prepare_license(&parsed, max_keys)?;
         let schedules = expand_keys(engine, parsed)?;
-        write(&Response::State(state), header, out)?;
+        write::<Update<'_>>(&state, header, out)?;
         session.commit_license(schedules, new_kids);
         Ok(())
     }
@@ -420,12 +431,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         // EME §9.1.5: the record of license destruction, {"kids":[...]}.
         let message = kids_json(session.kids(), None)?;
         let state = session.state_after_release()?;
-        let resp = Response::Message {
+        let resp = Message {
             message_type: MessageType::LicenseRelease,
             message,
             state,
         };
-        write(&resp, header, out)?;
+        write::<Remove>(&resp, header, out)?;
         session.release();
         Ok(())
     }
@@ -448,18 +459,16 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = sessions.get(i).ok_or(Error::Internal("session index"))?;
         // EME "waiting for key" when absent; expired/released keys are not usable.
         let key = session.slot(req.key_id).ok_or(Error::NoKey)?.usable_key()?;
-        if sample.len() > MAX_SAMPLE_LEN {
-            return Err(Error::SampleTooLarge);
-        }
-        if usize::try_from(req.sample_len).ok() != Some(sample.len()) {
-            return Err(Error::DecryptFailed);
-        }
+        req.check_sample(sample.len()).map_err(|e| match e {
+            SampleError::SampleTooLarge => Error::SampleTooLarge,
+            _ => Error::DecryptFailed,
+        })?;
         match (session.robustness(), req.output) {
             // HW_SECURE_DECODE: clear samples never reach shared memory.
             (Robustness::HwSecureDecode, OutputKind::InPlace) => Err(Error::OutputNotAllowed),
             (_, OutputKind::InPlace) => {
                 // Encode first: once the sample is decrypted nothing may fail.
-                write(&Response::Decrypted(DecryptOutput::InPlace), header, out)?;
+                write::<DecryptRequest<'_>>(&DecryptOutput::InPlace, header, out)?;
                 decrypt::decrypt_in_place(key, req, scratch, sample)
             }
             // Decrypting into a secure buffer is the stronger output path, so it is allowed
@@ -469,11 +478,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 // The shared buffer is only read: the copy is decrypted in secure memory.
                 let mut data = buffers.allocate(sample)?;
                 decrypt::decrypt_in_place(key, req, scratch, &mut data)?;
-                write(
-                    &Response::Decrypted(DecryptOutput::SecureBuffer(handle)),
-                    header,
-                    out,
-                )?;
+                write::<DecryptRequest<'_>>(&DecryptOutput::SecureBuffer(handle), header, out)?;
                 buffers.insert(handle, header.session, data)
             }
         }
@@ -485,7 +490,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         // Room for `len` and the digest, so the answer cannot fail after rendering.
         reserve_response(out, 36)?;
         let digest = self.platform.sink.render(buf.data())?;
-        write(&Response::Rendered { len, digest }, header, out)?;
+        write::<RenderSecureBuffer>(&Rendered { len, digest }, header, out)?;
         self.buffers.free(handle, header.session)
     }
 }

@@ -88,9 +88,20 @@ fn decrypt_errors_change_nothing() {
     let mut d = cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace);
     d.scheme = EncryptionScheme::Cbcs;
     refused(&mut h, s, d, &mut sample, Status::DecryptFailed);
-    // Descriptor over the ABI's sample limit.
+    // Descriptor over the ABI's sample limit: the encoder refuses, so forge it on the wire.
     let d = cenc_req(&KID1, &iv, 16 * 1024 * 1024 + 1, &[], OutputKind::InPlace);
-    refused(&mut h, s, d, &mut sample, Status::PayloadTooLarge);
+    let mut msg = Vec::new();
+    assert!(Request::Decrypt(d).encode(s, 1, &mut msg).is_err());
+    Request::Decrypt(cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace))
+        .encode(s, 8, &mut msg)
+        .unwrap();
+    let sample_len_at = HEADER_LEN + 8 + 16;
+    msg[sample_len_at..sample_len_at + 4].copy_from_slice(&(16u32 * 1024 * 1024 + 1).to_le_bytes());
+    let before = sample.clone();
+    h.sw.process(&msg, &mut sample, &mut h.resp);
+    let (header, _) = Header::parse(&h.resp).unwrap();
+    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
+    assert_eq!(sample, before);
     // Shared buffer over the limit (descriptor within it).
     let mut big = vec![0u8; 16 * 1024 * 1024 + 1];
     let d = cenc_req(&KID1, &iv, 16, &[], OutputKind::InPlace);
@@ -178,16 +189,18 @@ fn quotas() {
             &mut sample,
         )
     };
-    let Response::Decrypted(cdm_core::abi::DecryptOutput::SecureBuffer(b1)) =
-        sb(&mut h, 60).unwrap()
+    let Response::Decrypt(cdm_core::abi::DecryptOutput::SecureBuffer(b1)) = sb(&mut h, 60).unwrap()
     else {
         panic!()
     };
     assert_eq!(sb(&mut h, 41), Err(Status::SecureBufferQuotaExceeded));
     sb(&mut h, 40).unwrap();
     assert_eq!(sb(&mut h, 0), Err(Status::SecureBufferQuotaExceeded));
-    h.call(s, &Request::ReleaseSecureBuffer { buffer: b1 })
-        .unwrap();
+    h.call(
+        s,
+        &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 }),
+    )
+    .unwrap();
     sb(&mut h, 60).unwrap();
 }
 
@@ -202,19 +215,19 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.try_open(Robustness::HwSecureDecode),
         Err(Status::NotSupported)
     );
-    let persistent = Request::OpenSession {
+    let persistent = Request::OpenSession(cdm_core::abi::OpenSession {
         key_system: KeySystem::ClearKey,
         robustness: Robustness::Empty,
         session_type: SessionType::PersistentLicense,
-    };
+    });
     assert_eq!(h.call(0, &persistent), Err(Status::NotSupported));
     let s = h.open(Robustness::Empty);
     assert_eq!(
         h.call(
             s,
-            &Request::Load {
+            &Request::Load(cdm_core::abi::Load {
                 session_id: b"0123"
-            }
+            })
         ),
         Err(Status::NotSupported)
     );
@@ -222,7 +235,10 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidState)
     );
-    assert_eq!(h.call(s, &Request::Remove), Err(Status::InvalidState));
+    assert_eq!(
+        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
+        Err(Status::InvalidState)
+    );
     assert_eq!(
         h.generate(s, InitDataType::Webm, &[]),
         Err(Status::InvalidInitData)
@@ -248,8 +264,11 @@ fn invalid_state_transitions_and_unsupported_requests() {
     assert!(h.statuses(s).unwrap().is_empty());
     h.update(s, &license(&[(&KID1, KEY1)])).unwrap();
     still_decrypts(&mut h, s);
-    h.call(s, &Request::Remove).unwrap();
-    assert_eq!(h.call(s, &Request::Remove), Err(Status::InvalidState));
+    h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap();
+    assert_eq!(
+        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
+        Err(Status::InvalidState)
+    );
     assert_eq!(
         h.statuses(s).unwrap(),
         [(KID1.to_vec(), KeyStatus::Released)]
@@ -259,9 +278,13 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidLicense)
     );
-    assert_eq!(h.call(s, &Request::CloseSession).unwrap(), Response::Done);
     assert_eq!(
-        h.call(s, &Request::CloseSession),
+        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
+            .unwrap(),
+        Response::CloseSession(cdm_core::abi::Done)
+    );
+    assert_eq!(
+        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession)),
         Err(Status::NoSuchSession)
     );
 }
@@ -279,7 +302,7 @@ fn malformed_messages() {
     let mut h = Harness::new();
     let s = h.session_with_keys(Robustness::SwSecureCrypto, &[(&KID1, KEY1)]);
     let mut good = Vec::new();
-    Request::GetKeyStatuses
+    Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses)
         .encode(s, 0x1234, &mut good)
         .unwrap();
 

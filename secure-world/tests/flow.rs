@@ -19,7 +19,10 @@ use common::*;
 #[test]
 fn capabilities_report_engine_levels_schemes_and_limits() {
     let mut h = Harness::new();
-    let Response::Capabilities(c) = h.call(0, &Request::GetCapabilities).unwrap() else {
+    let Response::GetCapabilities(c) = h
+        .call(0, &Request::GetCapabilities(cdm_core::abi::GetCapabilities))
+        .unwrap()
+    else {
         panic!()
     };
     assert_eq!(c.abi_version, ABI_VERSION);
@@ -63,7 +66,7 @@ fn full_clear_key_flow_with_cenc_init_data() {
         String::from_utf8(msg).unwrap(),
         format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"],"type":"temporary"}}"#)
     );
-    let Response::State(st) = h
+    let Response::Update(st) = h
         .update(s, &license(&[(&KID1, KEY1), (&KID2, KEY2)]))
         .unwrap()
     else {
@@ -72,8 +75,8 @@ fn full_clear_key_flow_with_cenc_init_data() {
     assert_eq!(
         st.key_statuses,
         [
-            (KID1.to_vec(), KeyStatus::Usable),
-            (KID2.to_vec(), KeyStatus::Usable)
+            (cdm_core::KeyId::from(KID1), KeyStatus::Usable),
+            (cdm_core::KeyId::from(KID2), KeyStatus::Usable)
         ]
     );
     assert_eq!(st.closed, None);
@@ -91,15 +94,15 @@ fn full_clear_key_flow_with_cenc_init_data() {
             &mut sample,
         )
         .unwrap();
-    assert_eq!(r, Response::Decrypted(DecryptOutput::InPlace));
+    assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
     assert_eq!(sample, clear);
 
     // Remove: keys released, record of license destruction (EME §9.1.5).
-    let Response::Message {
+    let Response::Remove(cdm_core::abi::Message {
         message_type,
         message,
         state,
-    } = h.call(s, &Request::Remove).unwrap()
+    }) = h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap()
     else {
         panic!()
     };
@@ -129,7 +132,7 @@ fn full_clear_key_flow_with_cenc_init_data() {
     let wrong = format!(r#"{{"kids":["{KID1_B64}"]}}"#);
     assert_eq!(h.update(s, wrong.as_bytes()), Err(Status::InvalidLicense));
     let ack = format!(r#"{{"kids":["{KID2_B64}","{KID1_B64}"]}}"#);
-    let Response::State(st) = h.update(s, ack.as_bytes()).unwrap() else {
+    let Response::Update(st) = h.update(s, ack.as_bytes()).unwrap() else {
         panic!()
     };
     assert_eq!(st.closed, Some(ClosedReason::ReleaseAcknowledged));
@@ -217,7 +220,7 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
     );
     assert_eq!(sample, encrypted);
 
-    let Response::Decrypted(DecryptOutput::SecureBuffer(handle)) = h
+    let Response::Decrypt(DecryptOutput::SecureBuffer(handle)) = h
         .decrypt(
             s,
             cenc_req(&KID1, &iv, sample.len(), &[], OutputKind::SecureBuffer),
@@ -236,24 +239,33 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
     // Another session cannot render it.
     let other = h.open(Robustness::HwSecureDecode);
     assert_eq!(
-        h.call(other, &Request::RenderSecureBuffer { buffer: handle }),
+        h.call(
+            other,
+            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle })
+        ),
         Err(Status::NoSuchSecureBuffer)
     );
 
     let r = h
-        .call(s, &Request::RenderSecureBuffer { buffer: handle })
+        .call(
+            s,
+            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle }),
+        )
         .unwrap();
     assert_eq!(
         r,
-        Response::Rendered {
+        Response::RenderSecureBuffer(cdm_core::abi::Rendered {
             len: clear.len() as u32,
             digest: sha256(&clear)
-        }
+        })
     );
     assert_eq!(h.sw.platform().sink.frames(), 1);
     // Rendering frees the buffer.
     assert_eq!(
-        h.call(s, &Request::RenderSecureBuffer { buffer: handle }),
+        h.call(
+            s,
+            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle })
+        ),
         Err(Status::NoSuchSecureBuffer)
     );
 
@@ -268,24 +280,37 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
             )
             .unwrap()
         {
-            Response::Decrypted(DecryptOutput::SecureBuffer(b)) => b,
+            Response::Decrypt(DecryptOutput::SecureBuffer(b)) => b,
             other => panic!("{other:?}"),
         }
     };
     let b1 = decrypt_to_buffer(&mut h);
     assert_eq!(
-        h.call(s, &Request::ReleaseSecureBuffer { buffer: b1 })
-            .unwrap(),
-        Response::Done
+        h.call(
+            s,
+            &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 })
+        )
+        .unwrap(),
+        Response::ReleaseSecureBuffer(cdm_core::abi::Done)
     );
     assert_eq!(
-        h.call(s, &Request::ReleaseSecureBuffer { buffer: b1 }),
+        h.call(
+            s,
+            &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 })
+        ),
         Err(Status::NoSuchSecureBuffer)
     );
     let b2 = decrypt_to_buffer(&mut h);
-    assert_eq!(h.call(s, &Request::CloseSession).unwrap(), Response::Done);
     assert_eq!(
-        h.call(s, &Request::RenderSecureBuffer { buffer: b2 }),
+        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
+            .unwrap(),
+        Response::CloseSession(cdm_core::abi::Done)
+    );
+    assert_eq!(
+        h.call(
+            s,
+            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: b2 })
+        ),
         Err(Status::NoSuchSecureBuffer)
     );
     assert_eq!(h.sw.platform().sink.frames(), 1);
@@ -298,7 +323,7 @@ fn sw_session_may_decrypt_into_a_secure_buffer() {
     let clear = plaintext(64);
     let mut sample = clear.clone();
     cenc_encrypt(&KEY1, &[3; 8], &[], &mut sample);
-    let Response::Decrypted(DecryptOutput::SecureBuffer(b)) = h
+    let Response::Decrypt(DecryptOutput::SecureBuffer(b)) = h
         .decrypt(
             s,
             cenc_req(&KID1, &[3; 8], 64, &[], OutputKind::SecureBuffer),
@@ -308,8 +333,11 @@ fn sw_session_may_decrypt_into_a_secure_buffer() {
     else {
         panic!()
     };
-    let Response::Rendered { digest, .. } = h
-        .call(s, &Request::RenderSecureBuffer { buffer: b })
+    let Response::RenderSecureBuffer(cdm_core::abi::Rendered { digest, .. }) = h
+        .call(
+            s,
+            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: b }),
+        )
         .unwrap()
     else {
         panic!()

@@ -90,7 +90,8 @@ fn no_freed_block_ever_holds_the_content_key() {
         &mut sample,
     )
     .unwrap();
-    h.call(s, &Request::CloseSession).unwrap();
+    h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
+        .unwrap();
     drop(h);
     ARMED.store(false, Ordering::SeqCst);
 

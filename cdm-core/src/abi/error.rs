@@ -1,6 +1,7 @@
 //! Decoding errors of the ABI, and their wire status.
 
 use super::status::Status;
+use crate::key_id::KeyIdError;
 
 /// Why a message could not be decoded or encoded. Every variant maps to one wire
 /// [`Status`] ([`AbiError::status`]).
@@ -56,6 +57,16 @@ impl AbiError {
             | AbiError::UnknownStatus(_)
             | AbiError::UnexpectedResponse => Status::InvalidField,
             AbiError::OutOfMemory => Status::OutOfMemory,
+        }
+    }
+}
+
+impl From<KeyIdError> for AbiError {
+    fn from(e: KeyIdError) -> AbiError {
+        match e {
+            KeyIdError::TooLong { .. } => AbiError::PayloadTooLarge,
+            KeyIdError::OutOfMemory => AbiError::OutOfMemory,
+            KeyIdError::Empty | KeyIdError::Base64(_) => AbiError::InvalidField("key_id"),
         }
     }
 }

@@ -4,8 +4,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::error::AbiError;
 use super::limits::MAX_PAYLOAD_LEN;
-use super::opcode::Opcode;
 use super::status::Status;
+use super::table::Opcode;
 
 /// `b"TCDM"` read as a little-endian `u32`: the first four bytes of every message.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"TCDM");

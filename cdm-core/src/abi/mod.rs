@@ -5,22 +5,35 @@
 //! travels outside messages (the shared sample buffer of [`Opcode::Decrypt`]). The full
 //! specification, for implementers in any language, is `docs/abi.md`.
 //!
+//! Every operation is one row of the [`table`]: its [`Opcode`], its request payload type and
+//! its response payload type, from which [`Request`], [`Response`] and the typed
+//! [`Operation`] trait are generated.
+//!
 //! Decoding is strict: unknown opcodes, versions and enum values, reserved bits that are not
 //! zero, truncated payloads, trailing bytes and fields over the [`limits`] are rejected with
 //! an [`AbiError`] that maps to a stable wire [`Status`].
 
-pub mod codec;
 mod error;
+#[cfg(feature = "std")]
+pub mod frame;
 mod header;
 pub mod limits;
-mod opcode;
 mod request;
 mod response;
 mod status;
+pub mod table;
 
+pub use crate::codec::{Payload, Reader, Writer};
 pub use error::AbiError;
 pub use header::{Header, ABI_VERSION, HEADER_LEN, MAGIC};
-pub use opcode::Opcode;
-pub use request::{DecryptRequest, OutputKind, Request, Subsamples};
-pub use response::{Capabilities, DecryptOutput, Response, SessionState, MAX_ENGINE_NAME_LEN};
+pub use request::{
+    CloseSession, DecryptRequest, GenerateRequest, GetCapabilities, GetKeyStatuses, Load,
+    OpenSession, OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, SampleError,
+    Subsamples, Update,
+};
+pub use response::{
+    Capabilities, DecryptOutput, Done, Message, Rendered, SessionOpened, SessionState,
+    MAX_ENGINE_NAME_LEN,
+};
 pub use status::Status;
+pub use table::{encode_response, parse_response, Opcode, Operation, Request, Response};

@@ -1,70 +1,183 @@
-//! Requests: what the normal world may ask of the secure world.
+//! Request payloads: what the normal world may ask of the secure world, one type per
+//! operation of the [table](super::table).
 
-use alloc::vec::Vec;
+use core::fmt;
 
-use super::codec::{Reader, Writer};
 use super::error::AbiError;
-use super::header::{Header, HEADER_LEN};
 use super::limits::{
-    MAX_INIT_DATA_LEN, MAX_KEY_ID_LEN, MAX_LICENSE_LEN, MAX_PAYLOAD_LEN, MAX_SAMPLE_LEN,
-    MAX_SESSION_ID_LEN, MAX_SUBSAMPLES,
+    MAX_INIT_DATA_LEN, MAX_KEY_ID_LEN, MAX_LICENSE_LEN, MAX_SAMPLE_LEN, MAX_SESSION_ID_LEN,
+    MAX_SUBSAMPLES,
 };
-use super::opcode::Opcode;
+use crate::codec::{empty_payload, Payload, Reader, Writer};
 use crate::eme::{EncryptionScheme, InitDataType, KeySystem, Robustness, SessionType};
 
-/// A decoded request payload. The session handle and request id travel in the [`Header`].
-///
-/// Variable-length fields borrow from the message, which the secure world has already
-/// copied into its own memory: nothing is re-read after it is checked.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request<'a> {
-    /// [`Opcode::GetCapabilities`]; empty payload.
-    GetCapabilities,
-    /// [`Opcode::OpenSession`].
-    OpenSession {
-        /// Key system the session serves.
-        key_system: KeySystem,
-        /// Robustness level every key of the session is held to.
-        robustness: Robustness,
-        /// EME session type.
-        session_type: SessionType,
-    },
-    /// [`Opcode::CloseSession`]; empty payload.
-    CloseSession,
-    /// [`Opcode::GenerateRequest`].
-    GenerateRequest {
-        /// How `init_data` is formatted.
-        init_data_type: InitDataType,
-        /// 1 to [`MAX_INIT_DATA_LEN`] bytes.
-        init_data: &'a [u8],
-    },
-    /// [`Opcode::Update`].
-    Update {
-        /// The license server's response, 1 to [`MAX_LICENSE_LEN`] bytes.
-        response: &'a [u8],
-    },
-    /// [`Opcode::Load`].
-    Load {
-        /// The EME session id of a stored persistent-license session.
-        session_id: &'a [u8],
-    },
-    /// [`Opcode::Remove`]; empty payload.
-    Remove,
-    /// [`Opcode::GetKeyStatuses`]; empty payload.
-    GetKeyStatuses,
-    /// [`Opcode::Decrypt`]; the sample itself is in the shared buffer.
-    Decrypt(DecryptRequest<'a>),
-    /// [`Opcode::RenderSecureBuffer`].
-    RenderSecureBuffer {
-        /// Handle returned by a `Decrypt` into a secure buffer.
-        buffer: u64,
-    },
-    /// [`Opcode::ReleaseSecureBuffer`].
-    ReleaseSecureBuffer {
-        /// Handle returned by a `Decrypt` into a secure buffer.
-        buffer: u64,
-    },
+/// [`super::Opcode::GetCapabilities`]; empty payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetCapabilities;
+
+/// [`super::Opcode::CloseSession`]; empty payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseSession;
+
+/// [`super::Opcode::Remove`]; empty payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Remove;
+
+/// [`super::Opcode::GetKeyStatuses`]; empty payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetKeyStatuses;
+
+empty_payload!(GetCapabilities, CloseSession, Remove, GetKeyStatuses);
+
+/// [`super::Opcode::OpenSession`]: `u8 key_system, u8 robustness, u8 session_type, u8
+/// reserved`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenSession {
+    /// Key system the session serves.
+    pub key_system: KeySystem,
+    /// Robustness level every key of the session is held to.
+    pub robustness: Robustness,
+    /// EME session type.
+    pub session_type: SessionType,
 }
+
+impl<'a> Payload<'a> for OpenSession {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let key_system =
+            KeySystem::from_wire(r.u8()?).ok_or(AbiError::InvalidField("key_system"))?;
+        let robustness =
+            Robustness::from_wire(r.u8()?).ok_or(AbiError::InvalidField("robustness"))?;
+        let session_type =
+            SessionType::from_wire(r.u8()?).ok_or(AbiError::InvalidField("session_type"))?;
+        r.reserved(1)?;
+        Ok(OpenSession {
+            key_system,
+            robustness,
+            session_type,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(self.key_system.to_wire())?;
+        w.u8(self.robustness.to_wire())?;
+        w.u8(self.session_type.to_wire())?;
+        w.reserved(1)
+    }
+}
+
+/// [`super::Opcode::GenerateRequest`]: `u8 init_data_type, u8[3] reserved, bytes32
+/// init_data`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct GenerateRequest<'a> {
+    /// How `init_data` is formatted.
+    pub init_data_type: InitDataType,
+    /// 1 to [`MAX_INIT_DATA_LEN`] bytes.
+    pub init_data: &'a [u8],
+}
+
+impl<'a> Payload<'a> for GenerateRequest<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let init_data_type =
+            InitDataType::from_wire(r.u8()?).ok_or(AbiError::InvalidField("init_data_type"))?;
+        r.reserved(3)?;
+        Ok(GenerateRequest {
+            init_data_type,
+            init_data: r.bytes_u32(MAX_INIT_DATA_LEN)?,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(self.init_data_type.to_wire())?;
+        w.reserved(3)?;
+        w.bytes_u32(self.init_data, MAX_INIT_DATA_LEN)
+    }
+}
+
+impl fmt::Debug for GenerateRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenerateRequest")
+            .field("init_data_type", &self.init_data_type)
+            .field("init_data_len", &self.init_data.len())
+            .finish()
+    }
+}
+
+/// [`super::Opcode::Update`]: `bytes32 response`.
+///
+/// The response is a license, which may carry content keys in clear (Clear Key): its `Debug`
+/// shows only the length.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Update<'a> {
+    /// The license server's response, 1 to [`MAX_LICENSE_LEN`] bytes.
+    pub response: &'a [u8],
+}
+
+impl<'a> Payload<'a> for Update<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        Ok(Update {
+            response: r.bytes_u32(MAX_LICENSE_LEN)?,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.bytes_u32(self.response, MAX_LICENSE_LEN)
+    }
+}
+
+impl fmt::Debug for Update<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Update")
+            .field("response_len", &self.response.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`super::Opcode::Load`]: `bytes8 session_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Load<'a> {
+    /// The EME session id of a stored persistent-license session.
+    pub session_id: &'a [u8],
+}
+
+impl<'a> Payload<'a> for Load<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        Ok(Load {
+            session_id: r.bytes_u8(MAX_SESSION_ID_LEN)?,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.bytes_u8(self.session_id, MAX_SESSION_ID_LEN)
+    }
+}
+
+/// [`super::Opcode::RenderSecureBuffer`]: `u64 handle`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenderSecureBuffer {
+    /// Handle returned by a `Decrypt` into a secure buffer.
+    pub buffer: u64,
+}
+
+/// [`super::Opcode::ReleaseSecureBuffer`]: `u64 handle`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReleaseSecureBuffer {
+    /// Handle returned by a `Decrypt` into a secure buffer.
+    pub buffer: u64,
+}
+
+macro_rules! handle_payload {
+    ($($t:ident),+) => {$(
+        impl<'a> Payload<'a> for $t {
+            fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+                Ok($t { buffer: r.u64()? })
+            }
+            fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+                w.u64(self.buffer)
+            }
+        }
+    )+};
+}
+handle_payload!(RenderSecureBuffer, ReleaseSecureBuffer);
 
 /// Where a decrypted sample goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,7 +200,48 @@ impl OutputKind {
     }
 }
 
-/// The description of one sample to decrypt (ISO/IEC 23001-7 sample auxiliary information).
+/// Why a sample description breaks the ABI's rules. [`DecryptRequest::check`] (the fields
+/// alone) and [`DecryptRequest::check_sample`] (against the sample) are the one place these
+/// rules live: the encoder, the decoder, the secure world and the host all call them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SampleError {
+    /// The key ID is not 1 to 512 bytes.
+    #[error("key ID must be 1 to {MAX_KEY_ID_LEN} bytes")]
+    KeyIdLength,
+    /// The IV is not 8 or 16 bytes.
+    #[error("IV must be 8 or 16 bytes")]
+    IvLength,
+    /// The sample is over [`MAX_SAMPLE_LEN`].
+    #[error("sample exceeds 16 MiB")]
+    SampleTooLarge,
+    /// More than [`MAX_SUBSAMPLES`] subsamples.
+    #[error("more than {MAX_SUBSAMPLES} subsamples")]
+    TooManySubsamples,
+    /// The description's sample length is not the shared buffer's length.
+    #[error("the sample length does not match the sample")]
+    SampleLength,
+    /// The subsample sizes do not add up to the sample length.
+    #[error("subsample sizes do not add up to the sample length")]
+    SubsampleSum,
+}
+
+impl From<SampleError> for AbiError {
+    fn from(e: SampleError) -> AbiError {
+        match e {
+            SampleError::KeyIdLength => AbiError::InvalidField("key_id"),
+            SampleError::IvLength => AbiError::InvalidField("iv_len"),
+            SampleError::SampleLength | SampleError::SubsampleSum => {
+                AbiError::InvalidField("sample_len")
+            }
+            SampleError::SampleTooLarge | SampleError::TooManySubsamples => {
+                AbiError::PayloadTooLarge
+            }
+        }
+    }
+}
+
+/// [`super::Opcode::Decrypt`]: the description of one sample to decrypt (ISO/IEC 23001-7
+/// sample auxiliary information). The sample itself is in the shared buffer.
 ///
 /// Payload layout (little-endian):
 ///
@@ -169,7 +323,48 @@ impl PartialEq for Subsamples<'_> {
 
 impl Eq for Subsamples<'_> {}
 
-impl<'a> DecryptRequest<'a> {
+impl DecryptRequest<'_> {
+    /// The rules on the fields alone, in wire order: IV 8 or 16 bytes, sample length within
+    /// [`MAX_SAMPLE_LEN`], key ID 1..=512 bytes, at most [`MAX_SUBSAMPLES`] subsamples.
+    pub fn check(&self) -> Result<(), SampleError> {
+        if !(self.iv.len() == 8 || self.iv.len() == 16) {
+            return Err(SampleError::IvLength);
+        }
+        if usize::try_from(self.sample_len).map_or(true, |n| n > MAX_SAMPLE_LEN) {
+            return Err(SampleError::SampleTooLarge);
+        }
+        if self.key_id.is_empty() || self.key_id.len() > MAX_KEY_ID_LEN {
+            return Err(SampleError::KeyIdLength);
+        }
+        if self.subsamples.len() > MAX_SUBSAMPLES {
+            return Err(SampleError::TooManySubsamples);
+        }
+        Ok(())
+    }
+
+    /// The rules against the sample: [`Self::check`], then the sample is `sample_len` bytes
+    /// and a non-empty subsample map adds up to it (summed without overflow).
+    pub fn check_sample(&self, sample: usize) -> Result<(), SampleError> {
+        self.check()?;
+        if sample > MAX_SAMPLE_LEN {
+            return Err(SampleError::SampleTooLarge);
+        }
+        if usize::try_from(self.sample_len).ok() != Some(sample) {
+            return Err(SampleError::SampleLength);
+        }
+        if !self.subsamples.is_empty() {
+            let total = self.subsamples.iter().try_fold(0u64, |acc, (c, p)| {
+                acc.checked_add(u64::from(c))?.checked_add(u64::from(p))
+            });
+            if total != u64::try_from(sample).ok() {
+                return Err(SampleError::SubsampleSum);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'a> Payload<'a> for DecryptRequest<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
         let scheme =
             EncryptionScheme::from_wire(r.u8()?).ok_or(AbiError::InvalidField("scheme"))?;
@@ -182,23 +377,17 @@ impl<'a> DecryptRequest<'a> {
         let (iv, pad) = iv_field
             .split_at_checked(iv_len)
             .ok_or(AbiError::InvalidField("iv_len"))?;
-        if !(iv_len == 8 || iv_len == 16) || pad.iter().any(|&b| b != 0) {
+        if pad.iter().any(|&b| b != 0) {
             return Err(AbiError::InvalidField("iv_len"));
         }
         let sample_len = r.u32()?;
-        if usize::try_from(sample_len).map_or(true, |n| n > MAX_SAMPLE_LEN) {
-            return Err(AbiError::PayloadTooLarge);
-        }
         let key_id = r.bytes_u16(MAX_KEY_ID_LEN)?;
-        if key_id.is_empty() {
-            return Err(AbiError::InvalidField("key_id"));
-        }
         let count = usize::from(r.u16()?);
         if count > MAX_SUBSAMPLES {
             return Err(AbiError::PayloadTooLarge);
         }
         let raw = r.take(count.checked_mul(8).ok_or(AbiError::PayloadTooLarge)?)?;
-        Ok(DecryptRequest {
+        let req = DecryptRequest {
             key_id,
             scheme,
             pattern: (crypt, skip),
@@ -206,17 +395,17 @@ impl<'a> DecryptRequest<'a> {
             iv,
             sample_len,
             subsamples: Subsamples::Encoded(raw),
-        })
+        };
+        req.check()?;
+        Ok(req)
     }
 
     fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        self.check()?;
         w.u8(self.scheme.to_wire())?;
         w.u8(self.pattern.0)?;
         w.u8(self.pattern.1)?;
         w.u8(self.output as u8)?;
-        if !(self.iv.len() == 8 || self.iv.len() == 16) {
-            return Err(AbiError::InvalidField("iv_len"));
-        }
         w.u8(u8::try_from(self.iv.len()).map_err(|_| AbiError::InvalidField("iv_len"))?)?;
         w.reserved(3)?;
         let mut iv = [0u8; 16];
@@ -225,155 +414,12 @@ impl<'a> DecryptRequest<'a> {
             .copy_from_slice(self.iv);
         w.put(&iv)?;
         w.u32(self.sample_len)?;
-        if self.key_id.is_empty() {
-            return Err(AbiError::InvalidField("key_id"));
-        }
         w.bytes_u16(self.key_id, MAX_KEY_ID_LEN)?;
-        let count = self.subsamples.len();
-        if count > MAX_SUBSAMPLES {
-            return Err(AbiError::PayloadTooLarge);
-        }
-        w.u16(u16::try_from(count).map_err(|_| AbiError::PayloadTooLarge)?)?;
+        w.u16(u16::try_from(self.subsamples.len()).map_err(|_| AbiError::PayloadTooLarge)?)?;
         for (clear, protected) in self.subsamples.iter() {
             w.u32(clear)?;
             w.u32(protected)?;
         }
         Ok(())
     }
-}
-
-impl<'a> Request<'a> {
-    /// The opcode this request travels under.
-    pub const fn opcode(&self) -> Opcode {
-        match self {
-            Request::GetCapabilities => Opcode::GetCapabilities,
-            Request::OpenSession { .. } => Opcode::OpenSession,
-            Request::CloseSession => Opcode::CloseSession,
-            Request::GenerateRequest { .. } => Opcode::GenerateRequest,
-            Request::Update { .. } => Opcode::Update,
-            Request::Load { .. } => Opcode::Load,
-            Request::Remove => Opcode::Remove,
-            Request::GetKeyStatuses => Opcode::GetKeyStatuses,
-            Request::Decrypt(_) => Opcode::Decrypt,
-            Request::RenderSecureBuffer { .. } => Opcode::RenderSecureBuffer,
-            Request::ReleaseSecureBuffer { .. } => Opcode::ReleaseSecureBuffer,
-        }
-    }
-
-    /// Decodes the payload of a request whose header announced `opcode`. Every byte must be
-    /// consumed.
-    pub fn decode(opcode: Opcode, payload: &'a [u8]) -> Result<Self, AbiError> {
-        let mut r = Reader::new(payload);
-        let req = match opcode {
-            Opcode::GetCapabilities => Request::GetCapabilities,
-            Opcode::OpenSession => {
-                let key_system =
-                    KeySystem::from_wire(r.u8()?).ok_or(AbiError::InvalidField("key_system"))?;
-                let robustness =
-                    Robustness::from_wire(r.u8()?).ok_or(AbiError::InvalidField("robustness"))?;
-                let session_type = SessionType::from_wire(r.u8()?)
-                    .ok_or(AbiError::InvalidField("session_type"))?;
-                r.reserved(1)?;
-                Request::OpenSession {
-                    key_system,
-                    robustness,
-                    session_type,
-                }
-            }
-            Opcode::CloseSession => Request::CloseSession,
-            Opcode::GenerateRequest => {
-                let init_data_type = InitDataType::from_wire(r.u8()?)
-                    .ok_or(AbiError::InvalidField("init_data_type"))?;
-                r.reserved(3)?;
-                let init_data = r.bytes_u32(MAX_INIT_DATA_LEN)?;
-                Request::GenerateRequest {
-                    init_data_type,
-                    init_data,
-                }
-            }
-            Opcode::Update => Request::Update {
-                response: r.bytes_u32(MAX_LICENSE_LEN)?,
-            },
-            Opcode::Load => Request::Load {
-                session_id: r.bytes_u8(MAX_SESSION_ID_LEN)?,
-            },
-            Opcode::Remove => Request::Remove,
-            Opcode::GetKeyStatuses => Request::GetKeyStatuses,
-            Opcode::Decrypt => Request::Decrypt(DecryptRequest::decode(&mut r)?),
-            Opcode::RenderSecureBuffer => Request::RenderSecureBuffer { buffer: r.u64()? },
-            Opcode::ReleaseSecureBuffer => Request::ReleaseSecureBuffer { buffer: r.u64()? },
-        };
-        r.finish()?;
-        Ok(req)
-    }
-
-    /// Parses a whole request message: header, then payload.
-    pub fn parse(message: &'a [u8]) -> Result<(Header, Request<'a>), (Option<Header>, AbiError)> {
-        let (header, payload) = Header::parse(message).map_err(|e| (None, e))?;
-        if header.status != 0 {
-            return Err((Some(header), AbiError::InvalidField("status")));
-        }
-        let opcode = header.opcode().map_err(|e| (Some(header), e))?;
-        let req = Request::decode(opcode, payload).map_err(|e| (Some(header), e))?;
-        Ok((header, req))
-    }
-
-    fn encode_payload(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
-        match self {
-            Request::GetCapabilities
-            | Request::CloseSession
-            | Request::Remove
-            | Request::GetKeyStatuses => Ok(()),
-            Request::OpenSession {
-                key_system,
-                robustness,
-                session_type,
-            } => {
-                w.u8(key_system.to_wire())?;
-                w.u8(robustness.to_wire())?;
-                w.u8(session_type.to_wire())?;
-                w.reserved(1)
-            }
-            Request::GenerateRequest {
-                init_data_type,
-                init_data,
-            } => {
-                w.u8(init_data_type.to_wire())?;
-                w.reserved(3)?;
-                w.bytes_u32(init_data, MAX_INIT_DATA_LEN)
-            }
-            Request::Update { response } => w.bytes_u32(response, MAX_LICENSE_LEN),
-            Request::Load { session_id } => w.bytes_u8(session_id, MAX_SESSION_ID_LEN),
-            Request::Decrypt(d) => d.encode(w),
-            Request::RenderSecureBuffer { buffer } | Request::ReleaseSecureBuffer { buffer } => {
-                w.u64(*buffer)
-            }
-        }
-    }
-
-    /// Encodes the whole message (header and payload) into `out`, replacing its contents.
-    pub fn encode(&self, session: u64, request_id: u32, out: &mut Vec<u8>) -> Result<(), AbiError> {
-        out.clear();
-        let mut w = Writer::new(out);
-        w.put(&[0u8; HEADER_LEN])?;
-        self.encode_payload(&mut w)?;
-        finish_message(out, Header::request(self.opcode(), session, request_id))
-    }
-}
-
-/// Writes `header` (with the payload length filled in) over the first [`HEADER_LEN`] bytes
-/// of `out`, whose payload follows.
-pub(crate) fn finish_message(out: &mut [u8], mut header: Header) -> Result<(), AbiError> {
-    let payload_len = out
-        .len()
-        .checked_sub(HEADER_LEN)
-        .ok_or(AbiError::Truncated)?;
-    if payload_len > MAX_PAYLOAD_LEN {
-        return Err(AbiError::PayloadTooLarge);
-    }
-    header.payload_len = u32::try_from(payload_len).map_err(|_| AbiError::PayloadTooLarge)?;
-    out.get_mut(..HEADER_LEN)
-        .ok_or(AbiError::Truncated)?
-        .copy_from_slice(&header.to_bytes());
-    Ok(())
 }

@@ -5,18 +5,18 @@
 //! operation does so). It does not interpret the messages: encoding, decoding and every check
 //! of their content happen in [`crate::MediaKeys`] and in the secure world. Implementations:
 //!
-//! - [`InProcessTransport`]: the secure world linked into this process; the player's sample
-//!   buffer is handed to it directly (zero copy).
+//! - `InProcessTransport` (cargo feature `in-process`): the secure world linked into this
+//!   process; the player's sample buffer is handed to it directly (zero copy).
 //! - [`SocketTransport`]: the secure world in its own process (`secure-world-host`), over a
 //!   Unix domain socket.
 
+#[cfg(feature = "in-process")]
 mod in_process;
 mod socket;
 
+#[cfg(feature = "in-process")]
 pub use in_process::InProcessTransport;
-pub use socket::{
-    serve_connection, serve_unix_socket, HostProcess, SocketTransport, DEFAULT_TIMEOUT,
-};
+pub use socket::{HostProcess, SocketTransport, DEFAULT_TIMEOUT};
 
 use thiserror::Error;
 

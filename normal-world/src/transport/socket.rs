@@ -1,33 +1,24 @@
-//! The secure world in its own process, over a Unix domain socket.
+//! The secure world in its own process, over a Unix domain socket: the client side.
 //!
-//! Frames carry the ABI bytes unchanged (little-endian lengths):
+//! Frames carry the ABI bytes unchanged, as `cdm_core::abi::frame` defines them; the host
+//! sends the sample back only after a decrypt in place succeeded, so the reply's sample is
+//! either empty (the caller's buffer is left as it is) or exactly as long as the one sent. A
+//! frame that breaks a bound ends the connection (the stream cannot be resynchronized).
 //!
-//! | direction | frame |
-//! |---|---|
-//! | client → host | `u32` request length, request message, `u32` sample length, sample |
-//! | host → client | `u32` response length, response message, `u32` sample length, sample |
-//!
-//! The sample comes back in the reply because decryption is in place. Both sides bound every
-//! length before allocating: a message is at most [`HEADER_LEN`] + [`MAX_PAYLOAD_LEN`] bytes,
-//! a sample at most [`MAX_SAMPLE_LEN`], and the reply's sample must be exactly as long as the
-//! request's. A frame that breaks a bound ends the connection (the stream cannot be
-//! resynchronized).
-//!
-//! The client side ([`SocketTransport`]) either spawns the host binary
-//! (`secure-world-host`, built from this crate) and owns the process, or connects to a host
-//! already listening. Reads and writes time out ([`DEFAULT_TIMEOUT`]), so a stuck host never
+//! [`SocketTransport`] either spawns the host binary (`secure-world-host`, from the crate of
+//! that name) and owns the process, or connects to a host already listening. Reads and writes time out ([`DEFAULT_TIMEOUT`]), so a stuck host never
 //! hangs the player; any I/O error or timeout breaks the transport for good.
 
 use std::io::{self, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cdm_core::abi::limits::{MAX_PAYLOAD_LEN, MAX_SAMPLE_LEN};
-use cdm_core::abi::HEADER_LEN;
+use cdm_core::abi::frame::{read_chunk, read_len, write_chunk, MAX_MESSAGE_FRAME};
+use cdm_core::abi::limits::MAX_SAMPLE_LEN;
 
 use super::{Transport, TransportError};
 
@@ -37,9 +28,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long [`SocketTransport::spawn`] waits for the host to listen.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Largest message (request or response) a frame may carry.
-const MAX_MESSAGE_FRAME: usize = HEADER_LEN + MAX_PAYLOAD_LEN;
 
 /// A handle on a spawned `secure-world-host` process, shared with the transport that owns
 /// it. Lets tests and supervisors observe or kill the secure world.
@@ -100,7 +88,8 @@ pub struct SocketTransport {
     /// Socket file created for a spawned host; removed on drop.
     socket_path: Option<PathBuf>,
     /// Reply sample, read here first so a broken reply never half-overwrites the caller's.
-    scratch: Vec<u8>,
+    /// It holds clear samples: wiped before it grows and on drop.
+    scratch: zeroize::Zeroizing<Vec<u8>>,
     /// Why the transport broke, once it has.
     broken: Option<String>,
 }
@@ -178,7 +167,7 @@ impl SocketTransport {
             timeout,
             host: None,
             socket_path: None,
-            scratch: Vec::new(),
+            scratch: zeroize::Zeroizing::new(Vec::new()),
             broken: None,
         };
         t.set_timeout(timeout)?;
@@ -232,16 +221,28 @@ impl SocketTransport {
         write_chunk(stream, sample).map_err(io)?;
         stream.flush().map_err(io)?;
         read_chunk(stream, MAX_MESSAGE_FRAME, response).map_err(io)?;
-        read_chunk(stream, sample.len(), &mut self.scratch).map_err(io)?;
-        if self.scratch.len() != sample.len() {
-            return Err(TransportError::FrameTooLarge(format!(
-                "reply sample of {} bytes for a {}-byte sample",
-                self.scratch.len(),
+        // An empty reply sample: nothing was decrypted in place, the caller's buffer stays.
+        match read_len(stream, sample.len()).map_err(io)? {
+            0 => Ok(()),
+            n if n == sample.len() => {
+                if self.scratch.capacity() < n {
+                    zeroize::Zeroize::zeroize(&mut *self.scratch);
+                    *self.scratch = Vec::new();
+                    self.scratch.try_reserve_exact(n).map_err(|_| {
+                        TransportError::FrameTooLarge(format!("no memory for {n} bytes"))
+                    })?;
+                }
+                self.scratch.clear();
+                self.scratch.resize(n, 0);
+                stream.read_exact(&mut self.scratch).map_err(io)?;
+                sample.copy_from_slice(&self.scratch);
+                Ok(())
+            }
+            n => Err(TransportError::FrameTooLarge(format!(
+                "reply sample of {n} bytes for a {}-byte sample",
                 sample.len()
-            )));
+            ))),
         }
-        sample.copy_from_slice(&self.scratch);
-        Ok(())
     }
 }
 
@@ -287,125 +288,5 @@ fn io_error(e: io::Error, timeout: Duration) -> TransportError {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => TransportError::Timeout(timeout),
         io::ErrorKind::InvalidData => TransportError::FrameTooLarge(e.to_string()),
         _ => TransportError::Disconnected(e.to_string()),
-    }
-}
-
-fn write_chunk(w: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "chunk over 4 GiB"))?;
-    w.write_all(&len.to_le_bytes())?;
-    w.write_all(bytes)
-}
-
-/// Reads one length-prefixed chunk of at most `max` bytes into `out` (replacing its
-/// contents). The length is checked before anything is allocated.
-fn read_chunk(r: &mut impl Read, max: usize, out: &mut Vec<u8>) -> io::Result<()> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len)?;
-    let len = usize::try_from(u32::from_le_bytes(len))
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "length overflow"))?;
-    if len > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("chunk of {len} bytes exceeds the limit of {max}"),
-        ));
-    }
-    out.clear();
-    out.try_reserve(len)
-        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    out.resize(len, 0);
-    r.read_exact(out)
-}
-
-/// Serves one client connection: reads request frames, runs them through `backend` (the
-/// secure world), writes the replies. Returns when the client disconnects (`Ok`) or sends a
-/// frame that breaks the bounds (`Err`; the connection is then dropped).
-pub fn serve_connection(mut stream: UnixStream, backend: &mut dyn Transport) -> io::Result<()> {
-    let mut request = Vec::new();
-    let mut sample = Vec::new();
-    let mut response = Vec::new();
-    loop {
-        match read_chunk(&mut stream, MAX_MESSAGE_FRAME, &mut request) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        }
-        read_chunk(&mut stream, MAX_SAMPLE_LEN, &mut sample)?;
-        backend
-            .call(&request, &mut sample, &mut response)
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        write_chunk(&mut stream, &response)?;
-        write_chunk(&mut stream, &sample)?;
-        stream.flush()?;
-    }
-}
-
-/// Listens on `socket_path` and serves clients one after the other, each with a fresh
-/// secure world from `new_backend` (a new connection is a new CDM instance: nothing survives
-/// a disconnect). With `once`, returns after the first connection ends. The socket file is
-/// removed on return.
-pub fn serve_unix_socket(
-    socket_path: &Path,
-    once: bool,
-    mut new_backend: impl FnMut() -> Result<Box<dyn Transport>, TransportError>,
-) -> io::Result<()> {
-    let listener = UnixListener::bind(socket_path)?;
-    let result = (|| {
-        for stream in listener.incoming() {
-            let stream = stream?;
-            if once {
-                // Nobody else may connect to a one-shot host.
-                let _ = std::fs::remove_file(socket_path);
-            }
-            let mut backend = match new_backend() {
-                Ok(b) => b,
-                Err(e) => {
-                    // The client sees the connection close: its transport reports it lost.
-                    eprintln!("secure-world-host: cannot build a secure world: {e}");
-                    if once {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            if let Err(e) = serve_connection(stream, &mut *backend) {
-                eprintln!("secure-world-host: connection dropped: {e}");
-            }
-            drop(backend);
-            if once {
-                break;
-            }
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(socket_path);
-    result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_chunk_rejects_oversize_length_before_allocating() {
-        let mut frame = Vec::new();
-        frame.extend_from_slice(&u32::MAX.to_le_bytes());
-        let mut out = Vec::new();
-        let err = read_chunk(&mut frame.as_slice(), 100, &mut out).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
-        assert_eq!(out.capacity(), 0);
-    }
-
-    #[test]
-    fn chunks_round_trip_and_truncation_is_eof() {
-        let mut buf = Vec::new();
-        write_chunk(&mut buf, b"hello").unwrap();
-        let mut out = Vec::new();
-        read_chunk(&mut buf.as_slice(), 5, &mut out).unwrap();
-        assert_eq!(out, b"hello");
-        let err = read_chunk(&mut buf.get(..7).unwrap(), 5, &mut out).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
-        let err = read_chunk(&mut buf.as_slice(), 4, &mut out).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -39,23 +39,54 @@ pub fn config() -> MediaKeySystemConfiguration {
     }
 }
 
-pub fn host_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_secure-world-host")
+/// The `secure-world-host` binary, when these fixtures are compiled into that crate's tests
+/// (where cargo builds it); `None` in normal-world's own tests.
+pub fn host_binary() -> Option<&'static str> {
+    option_env!("CARGO_BIN_EXE_secure-world-host")
 }
 
-/// A `MediaKeys` over `kind`, with the host process for socket transports.
+/// A `MediaKeys` over `kind`, with the host process when the socket transport runs one.
+/// Without the host binary, the socket transport talks to the host's server loop
+/// (`secure_world_host::serve_unix_socket`) on a thread of this process.
 pub fn media_keys(kind: Kind) -> (MediaKeys, Option<HostProcess>) {
     let access = request_media_key_system_access("org.w3.clearkey", &[config()]).unwrap();
-    match kind {
-        Kind::InProcess => (access.create_media_keys().unwrap(), None),
-        Kind::Socket => {
-            let t = SocketTransport::spawn(host_binary()).unwrap();
+    match (kind, host_binary()) {
+        (Kind::InProcess, _) => (access.create_media_keys().unwrap(), None),
+        (Kind::Socket, Some(bin)) => {
+            let t = SocketTransport::spawn(bin).unwrap();
             let host = t.host();
             (
                 access
                     .create_media_keys_with_transport(Box::new(t))
                     .unwrap(),
                 host,
+            )
+        }
+        (Kind::Socket, None) => {
+            static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("tee-cdm-test-{}-{n}.sock", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            let listening = path.clone();
+            std::thread::spawn(move || {
+                secure_world_host::serve_unix_socket(
+                    &listening,
+                    true,
+                    secure_world_host::host_world,
+                )
+            });
+            let t = loop {
+                match SocketTransport::connect(&path) {
+                    Ok(t) => break t,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+                }
+            };
+            (
+                access
+                    .create_media_keys_with_transport(Box::new(t))
+                    .unwrap(),
+                None,
             )
         }
     }
@@ -73,7 +104,9 @@ pub fn license(keys: &[(&[u8; 16], &[u8; 16])]) -> Vec<u8> {
         .map(|(k, v)| (kid(*k), ContentKey::new(**v)))
         .collect();
     let refs: Vec<(KeyId, &ContentKey)> = owned.iter().map(|(k, v)| (k.clone(), v)).collect();
-    build_license(&refs, SessionType::Temporary).to_vec()
+    build_license(&refs, SessionType::Temporary)
+        .unwrap()
+        .to_vec()
 }
 
 /// A version 1 `pssh` box of the Common SystemID, written out byte by byte from

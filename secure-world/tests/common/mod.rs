@@ -205,16 +205,18 @@ impl Harness {
     }
 
     pub fn try_open(&mut self, robustness: Robustness) -> Result<(u64, String), Status> {
-        let req = Request::OpenSession {
+        let req = Request::OpenSession(cdm_core::abi::OpenSession {
             key_system: KeySystem::ClearKey,
             robustness,
             session_type: SessionType::Temporary,
-        };
+        });
         let mut msg = Vec::new();
         req.encode(0, 77, &mut msg).unwrap();
         let (h, r) = self.raw(Opcode::OpenSession, &msg, &mut []);
         match r? {
-            Response::SessionOpened { session_id } => Ok((h.session, session_id)),
+            Response::OpenSession(cdm_core::abi::SessionOpened { session_id }) => {
+                Ok((h.session, session_id))
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -226,23 +228,30 @@ impl Harness {
     pub fn generate(&mut self, s: u64, ty: InitDataType, data: &[u8]) -> Result<Vec<u8>, Status> {
         match self.call(
             s,
-            &Request::GenerateRequest {
+            &Request::GenerateRequest(cdm_core::abi::GenerateRequest {
                 init_data_type: ty,
                 init_data: data,
-            },
+            }),
         )? {
-            Response::Message { message, .. } => Ok(message),
+            Response::GenerateRequest(cdm_core::abi::Message { message, .. }) => Ok(message),
             other => panic!("unexpected {other:?}"),
         }
     }
 
     pub fn update(&mut self, s: u64, license: &[u8]) -> Result<Response, Status> {
-        self.call(s, &Request::Update { response: license })
+        self.call(
+            s,
+            &Request::Update(cdm_core::abi::Update { response: license }),
+        )
     }
 
     pub fn statuses(&mut self, s: u64) -> Result<Vec<(Vec<u8>, KeyStatus)>, Status> {
-        match self.call(s, &Request::GetKeyStatuses)? {
-            Response::State(st) => Ok(st.key_statuses),
+        match self.call(s, &Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses))? {
+            Response::GetKeyStatuses(st) => Ok(st
+                .key_statuses
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect()),
             other => panic!("unexpected {other:?}"),
         }
     }

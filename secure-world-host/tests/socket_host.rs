@@ -1,7 +1,9 @@
 //! The socket transport and the `secure-world-host` process: death of the host, frame
 //! bounds, timeouts, reconnection. Every test name starts with `socket_` (CI's QEMU run
-//! skips them).
+//! skips them). The fixtures are normal-world's end-to-end fixtures; compiled here, they
+//! spawn this crate's binary.
 
+#[path = "../../normal-world/tests/common/mod.rs"]
 mod common;
 
 use std::io::{Read, Write};
@@ -111,7 +113,7 @@ fn socket_host_death_closes_sessions_and_a_new_media_keys_works() {
 fn socket_host_drops_oversize_frames_without_answering() {
     let path = temp_socket("oversize");
     let _ = std::fs::remove_file(&path);
-    let mut child = Command::new(host_binary())
+    let mut child = Command::new(host_binary().unwrap())
         .arg("--socket")
         .arg(&path)
         .arg("--once")
@@ -145,7 +147,7 @@ fn socket_host_drops_oversize_frames_without_answering() {
 fn socket_connect_serves_clients_one_after_the_other() {
     let path = temp_socket("connect");
     let _ = std::fs::remove_file(&path);
-    let mut child = Command::new(host_binary())
+    let mut child = Command::new(host_binary().unwrap())
         .arg("--socket")
         .arg(&path)
         .stdin(Stdio::null())

@@ -1,13 +1,14 @@
-//! Strict little-endian readers and writers for payloads.
+//! The one strict byte reader and writer of the crate: ABI payloads (little-endian) and init
+//! data boxes (big-endian) are read with the same [`Reader`].
 //!
-//! The [`Reader`] borrows the payload and hands out fields with `split_at_checked`, so no
+//! The [`Reader`] borrows its input and hands out fields with `split_at_checked`, so no
 //! read can index out of bounds; [`Reader::finish`] turns leftover bytes into
 //! [`AbiError::TrailingBytes`]. The [`Writer`] appends to a caller's `Vec` with fallible
 //! reservation, so the secure world never aborts on allocation failure.
 
 use alloc::vec::Vec;
 
-use super::error::AbiError;
+use crate::abi::AbiError;
 
 /// A cursor over an untrusted payload.
 #[derive(Debug)]
@@ -30,9 +31,12 @@ impl<'a> Reader<'a> {
 
     /// Takes the next `N` bytes as an array.
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], AbiError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+        let (head, rest) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(AbiError::Truncated)?;
+        self.rest = rest;
+        Ok(*head)
     }
 
     /// Reads a `u8`.
@@ -53,6 +57,16 @@ impl<'a> Reader<'a> {
     /// Reads a little-endian `u64`.
     pub fn u64(&mut self) -> Result<u64, AbiError> {
         Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// Reads a big-endian `u32` (ISO BMFF boxes).
+    pub fn u32_be(&mut self) -> Result<u32, AbiError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    /// Reads a big-endian `u64` (ISO BMFF boxes).
+    pub fn u64_be(&mut self) -> Result<u64, AbiError> {
+        Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// Reads a little-endian `i64`.
@@ -191,3 +205,28 @@ fn bounded_len(bytes: &[u8], max: usize) -> Result<usize, AbiError> {
         Ok(bytes.len())
     }
 }
+
+/// A payload with a strict codec: [`Payload::decode`] reads exactly its fields (the caller
+/// checks that nothing trails), [`Payload::encode`] appends them. Every ABI request and
+/// response payload implements it.
+pub trait Payload<'a>: Sized {
+    /// Reads the fields; borrows variable-length fields from the input where it can.
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError>;
+    /// Appends the fields.
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError>;
+}
+
+/// Payloads with no fields.
+macro_rules! empty_payload {
+    ($($t:ty),+ $(,)?) => {$(
+        impl<'a> $crate::codec::Payload<'a> for $t {
+            fn decode(_: &mut $crate::codec::Reader<'a>) -> Result<Self, $crate::abi::AbiError> {
+                Ok(Self)
+            }
+            fn encode(&self, _: &mut $crate::codec::Writer<'_>) -> Result<(), $crate::abi::AbiError> {
+                Ok(())
+            }
+        }
+    )+};
+}
+pub(crate) use empty_payload;

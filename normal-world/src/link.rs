@@ -1,0 +1,182 @@
+//! The ABI client link: the one channel from a `MediaKeys` and its sessions to their secure
+//! world, and the registry of the sessions using it.
+//!
+//! Calls are typed by the operation table (`cdm_core::abi::Operation`): a request knows its
+//! response type, so a response of the wrong shape is a decoding failure, handled once here.
+//! When the transport fails or the secure world answers something malformed, the link is
+//! marked lost and every session is closed (`hardware-context-reset`, or `internal-error`
+//! for a protocol violation); from then on every call fails fast with
+//! [`EmeError::SecureWorldLost`].
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use cdm_core::abi::frame::MAX_MESSAGE_FRAME;
+use cdm_core::abi::{parse_response, OpenSession, Operation, SessionOpened};
+use cdm_core::eme::{ClosedReason, KeySystem, Robustness, SessionType};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::EmeError;
+use crate::session_state::{lock_session, SessionCell};
+use crate::transport::Transport;
+
+/// The channel to the secure world and the registry of the sessions using it.
+pub(crate) struct Link {
+    transport: Box<dyn Transport>,
+    /// Why the secure world was lost, once it was.
+    lost: Option<String>,
+    next_request_id: u32,
+    /// Request messages carry licenses (keys in clear, for Clear Key): reserved once at the
+    /// largest message size so it never reallocates, wiped after every call and on drop.
+    request: Zeroizing<Vec<u8>>,
+    response: Vec<u8>,
+    pub(crate) sessions: Vec<Weak<SessionCell>>,
+}
+
+impl Link {
+    pub(crate) fn new(transport: Box<dyn Transport>) -> Link {
+        Link {
+            transport,
+            lost: None,
+            next_request_id: 1,
+            request: Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_FRAME)),
+            response: Vec::new(),
+            sessions: Vec::new(),
+        }
+    }
+
+    /// `Err(SecureWorldLost)` once the secure world is lost.
+    pub(crate) fn check_alive(&self) -> Result<(), EmeError> {
+        match &self.lost {
+            Some(why) => Err(EmeError::SecureWorldLost(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_some()
+    }
+
+    pub(crate) fn register(&mut self, session: &Arc<SessionCell>) {
+        self.sessions.retain(|w| w.strong_count() > 0);
+        self.sessions.push(Arc::downgrade(session));
+    }
+
+    /// Marks the secure world lost and closes every session with `reason`.
+    fn lose(&mut self, why: String, reason: ClosedReason) -> EmeError {
+        tracing::warn!(%why, %reason, "secure world lost; closing every session");
+        for cell in self.sessions.iter().filter_map(Weak::upgrade) {
+            let mut s = lock_session(&cell);
+            s.handle = None;
+            s.session_closed(reason);
+        }
+        self.sessions.clear();
+        let err = EmeError::SecureWorldLost(why.clone());
+        self.lost = Some(why);
+        err
+    }
+
+    /// A well-formed response that breaks the protocol's rules: the secure world is not
+    /// speaking the ABI.
+    pub(crate) fn protocol_violation(&mut self, what: &str, detail: &str) -> EmeError {
+        self.lose(format!("{what}: {detail}"), ClosedReason::InternalError)
+    }
+
+    /// One ABI exchange of operation `O`: encode, transport (with the shared `sample` if the
+    /// operation leases it), decode, check correlation. Answers the response header's session
+    /// handle and the typed response. Transport failures and malformed responses lose the
+    /// secure world; error statuses map to [`EmeError`].
+    pub(crate) fn call_full<'a, O: Operation<'a>>(
+        &mut self,
+        session: u64,
+        op: &O,
+        sample: &mut [u8],
+        what: &str,
+    ) -> Result<(u64, O::Response), EmeError> {
+        self.check_alive()?;
+        debug_assert!(O::OPCODE.leases_sample() || sample.is_empty());
+        let id = self.next_request_id;
+        self.next_request_id = id.wrapping_add(1);
+        // Arguments were validated against the ABI limits before; a failure here is still
+        // the caller's argument, not the secure world's fault.
+        let encoded = op.encode_message(session, id, &mut self.request);
+        let sent = encoded.is_ok().then(|| {
+            self.transport
+                .call(&self.request, sample, &mut self.response)
+        });
+        // Only the bytes of this request were written (the buffer never reallocates).
+        self.request.as_mut_slice().zeroize();
+        self.request.clear();
+        match (encoded, sent) {
+            (Err(e), _) => return Err(EmeError::TypeError(format!("{what}: {e}"))),
+            (Ok(()), Some(Err(e))) => {
+                return Err(self.lose(format!("{what}: {e}"), ClosedReason::HardwareContextReset))
+            }
+            _ => {}
+        }
+        let (header, answer) = match parse_response::<O>(&self.response) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                let why = format!("{what}: malformed response: {e}");
+                return Err(self.lose(why, ClosedReason::InternalError));
+            }
+        };
+        // OpenSession answers the new handle in the header; everything else echoes ours.
+        let session_ok = O::OPCODE == OpenSession::OPCODE || header.session == session;
+        if header.request_id != id || !session_ok {
+            let why = format!("{what}: response does not correlate with the request");
+            return Err(self.lose(why, ClosedReason::InternalError));
+        }
+        match answer {
+            Ok(resp) => Ok((header.session, resp)),
+            Err(status) => Err(EmeError::from_status(status, what)),
+        }
+    }
+
+    /// [`Link::call_full`] for an operation without the shared sample.
+    pub(crate) fn call<'a, O: Operation<'a>>(
+        &mut self,
+        session: u64,
+        op: &O,
+        what: &str,
+    ) -> Result<O::Response, EmeError> {
+        self.call_full(session, op, &mut [], what).map(|(_, r)| r)
+    }
+
+    /// Opens a session in the secure world: its handle and EME session id.
+    pub(crate) fn open_session(
+        &mut self,
+        session_type: SessionType,
+        robustness: Robustness,
+    ) -> Result<(u64, String), EmeError> {
+        const WHAT: &str = "open session";
+        let req = OpenSession {
+            key_system: KeySystem::ClearKey,
+            robustness,
+            session_type,
+        };
+        match self.call_full(0, &req, &mut [], WHAT)? {
+            (0, _) => Err(self.protocol_violation(WHAT, "session handle 0")),
+            (handle, SessionOpened { session_id }) => {
+                tracing::debug!(session_id, "session opened");
+                Ok((handle, session_id))
+            }
+        }
+    }
+}
+
+/// What a `MediaKeys` and its sessions share.
+pub(crate) struct Cdm {
+    link: Mutex<Link>,
+}
+
+impl Cdm {
+    pub(crate) fn new(transport: Box<dyn Transport>) -> Cdm {
+        Cdm {
+            link: Mutex::new(Link::new(transport)),
+        }
+    }
+
+    pub(crate) fn lock_link(&self) -> MutexGuard<'_, Link> {
+        self.link.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
