@@ -6,8 +6,8 @@
 //! ```
 //!
 //! 1. Generates content: a video track (`cbcs`, 1:9 pattern, NAL-like subsample maps) and an
-//!    audio track (`cenc`, whole-sample), each under its own random key, encrypted here with
-//!    RustCrypto (independent of the CDM's own AES code).
+//!    audio track (`cenc`, whole-sample), each under its own random key, encrypted with the
+//!    test kit's reference encryptor (RustCrypto, independent of the CDM's own AES code).
 //! 2. Negotiates an `org.w3.clearkey` configuration (EME §3.1.1).
 //! 3. Starts the secure world as a separate process (this executable re-launched with
 //!    `--socket`), talking the message ABI over a Unix socket.
@@ -26,11 +26,9 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
-use cdm_core::clearkey::{build_license, parse_license_request};
 use cdm_core::init_data::build_common_pssh_v1;
-use cdm_core::{ContentKey, KeyId};
+use cdm_core::KeyId;
+use cdm_testkit::cenc::{encrypt_cbcs, encrypt_cenc};
 use normal_world::transport::{SocketTransport, Transport};
 use normal_world::{
     request_media_key_system_access, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
@@ -91,55 +89,6 @@ impl Lcg {
     }
 }
 
-/// `cenc`: AES-128-CTR over the protected ranges, keystream continuing across them.
-fn encrypt_cenc(key: &[u8; 16], iv8: &[u8; 8], data: &mut [u8], subsamples: &[(u32, u32)]) {
-    let mut counter = [0u8; 16];
-    counter[..8].copy_from_slice(iv8);
-    let mut ctr = ctr::Ctr64BE::<aes::Aes128>::new(key.into(), &counter.into());
-    if subsamples.is_empty() {
-        ctr.apply_keystream(data);
-        return;
-    }
-    let mut pos = 0usize;
-    for &(clear, protected) in subsamples {
-        pos += clear as usize;
-        ctr.apply_keystream(&mut data[pos..pos + protected as usize]);
-        pos += protected as usize;
-    }
-}
-
-/// `cbcs`: AES-128-CBC with a crypt:skip pattern, the constant IV restarting per range.
-fn encrypt_cbcs(
-    key: &[u8; 16],
-    iv: &[u8; 16],
-    pattern: (u8, u8),
-    data: &mut [u8],
-    subs: &[(u32, u32)],
-) {
-    let cipher = aes::Aes128::new(key.into());
-    let (crypt, skip) = (usize::from(pattern.0), usize::from(pattern.1));
-    let mut pos = 0usize;
-    for &(clear, protected) in subs {
-        pos += clear as usize;
-        let range = &mut data[pos..pos + protected as usize];
-        pos += protected as usize;
-        let mut prev = *iv;
-        let whole = range.len() / 16;
-        let mut block = 0;
-        while block < whole {
-            for b in block..(block + crypt).min(whole) {
-                let chunk = &mut range[b * 16..b * 16 + 16];
-                for (c, p) in chunk.iter_mut().zip(prev.iter()) {
-                    *c ^= p;
-                }
-                cipher.encrypt_block(GenericArray::from_mut_slice(chunk));
-                prev.copy_from_slice(chunk);
-            }
-            block += crypt + skip;
-        }
-    }
-}
-
 fn make_content(
     video_key: &[u8; 16],
     audio_key: &[u8; 16],
@@ -173,7 +122,7 @@ fn make_content(
             left -= nal;
         }
         let mut encrypted = clear.clone();
-        encrypt_cbcs(video_key, &cbcs_iv, (1, 9), &mut encrypted, &subsamples);
+        encrypt_cbcs(video_key, &cbcs_iv, &mut encrypted, &subsamples, (1, 9));
         samples.push(Sample {
             scheme: EncryptionScheme::Cbcs,
             key_id: video_kid,
@@ -205,19 +154,10 @@ fn make_content(
 }
 
 /// The Clear Key license server: answers a license request with a JWK Set for the requested
-/// key IDs it knows (EME §9.1.3, §9.1.4).
+/// key IDs it knows (EME §9.1.3, §9.1.4; the test kit's reference server).
 fn license_server(request: &[u8], keys: &[([u8; 16], [u8; 16])]) -> Result<Vec<u8>, Failure> {
-    let req = parse_license_request(request).map_err(|e| format!("license server: {e}"))?;
-    let mut entries: Vec<(KeyId, ContentKey)> = Vec::new();
-    for kid in &req.kids {
-        if let Some((_, key)) = keys.iter().find(|(k, _)| k.as_slice() == kid.as_bytes()) {
-            entries.push((kid.clone(), ContentKey::new(*key)));
-        }
-    }
-    let refs: Vec<(KeyId, &ContentKey)> = entries.iter().map(|(k, c)| (k.clone(), c)).collect();
-    Ok(build_license(&refs, req.session_type)
-        .map_err(|e| format!("license: {e}"))?
-        .to_vec())
+    let known: Vec<(&[u8], &[u8; 16])> = keys.iter().map(|(kid, key)| (&kid[..], key)).collect();
+    cdm_testkit::clearkey::answer(request, &known).map_err(|e| format!("license server: {e}"))
 }
 
 /// The license with every key value masked, for printing.

@@ -75,7 +75,7 @@ fn parse_mime(s: &str) -> Option<Mime> {
         if !is_token(name) {
             return None;
         }
-        let value_part = after.get(eq + 1..)?;
+        let value_part = after.get(eq.checked_add(1)?..)?;
         let (value, remaining) = if let Some(q) = value_part.strip_prefix('"') {
             let mut value = String::new();
             let mut chars = q.char_indices();
@@ -84,7 +84,7 @@ fn parse_mime(s: &str) -> Option<Mime> {
                 match c {
                     '\\' => value.push(chars.next()?.1),
                     '"' => {
-                        end = Some(i + 1);
+                        end = i.checked_add(1);
                         break;
                     }
                     c => value.push(c),

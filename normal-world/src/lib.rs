@@ -23,6 +23,18 @@
     clippy::std_instead_of_alloc,
     clippy::alloc_instead_of_core
 )]
+// "Never panics on input", as in the no_std crates: checked arithmetic and fallible access on
+// every path that sees bytes from the player or the secure world. Unit tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod access;
 pub mod config;

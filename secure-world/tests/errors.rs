@@ -19,7 +19,7 @@ use secure_world::Config;
 fn still_decrypts(h: &mut Harness, s: u64) {
     let clear = plaintext(100);
     let mut sample = clear.clone();
-    cenc_encrypt(&KEY1, &[4; 8], &[], &mut sample);
+    encrypt_cenc(&KEY1, &[4; 8], &mut sample, &[]);
     h.decrypt(
         s,
         cenc_req(&KID1, &[4; 8], 100, &[], OutputKind::InPlace),

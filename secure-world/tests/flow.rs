@@ -85,7 +85,7 @@ fn full_clear_key_flow_with_cenc_init_data() {
     let clear = plaintext(1000);
     let mut sample = clear.clone();
     let iv = [9u8, 8, 7, 6, 5, 4, 3, 2];
-    cenc_encrypt(&KEY2, &iv, &[], &mut sample);
+    encrypt_cenc(&KEY2, &iv, &mut sample, &[]);
     assert_ne!(sample, clear);
     let r = h
         .decrypt(
@@ -116,7 +116,7 @@ fn full_clear_key_flow_with_cenc_init_data() {
         .iter()
         .all(|(_, st)| *st == KeyStatus::Released));
     let mut again = sample.clone();
-    cenc_encrypt(&KEY2, &iv, &[], &mut again);
+    encrypt_cenc(&KEY2, &iv, &mut again, &[]);
     let before = again.clone();
     assert_eq!(
         h.decrypt(
@@ -170,7 +170,7 @@ fn cenc_with_subsamples_and_cbcs_pattern_decrypt_to_known_plaintext() {
     let clear = plaintext(len);
     let mut sample = clear.clone();
     let iv = [0xa0, 0, 0, 0, 0, 0, 0, 1];
-    cenc_encrypt(&KEY1, &iv, &map, &mut sample);
+    encrypt_cenc(&KEY1, &iv, &mut sample, &map);
     h.decrypt(
         s,
         cenc_req(&KID1, &iv, len, &map, OutputKind::InPlace),
@@ -185,7 +185,7 @@ fn cenc_with_subsamples_and_cbcs_pattern_decrypt_to_known_plaintext() {
     let clear = plaintext(len);
     let mut sample = clear.clone();
     let iv = [0x5a; 16];
-    cbcs_encrypt(&KEY1, &iv, 1, 9, &map, &mut sample);
+    encrypt_cbcs(&KEY1, &iv, &mut sample, &map, (1, 9));
     assert_ne!(sample, clear);
     let d = DecryptRequest {
         key_id: &KID1,
@@ -207,7 +207,7 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
     let clear = plaintext(4096 + 7);
     let mut sample = clear.clone();
     let iv = [1u8; 8];
-    cenc_encrypt(&KEY1, &iv, &[], &mut sample);
+    encrypt_cenc(&KEY1, &iv, &mut sample, &[]);
     let encrypted = sample.clone();
 
     assert_eq!(
@@ -322,7 +322,7 @@ fn sw_session_may_decrypt_into_a_secure_buffer() {
     let s = h.session_with_keys(Robustness::SwSecureCrypto, &[(&KID1, KEY1)]);
     let clear = plaintext(64);
     let mut sample = clear.clone();
-    cenc_encrypt(&KEY1, &[3; 8], &[], &mut sample);
+    encrypt_cenc(&KEY1, &[3; 8], &mut sample, &[]);
     let Response::Decrypt(DecryptOutput::SecureBuffer(b)) = h
         .decrypt(
             s,
@@ -357,7 +357,7 @@ fn thirty_two_keys_per_session_and_keys_outside_the_request() {
     // The 32nd key decrypts.
     let clear = plaintext(33);
     let mut sample = clear.clone();
-    cenc_encrypt(&[31 ^ 0x5c; 16], &[0; 8], &[], &mut sample);
+    encrypt_cenc(&[31 ^ 0x5c; 16], &[0; 8], &mut sample, &[]);
     h.decrypt(
         s,
         cenc_req(&kids[31], &[0; 8], 33, &[], OutputKind::InPlace),

@@ -77,7 +77,7 @@ fn no_freed_block_ever_holds_the_content_key() {
     // Make the content before arming (RustCrypto's own temporaries are not under test).
     let clear = plaintext(300);
     let mut sample = clear.clone();
-    cenc_encrypt(&NEEDLE, &[6; 8], &[], &mut sample);
+    encrypt_cenc(&NEEDLE, &[6; 8], &mut sample, &[]);
     let s = h.open(Robustness::SwSecureCrypto);
     h.generate(s, InitDataType::Cenc, &pssh_v1(&[KID1]))
         .unwrap();

@@ -60,12 +60,12 @@ impl HostProcess {
 
     /// Waits up to `grace` for the host to exit by itself, then kills it.
     fn shut_down(&self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now().checked_add(grace);
         loop {
             let mut child = self.child.lock().unwrap_or_else(|p| p.into_inner());
             match child.try_wait() {
                 Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() >= deadline => {
+                Ok(None) if deadline.is_none_or(|d| Instant::now() >= d) => {
                     let _ = child.kill();
                     let _ = child.wait();
                     return;
@@ -130,7 +130,7 @@ impl SocketTransport {
             id: child.id(),
             child: Arc::new(Mutex::new(child)),
         };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let deadline = Instant::now().checked_add(STARTUP_TIMEOUT);
         let stream = loop {
             match UnixStream::connect(&path) {
                 Ok(s) => break s,
@@ -141,7 +141,7 @@ impl SocketTransport {
                             "secure-world-host exited before listening ({e})"
                         )));
                     }
-                    if Instant::now() >= deadline {
+                    if deadline.is_none_or(|d| Instant::now() >= d) {
                         host.shut_down(Duration::ZERO);
                         let _ = std::fs::remove_file(&path);
                         return Err(TransportError::Setup(format!(

@@ -1,9 +1,7 @@
-//! Shared fixtures of the end-to-end tests: transports, keys, and an independent encryptor
-//! (RustCrypto `aes`/`ctr`) that produces the protected samples the CDM must decrypt.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! Shared fixtures of the end-to-end tests: transports and keys; protected samples and licenses
+//! come from the test kit's independent encryptor and builder.
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
-use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
-use cdm_core::clearkey::{build_license, ContentKey};
 use cdm_core::key_id::KeyId;
 use normal_world::transport::{HostProcess, SocketTransport};
 use normal_world::{
@@ -96,35 +94,13 @@ pub fn kid(bytes: &[u8]) -> KeyId {
     KeyId::new(bytes).unwrap()
 }
 
-/// A JWK Set license for `keys` (built by cdm-core's builder; its format is tested there
-/// against the EME examples).
+/// A JWK Set license of a temporary session for `keys` (the test kit's builder).
 pub fn license(keys: &[(&[u8; 16], &[u8; 16])]) -> Vec<u8> {
-    let owned: Vec<(KeyId, ContentKey)> = keys
-        .iter()
-        .map(|(k, v)| (kid(*k), ContentKey::new(**v)))
-        .collect();
-    let refs: Vec<(KeyId, &ContentKey)> = owned.iter().map(|(k, v)| (k.clone(), v)).collect();
-    build_license(&refs, SessionType::Temporary)
-        .unwrap()
-        .to_vec()
+    let refs: Vec<(&[u8], &[u8; 16])> = keys.iter().map(|(k, v)| (&k[..], *v)).collect();
+    cdm_testkit::clearkey::license(&refs, "temporary")
 }
 
-/// A version 1 `pssh` box of the Common SystemID, written out byte by byte from
-/// ISO/IEC 23001-7 §8.1.1 (not with the crate's builder).
-pub fn pssh_v1(kids: &[&[u8; 16]]) -> Vec<u8> {
-    let size = 32 + 16 * kids.len() + 4;
-    let mut b = Vec::new();
-    b.extend_from_slice(&u32::try_from(size).unwrap().to_be_bytes());
-    b.extend_from_slice(b"pssh");
-    b.extend_from_slice(&[1, 0, 0, 0]);
-    b.extend_from_slice(&hex::decode("1077efecc0b24d02ace33c1e52e2fb4b").unwrap());
-    b.extend_from_slice(&u32::try_from(kids.len()).unwrap().to_be_bytes());
-    for k in kids {
-        b.extend_from_slice(*k);
-    }
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b
-}
+pub use cdm_testkit::cenc::{encrypt_cbcs, encrypt_cenc, plaintext, pssh_v1};
 
 /// Generates a request and answers it with a license for `keys`; drains the events.
 pub fn load_keys(session: &MediaKeySession, keys: &[(&[u8; 16], &[u8; 16])]) {
@@ -132,76 +108,6 @@ pub fn load_keys(session: &MediaKeySession, keys: &[(&[u8; 16], &[u8; 16])]) {
     session.generate_request("cenc", &pssh_v1(&kids)).unwrap();
     session.update(&license(keys)).unwrap();
     session.drain_events();
-}
-
-/// A test sample: `len` bytes of a fixed pattern.
-pub fn plaintext(len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| u8::try_from((i * 7 + 3) % 251).unwrap())
-        .collect()
-}
-
-/// Protected byte ranges of a sample under a subsample map (the whole sample if empty).
-fn protected_ranges(len: usize, subsamples: &[(u32, u32)]) -> Vec<(usize, usize)> {
-    if subsamples.is_empty() {
-        return vec![(0, len)];
-    }
-    let mut pos = 0usize;
-    let mut out = Vec::new();
-    for &(clear, prot) in subsamples {
-        pos += clear as usize;
-        out.push((pos, pos + prot as usize));
-        pos += prot as usize;
-    }
-    assert_eq!(pos, len);
-    out
-}
-
-/// ISO/IEC 23001-7 §10.1 `cenc`: AES-128-CTR, 8-byte IV as the high half of the counter
-/// block, one keystream running across the protected ranges. RustCrypto's `Ctr64BE` wraps
-/// the low 64 bits without carrying, as the scheme requires.
-pub fn encrypt_cenc(key: &[u8; 16], iv8: &[u8; 8], data: &mut [u8], subsamples: &[(u32, u32)]) {
-    let mut block = [0u8; 16];
-    block[..8].copy_from_slice(iv8);
-    let mut cipher = ctr::Ctr64BE::<aes::Aes128>::new(key.into(), &block.into());
-    for (a, b) in protected_ranges(data.len(), subsamples) {
-        cipher.apply_keystream(&mut data[a..b]);
-    }
-}
-
-/// ISO/IEC 23001-7 §10.4 `cbcs`: AES-128-CBC over the `crypt` blocks of each
-/// `crypt + skip` group, constant IV restarted for every subsample, partial blocks clear.
-pub fn encrypt_cbcs(
-    key: &[u8; 16],
-    iv: &[u8; 16],
-    data: &mut [u8],
-    subsamples: &[(u32, u32)],
-    (crypt, skip): (usize, usize),
-) {
-    let aes = aes::Aes128::new(key.into());
-    for (a, b) in protected_ranges(data.len(), subsamples) {
-        let mut chain = *iv;
-        let blocks = (b - a) / 16;
-        let (crypt, skip) = if crypt == 0 && skip == 0 {
-            (1, 0)
-        } else {
-            (crypt, skip)
-        };
-        let mut i = 0;
-        while i < blocks {
-            for j in i..(i + crypt).min(blocks) {
-                let blk = &mut data[a + 16 * j..a + 16 * j + 16];
-                for (x, c) in blk.iter_mut().zip(chain.iter()) {
-                    *x ^= c;
-                }
-                let mut ga = aes::Block::clone_from_slice(blk);
-                aes.encrypt_block(&mut ga);
-                blk.copy_from_slice(&ga);
-                chain.copy_from_slice(blk);
-            }
-            i += crypt + skip;
-        }
-    }
 }
 
 /// Whether `events` contains a `keystatuseschange`.

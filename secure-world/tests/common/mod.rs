@@ -1,14 +1,14 @@
-//! Test harness: drives a `SecureWorld` only through ABI-encoded requests, and builds test
-//! content with independent implementations (RustCrypto `aes`/`ctr`, a local base64url).
+//! Test harness: drives a `SecureWorld` only through ABI-encoded requests; test content comes
+//! from the test kit's independent encryptor and license builder.
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     clippy::unwrap_used,
     clippy::indexing_slicing,
     clippy::cast_possible_truncation
 )]
 
-use aes::cipher::{BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use cdm_core::abi::{
     DecryptRequest, Header, Opcode, OutputKind, Request, Response, Status, Subsamples,
 };
@@ -25,128 +25,21 @@ pub const KID2_B64: &str = "_____________________w";
 pub const KEY1: [u8; 16] = *b"\x3a\x9c\x11\xe7\x52\x0b\xd4\x68\xf1\x27\x8e\x45\xbc\x03\x96\x7d";
 pub const KEY2: [u8; 16] = *b"\x68\x2f\x90\xc1\x0e\x5b\xa7\x34\xd9\x71\x1c\xe8\x46\xb3\x2a\x05";
 
-/// RFC 4648 §5 base64url without padding, written here independently of cdm-core.
-pub fn b64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
+pub use cdm_testkit::cenc::{encrypt_cbcs, encrypt_cenc};
+pub use cdm_testkit::clearkey::b64url;
 
-/// A Clear Key JWK Set (EME §9.1.4).
+/// A Clear Key JWK Set (EME §9.1.4) of a temporary session (the test kit's builder).
 pub fn license(keys: &[(&[u8], [u8; 16])]) -> Vec<u8> {
-    let entries: Vec<String> = keys
-        .iter()
-        .map(|(kid, key)| {
-            format!(
-                r#"{{"kty":"oct","k":"{}","kid":"{}"}}"#,
-                b64url(key),
-                b64url(kid)
-            )
-        })
-        .collect();
-    format!(r#"{{"keys":[{}],"type":"temporary"}}"#, entries.join(",")).into_bytes()
+    let refs: Vec<(&[u8], &[u8; 16])> = keys.iter().map(|(kid, key)| (*kid, key)).collect();
+    cdm_testkit::clearkey::license(&refs, "temporary")
 }
 
-/// A version 1 `pssh` box of the common system ID listing `kids` (ISO/IEC 23001-7 §8.1,
-/// "cenc" init data format §4.1), written byte by byte.
+/// A version 1 `pssh` box of the common system ID listing `kids` (the test kit's builder).
 pub fn pssh_v1(kids: &[[u8; 16]]) -> Vec<u8> {
-    let size = 32 + 16 * kids.len() + 4;
-    let mut b = Vec::new();
-    b.extend_from_slice(&(size as u32).to_be_bytes());
-    b.extend_from_slice(b"pssh");
-    b.extend_from_slice(&[1, 0, 0, 0]);
-    b.extend_from_slice(&[
-        0x10, 0x77, 0xef, 0xec, 0xc0, 0xb2, 0x4d, 0x02, 0xac, 0xe3, 0x3c, 0x1e, 0x52, 0xe2, 0xfb,
-        0x4b,
-    ]);
-    b.extend_from_slice(&(kids.len() as u32).to_be_bytes());
-    for k in kids {
-        b.extend_from_slice(k);
-    }
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b
+    cdm_testkit::cenc::pssh_v1(&kids.iter().collect::<Vec<_>>())
 }
 
-/// Encrypts the protected ranges with AES-128-CTR (`cenc`, ISO/IEC 23001-7 §10.1): one
-/// keystream running across all protected ranges, 64-bit big-endian block counter.
-pub fn cenc_encrypt(key: &[u8; 16], iv8: &[u8; 8], map: &[(u32, u32)], data: &mut [u8]) {
-    let mut iv = [0u8; 16];
-    iv[..8].copy_from_slice(iv8);
-    let mut c = ctr::Ctr64BE::<aes::Aes128>::new(key.into(), &iv.into());
-    let mut protected = Vec::new();
-    for r in ranges(map, data.len()) {
-        protected.extend_from_slice(&data[r]);
-    }
-    c.apply_keystream(&mut protected);
-    let mut off = 0;
-    for r in ranges(map, data.len()) {
-        let n = r.len();
-        data[r].copy_from_slice(&protected[off..off + n]);
-        off += n;
-    }
-}
-
-/// Encrypts with `cbcs` (ISO/IEC 23001-7 §10.4): in each protected range, CBC from the
-/// constant IV over the first `crypt` of every `crypt + skip` blocks; partial block clear.
-pub fn cbcs_encrypt(
-    key: &[u8; 16],
-    iv: &[u8; 16],
-    crypt: usize,
-    skip: usize,
-    map: &[(u32, u32)],
-    data: &mut [u8],
-) {
-    let aes = aes::Aes128::new(key.into());
-    for r in ranges(map, data.len()) {
-        let range = &mut data[r];
-        let mut chain = *iv;
-        let blocks = range.len() / 16;
-        for b in 0..blocks {
-            if b % (crypt + skip) >= crypt {
-                continue;
-            }
-            let block = &mut range[b * 16..b * 16 + 16];
-            for (x, c) in block.iter_mut().zip(chain.iter()) {
-                *x ^= c;
-            }
-            let mut ga = aes::Block::clone_from_slice(block);
-            aes.encrypt_block(&mut ga);
-            block.copy_from_slice(&ga);
-            chain.copy_from_slice(&ga);
-        }
-    }
-}
-
-fn ranges(map: &[(u32, u32)], len: usize) -> Vec<core::ops::Range<usize>> {
-    if map.is_empty() {
-        return core::iter::once(0..len).collect();
-    }
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    for &(c, p) in map {
-        off += c as usize;
-        out.push(off..off + p as usize);
-        off += p as usize;
-    }
-    out
-}
-
-/// Known plaintext: bytes that are not all equal.
-pub fn plaintext(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 + 3) as u8).collect()
-}
+pub use cdm_testkit::cenc::plaintext;
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     ring::digest::digest(&ring::digest::SHA256, data)
