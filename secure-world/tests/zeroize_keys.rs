@@ -41,7 +41,7 @@ fn no_freed_block_ever_holds_the_content_key() {
         .unwrap();
     // The normal world's side of `update`, encoded now and alive until the scan is over.
     let mut update = Vec::new();
-    Request::Update { response: &lic }
+    Request::Update(cdm_core::abi::Update { response: &lic })
         .encode(s, 1000, &mut update)
         .unwrap();
 
