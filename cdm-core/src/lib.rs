@@ -9,6 +9,23 @@
 //!   the zeroizing [`ContentKey`];
 //! - [`base64url`]: the strict unpadded base64url those formats use;
 //! - [`abi`]: the message ABI between the normal and the secure world.
+//!
+//! ```
+//! use cdm_core::abi::{Operation, Request, Update};
+//! use cdm_core::{parse_init_data, InitDataType};
+//!
+//! // `keyids` init data (EME §9.1.3's example key ID) → key IDs.
+//! let kids = parse_init_data(InitDataType::KeyIds, br#"{"kids":["LwVHf8JLtPrv2GUXFW2v_A"]}"#)?;
+//! assert_eq!(kids[0].to_string(), "2f05477fc24bb4faefd86517156daffc");
+//!
+//! // One ABI message: a 32-byte header and the payload, decoded strictly on the other side.
+//! let mut message = Vec::new();
+//! Update { response: b"{}" }.encode_message(7, 1, &mut message)?;
+//! let (header, request) = Request::parse(&message).map_err(|(_, e)| e)?;
+//! assert_eq!((header.session, header.request_id), (7, 1));
+//! assert_eq!(request, Request::Update(Update { response: b"{}" }));
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -15,6 +15,65 @@
 //!   session closes with `hardware-context-reset` and a new `MediaKeys` starts afresh.
 //!
 //! Errors are [`EmeError`]s named after EME's exceptions.
+//!
+//! ## A player's view
+//!
+//! Negotiate access, create `MediaKeys` and a session, pass the `message` to the license
+//! server and its answer to `update`, then decrypt samples. Here the secure world runs in
+//! process (feature `in-process`; a player on a device uses `create_media_keys_with_transport`
+//! with a [`transport::SocketTransport`]) and the test kit plays the license server and the
+//! packager:
+//!
+//! ```
+//! use normal_world::{
+//!     request_media_key_system_access, DecryptedSample, EncryptionScheme, KeyStatus,
+//!     MediaKeySessionEvent, MediaKeySystemConfiguration, MediaKeySystemMediaCapability,
+//!     OutputWish, SampleDescription, SessionType,
+//! };
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (kid, key) = ([0x11u8; 16], [0x22u8; 16]);
+//!
+//! // requestMediaKeySystemAccess → createMediaKeys → createSession.
+//! let config = MediaKeySystemConfiguration {
+//!     init_data_types: vec!["cenc".into()],
+//!     video_capabilities: vec![
+//!         MediaKeySystemMediaCapability::new("video/mp4; codecs=\"avc1.64001f\"")
+//!             .with_scheme("cbcs"),
+//!     ],
+//!     ..Default::default()
+//! };
+//! let access = request_media_key_system_access("org.w3.clearkey", &[config])?;
+//! let media_keys = access.create_media_keys()?;
+//! let session = media_keys.create_session(SessionType::Temporary)?;
+//!
+//! // generateRequest with the file's pssh; the `message` event carries the license request.
+//! session.generate_request("cenc", &cdm_testkit::cenc::pssh_v1(&[&kid]))?;
+//! let Some(MediaKeySessionEvent::Message { message, .. }) = session.next_event() else {
+//!     panic!("a license request");
+//! };
+//! let license = cdm_testkit::clearkey::answer(&message, &[(&kid, &key)])?;
+//! session.update(&license)?;
+//! assert_eq!(session.key_statuses().get(&kid), Some(KeyStatus::Usable));
+//!
+//! // Decrypt a cbcs 1:9 sample in place: a clear 5-byte header, then the protected bytes.
+//! let clear = cdm_testkit::cenc::plaintext(1000);
+//! let mut sample = clear.clone();
+//! let subsamples = [(5, 995)];
+//! cdm_testkit::cenc::encrypt_cbcs(&key, &[7; 16], &mut sample, &subsamples, (1, 9));
+//! let description = SampleDescription {
+//!     key_id: &kid,
+//!     scheme: EncryptionScheme::Cbcs,
+//!     iv: &[7; 16],
+//!     pattern: (1, 9),
+//!     subsamples: &subsamples,
+//!     output: OutputWish::Auto,
+//! };
+//! assert_eq!(media_keys.decrypt(&mut sample, &description)?, DecryptedSample::InPlace);
+//! assert_eq!(sample, clear);
+//! session.close()?;
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // A std crate: the no_std discipline lints of the workspace do not apply here.

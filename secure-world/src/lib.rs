@@ -27,6 +27,60 @@
 //! docs there.) The platform services come from [`hal::platform::Platform`]: `std` builds
 //! can use `hal::platform::StdPlatform`, bare-metal integrators supply their own
 //! implementations of the `hal::platform` traits.
+//!
+//! ## An integrator's view
+//!
+//! A TEE integrator supplies the platform services (here toy ones; a device uses its TRNG,
+//! secure clock and secure video path), builds the secure world once and calls `process` for
+//! every message the normal world sends:
+//!
+//! ```
+//! use cdm_core::abi::{parse_response, GetCapabilities, Operation};
+//! use hal::aes::Engine;
+//! use hal::platform::{Clock, OutputError, Platform, RngError, SecureOutputSink, SecureRandom};
+//! use secure_world::{Config, SecureWorld};
+//!
+//! /// A device's TRNG. (This counter is for the example only: never use it for real.)
+//! struct Trng(core::cell::Cell<u8>);
+//! impl SecureRandom for Trng {
+//!     fn fill(&self, out: &mut [u8]) -> Result<(), RngError> {
+//!         for b in out {
+//!             self.0.set(self.0.get().wrapping_add(151));
+//!             *b = self.0.get();
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//! /// The TEE's secure clock, in ms since the Unix epoch.
+//! struct SecureClock;
+//! impl Clock for SecureClock {
+//!     fn now_ms(&self) -> Option<i64> {
+//!         Some(1_767_225_600_000)
+//!     }
+//! }
+//! /// The secure video path (unused without HW_SECURE_DECODE).
+//! struct NoVideoPath;
+//! impl SecureOutputSink for NoVideoPath {
+//!     fn render(&mut self, _frame: &[u8]) -> Result<[u8; 32], OutputError> {
+//!         Err(OutputError::Unavailable)
+//!     }
+//! }
+//!
+//! let platform = Platform::new(Trng(0.into()), SecureClock, NoVideoPath, Engine::detect());
+//! let config = Config { hw_secure_decode: false, ..Config::default() };
+//! let mut world = SecureWorld::new(platform, config).expect("valid configuration");
+//!
+//! // One message in, one message out (the normal world encodes; the TEE entry copies it in).
+//! let mut request = Vec::new();
+//! GetCapabilities.encode_message(0, 1, &mut request).unwrap();
+//! let mut response = Vec::new();
+//! world.process(&request, &mut [], &mut response);
+//! let (header, caps) = parse_response::<GetCapabilities>(&response).unwrap();
+//! assert_eq!(header.request_id, 1);
+//! let caps = caps.expect("success");
+//! assert_eq!(caps.engine, Engine::detect().name());
+//! assert_eq!(caps.max_sessions, 32);
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
