@@ -102,13 +102,7 @@ impl MediaKeySession {
         let mut link = self.cdm.lock_link();
         let (session_type, robustness) = {
             let mut s = self.state();
-            s.check_open(WHAT)?;
-            if !s.uninitialized {
-                return Err(EmeError::InvalidStateError(format!(
-                    "{WHAT}: the session was already initialized"
-                )));
-            }
-            s.uninitialized = false;
+            s.initialize(WHAT)?;
             (s.session_type, s.robustness)
         };
         if init_data_type.is_empty() {
@@ -178,13 +172,7 @@ impl MediaKeySession {
         const WHAT: &str = "load";
         let _link = self.cdm.lock_link();
         let mut s = self.state();
-        s.check_open(WHAT)?;
-        if !s.uninitialized {
-            return Err(EmeError::InvalidStateError(format!(
-                "{WHAT}: the session was already initialized"
-            )));
-        }
-        s.uninitialized = false;
+        s.initialize(WHAT)?;
         if session_id.is_empty() {
             return Err(EmeError::TypeError(format!("{WHAT}: sessionId is empty")));
         }

@@ -77,7 +77,7 @@ pub(crate) struct SessionInner {
     pub(crate) handle: Option<u64>,
     pub(crate) session_id: String,
     /// EME "uninitialized" value: no `generateRequest()`/`load()` yet.
-    pub(crate) uninitialized: bool,
+    uninitialized: bool,
     /// EME "callable" value: a request was generated or a session loaded.
     pub(crate) callable: bool,
     /// EME "closing or closed", with the reason once closed.
@@ -134,6 +134,20 @@ impl SessionInner {
         self.update_key_statuses(Vec::new());
         self.expiration_ms = None;
         self.events.push_back(MediaKeySessionEvent::Closed(reason));
+    }
+
+    /// The first steps of `generateRequest()` and `load()` (EME §6.6.2 steps 1–3, §6.6.3
+    /// steps 1–3): the session must be open and uninitialized; it no longer is afterwards,
+    /// even if the call then fails.
+    pub(crate) fn initialize(&mut self, what: &str) -> Result<(), EmeError> {
+        self.check_open(what)?;
+        if !self.uninitialized {
+            return Err(EmeError::InvalidStateError(format!(
+                "{what}: the session was already initialized"
+            )));
+        }
+        self.uninitialized = false;
+        Ok(())
     }
 
     pub(crate) fn check_open(&self, what: &str) -> Result<(), EmeError> {
