@@ -16,21 +16,15 @@ use hal::aes::Engine;
 use hal::platform::{Clock, DigestSink, Platform, RngError, SecureRandom};
 use libfuzzer_sys::fuzz_target;
 use secure_world::{Config, SecureWorld};
-use std::cell::Cell;
+use cdm_testkit::rng::TestRng;
+use std::cell::RefCell;
 
-/// Deterministic randomness, so a crashing input reproduces.
-struct FuzzRng(Cell<u64>);
+/// Deterministic randomness (the test kit's PRNG), so a crashing input reproduces.
+struct FuzzRng(RefCell<TestRng>);
 
 impl SecureRandom for FuzzRng {
     fn fill(&self, out: &mut [u8]) -> Result<(), RngError> {
-        for b in out {
-            let mut x = self.0.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0.set(x);
-            *b = x.to_le_bytes()[0];
-        }
+        self.0.borrow_mut().fill(out);
         Ok(())
     }
 }
@@ -70,7 +64,7 @@ fn snapshot<W: FnMut(&[u8], &mut Vec<u8>)>(mut process: W, sessions: &[u64]) -> 
 }
 
 fuzz_target!(|data: &[u8]| {
-    let platform = Platform::new(FuzzRng(Cell::new(0x9e37_79b9_7f4a_7c15)), FixedClock, DigestSink::new(), Engine::detect());
+    let platform = Platform::new(FuzzRng(RefCell::new(TestRng::new(0x9e37_79b9_7f4a_7c15))), FixedClock, DigestSink::new(), Engine::detect());
     let config = Config { max_sessions: 4, max_keys_per_session: 4, max_secure_buffers: 4, max_secure_buffer_bytes: 1 << 20, ..Config::default() };
     let Ok(mut world) = SecureWorld::new(platform, config) else { return };
     let mut sessions: Vec<u64> = Vec::new();

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
 use cdm_testkit::cenc::{encrypt_cbcs, encrypt_cenc};
+use cdm_testkit::rng::TestRng;
 use normal_world::transport::{SocketTransport, Transport};
 use normal_world::{
     request_media_key_system_access, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
@@ -68,25 +69,9 @@ impl Sample {
     }
 }
 
-/// A small deterministic generator for sample sizes and contents (not for keys).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next()).unwrap_or(0) % n
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = self.next().to_le_bytes()[0];
-        }
-    }
+/// A number below `n` from `rng`.
+fn below(rng: &mut TestRng, n: u64) -> usize {
+    usize::try_from(rng.below(n)).unwrap_or(0)
 }
 
 fn make_content(
@@ -95,7 +80,8 @@ fn make_content(
     video_kid: [u8; 16],
     audio_kid: [u8; 16],
 ) -> Vec<Sample> {
-    let mut rng = Lcg(0x7ee_cd0);
+    // Sample sizes and contents are deterministic (the test kit's PRNG); keys are random.
+    let mut rng = TestRng::new(0x7ee_cd0);
     let mut samples = Vec::new();
     let cbcs_iv = {
         let mut iv = [0u8; 16];
@@ -108,15 +94,15 @@ fn make_content(
         let len = if i % 48 == 0 {
             160_000
         } else {
-            24_000 + rng.below(48_000)
+            24_000 + below(&mut rng, 48_000)
         };
         let mut clear = vec![0u8; len];
         rng.fill(&mut clear);
         let mut subsamples = Vec::new();
         let mut left = len;
         while left > 0 {
-            let header = (5 + rng.below(60)).min(left);
-            let nal = (header + 2000 + rng.below(30_000)).min(left);
+            let header = (5 + below(&mut rng, 60)).min(left);
+            let nal = (header + 2000 + below(&mut rng, 30_000)).min(left);
             let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
             subsamples.push((as_u32(header), as_u32(nal - header)));
             left -= nal;
