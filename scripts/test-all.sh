@@ -37,6 +37,12 @@ qemu_runner="qemu-aarch64 -L /usr/aarch64-linux-gnu"
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "normal-world links no trusted code unless asked (cargo tree, in-process feature off)"
+if cargo tree -p normal-world --no-default-features -e normal --prefix none | grep -E '^(secure-world|hal) '; then
+    echo "normal-world depends on secure-world or hal without the in-process feature" >&2
+    exit 1
+fi
+
 step "cargo clippy (host)"
 cargo clippy --workspace --all-targets -- -D warnings
 
