@@ -8,7 +8,8 @@
 //!   in place to one sample with its subsample map.
 //!
 //! The crate is `no_std` at its core; the `std` feature adds the environment-variable engine
-//! override and host platform services. All `unsafe` code of the project lives in the
+//! override and host platform services, the `encrypt` feature the encryption paths that only
+//! tests and tooling need (`cenc::encrypt_sample`, `Aes128::cbc_encrypt`). All `unsafe` code of the project lives in the
 //! intrinsics modules under `aes/` (`x86.rs`, `arm.rs`); the rest of the crate denies it.
 #![no_std]
 #![deny(unsafe_code)]

@@ -370,6 +370,7 @@ impl Aes128 {
     /// CBC-encrypts the whole blocks of `data` in place (test content and license tooling;
     /// CBC encryption is serial, so engines do not interleave it). A trailing partial block
     /// is left as it is; `iv` is updated to the last ciphertext block.
+    #[cfg(feature = "encrypt")]
     pub fn cbc_encrypt(&self, iv: &mut [u8; 16], data: &mut [u8]) {
         let (whole, _tail) = split_blocks(data);
         for block in whole.chunks_exact_mut(BLOCK) {

@@ -6,11 +6,12 @@
 use zeroize::Zeroize;
 
 use super::{subsample, Subsample};
-use crate::aes::{for_each_pattern_run, split_blocks, Aes128};
+use crate::aes::Aes128;
 
 /// Which way a CBC scheme runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Direction {
+    #[cfg(feature = "encrypt")]
     Encrypt,
     Decrypt,
 }
@@ -30,6 +31,7 @@ pub(super) fn cbc1(
     let mut chain = *iv;
     subsample::for_each_protected(subsamples, data, |range| match dir {
         Direction::Decrypt => key.cbc_decrypt(&mut chain, range),
+        #[cfg(feature = "encrypt")]
         Direction::Encrypt => key.cbc_encrypt(&mut chain, range),
     });
     chain.zeroize();
@@ -55,9 +57,12 @@ pub(super) fn cbcs(
         let mut chain = *iv;
         match dir {
             Direction::Decrypt => key.cbc_decrypt_pattern(&mut chain, range, crypt, skip),
+            #[cfg(feature = "encrypt")]
             Direction::Encrypt => {
-                let (whole, _tail) = split_blocks(range);
-                for_each_pattern_run(whole, crypt, skip, |run| key.cbc_encrypt(&mut chain, run));
+                let (whole, _tail) = crate::aes::split_blocks(range);
+                crate::aes::for_each_pattern_run(whole, crypt, skip, |run| {
+                    key.cbc_encrypt(&mut chain, run)
+                });
             }
         }
         chain.zeroize();

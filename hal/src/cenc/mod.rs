@@ -19,6 +19,9 @@ mod ctr;
 mod subsample;
 
 use crate::aes::Aes128;
+#[cfg(feature = "encrypt")]
+use cbc::Direction::Encrypt;
+use cbc::Direction::{self, Decrypt};
 
 /// The four protection schemes of ISO/IEC 23001-7.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -91,20 +94,14 @@ pub fn decrypt_sample(
     subsamples: &[Subsample],
     data: &mut [u8],
 ) -> Result<(), CencError> {
-    apply(
-        key,
-        scheme,
-        iv,
-        pattern,
-        subsamples,
-        data,
-        cbc::Direction::Decrypt,
-    )
+    apply(key, scheme, iv, pattern, subsamples, data, Decrypt)
 }
 
 /// Encrypts one sample in place: the exact inverse of [`decrypt_sample`], with the same
-/// arguments and the same validation. Used to produce test content and by the demo tooling;
-/// the CTR schemes are their own inverse, the CBC schemes use CBC encryption.
+/// arguments and the same validation. Used to produce test content and by the demo tooling
+/// (feature `encrypt`, off in the secure world); the CTR schemes are their own inverse, the
+/// CBC schemes use CBC encryption.
+#[cfg(feature = "encrypt")]
 pub fn encrypt_sample(
     key: &Aes128,
     scheme: Scheme,
@@ -113,15 +110,7 @@ pub fn encrypt_sample(
     subsamples: &[Subsample],
     data: &mut [u8],
 ) -> Result<(), CencError> {
-    apply(
-        key,
-        scheme,
-        iv,
-        pattern,
-        subsamples,
-        data,
-        cbc::Direction::Encrypt,
-    )
+    apply(key, scheme, iv, pattern, subsamples, data, Encrypt)
 }
 
 /// Checks an IV against the scheme.
@@ -170,7 +159,7 @@ fn apply(
     pattern: Pattern,
     subsamples: &[Subsample],
     data: &mut [u8],
-    dir: cbc::Direction,
+    dir: Direction,
 ) -> Result<(), CencError> {
     check_iv(scheme, iv)?;
     check_pattern(scheme, pattern)?;
