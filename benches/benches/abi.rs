@@ -20,82 +20,55 @@
 use core::hint::black_box;
 use core::time::Duration;
 
-use benches::eme::{
-    check_path, find_host_binary, DirectWorld, EmePath, RawEngine, SessionLoop, HOST_BINARY,
-    HOST_BUILD_HINT,
-};
-use benches::{size_label, test_data, BenchError, KIB};
-use criterion::{BenchmarkId, Criterion, Throughput};
-
-/// Aborts the bench on an error: a bench that silently measured a failing call would report
-/// nonsense.
-fn check<T>(result: Result<T, BenchError>, what: &str) -> T {
-    match result {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("bench `{what}` failed: {e}");
-            std::process::exit(1);
-        }
-    }
-}
+use benches::eme::{DirectWorld, EmePath, RawEngine, SessionLoop};
+use benches::host::{find_host_binary, host_missing_note};
+use benches::{check_path, or_exit, size_label, test_data, BenchError, KIB};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 
 const SIZES: [usize; 2] = [KIB, 64 * KIB];
+
+/// Checks `decrypt` on a known `len`-byte ciphertext, then times it as `<name>/<size>`,
+/// decrypting `buf` in place again and again.
+fn bench_path(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    buf: &mut [u8],
+    mut decrypt: impl FnMut(&mut [u8]) -> Result<(), BenchError>,
+) {
+    let len = buf.len();
+    or_exit(check_path(len, name, &mut decrypt), name);
+    group.bench_function(BenchmarkId::new(name, size_label(len)), |b| {
+        b.iter(|| or_exit(decrypt(black_box(&mut *buf)), name))
+    });
+}
 
 fn bench_decrypt_paths(c: &mut Criterion) {
     let host = find_host_binary();
     if host.is_none() {
-        eprintln!(
-            "NOTE: {HOST_BINARY} not found next to the bench: out-of-process cases skipped \
-             (build it with `{HOST_BUILD_HINT}`, or set TEE_CDM_HOST)"
-        );
+        eprintln!("{}", host_missing_note());
     }
-    let mut world = check(DirectWorld::new(), "secure-world setup");
-    let eme = check(EmePath::in_process(), "eme-in-process setup");
+    let mut world = or_exit(DirectWorld::new(), "secure-world setup");
+    let eme = or_exit(EmePath::in_process(), "eme-in-process setup");
     let remote = host
         .as_deref()
-        .map(|h| check(EmePath::out_of_process(h), "eme-out-of-process setup"));
+        .map(|h| or_exit(EmePath::out_of_process(h), "eme-out-of-process setup"));
 
     let mut group = c.benchmark_group("decrypt-path");
     group.measurement_time(Duration::from_secs(2));
     group.warm_up_time(Duration::from_secs(1));
     for len in SIZES {
-        let size = size_label(len);
         group.throughput(Throughput::Bytes(len as u64));
         let mut buf = test_data(len);
 
-        let raw = check(RawEngine::new(len), "raw-engine setup");
-        check(
-            check_path(len, "raw-engine", |b| raw.decrypt(b)),
-            "raw-engine",
-        );
+        let raw = or_exit(RawEngine::new(len), "raw-engine setup");
         eprintln!("raw-engine uses the {} engine", raw.engine());
-        group.bench_function(BenchmarkId::new("raw-engine", &size), |b| {
-            b.iter(|| check(raw.decrypt(black_box(&mut buf)), "raw-engine"))
-        });
-
-        check(
-            check_path(len, "secure-world", |b| world.decrypt(b)),
-            "secure-world",
-        );
-        group.bench_function(BenchmarkId::new("secure-world", &size), |b| {
-            b.iter(|| check(world.decrypt(black_box(&mut buf)), "secure-world"))
-        });
-
-        check(
-            check_path(len, "eme-in-process", |b| eme.decrypt(b)),
-            "eme-in-process",
-        );
-        group.bench_function(BenchmarkId::new("eme-in-process", &size), |b| {
-            b.iter(|| check(eme.decrypt(black_box(&mut buf)), "eme-in-process"))
-        });
-
+        bench_path(&mut group, "raw-engine", &mut buf, |b| raw.decrypt(b));
+        bench_path(&mut group, "secure-world", &mut buf, |b| world.decrypt(b));
+        bench_path(&mut group, "eme-in-process", &mut buf, |b| eme.decrypt(b));
         if let Some(remote) = &remote {
-            check(
-                check_path(len, "eme-out-of-process", |b| remote.decrypt(b)),
-                "eme-out-of-process",
-            );
-            group.bench_function(BenchmarkId::new("eme-out-of-process", &size), |b| {
-                b.iter(|| check(remote.decrypt(black_box(&mut buf)), "eme-out-of-process"))
+            bench_path(&mut group, "eme-out-of-process", &mut buf, |b| {
+                remote.decrypt(b)
             });
         }
     }
@@ -105,17 +78,17 @@ fn bench_decrypt_paths(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(1));
-    let local = check(SessionLoop::in_process(), "sessions in-process setup");
+    let local = or_exit(SessionLoop::in_process(), "sessions in-process setup");
     group.bench_function("in-process", |b| {
-        b.iter(|| check(local.run_once(), "sessions in-process"))
+        b.iter(|| or_exit(local.run_once(), "sessions in-process"))
     });
     if let Some(h) = host.as_deref() {
-        let remote = check(
+        let remote = or_exit(
             SessionLoop::out_of_process(h),
             "sessions out-of-process setup",
         );
         group.bench_function("out-of-process", |b| {
-            b.iter(|| check(remote.run_once(), "sessions out-of-process"))
+            b.iter(|| or_exit(remote.run_once(), "sessions out-of-process"))
         });
     }
     group.finish();

@@ -9,8 +9,8 @@
 //! again and again (same work per iteration; the bytes themselves do not matter).
 //!
 //! Before anything is timed, every engine's API path must decrypt every scheme at every size
-//! to the bytes OpenSSL computes (`benches::verify_api_paths`); otherwise the bench exits
-//! with an error.
+//! to the bytes of the shared reference decryptor, which must agree with OpenSSL for `cenc`
+//! and `cbc1` (`benches::verify_api_paths`); otherwise the bench exits with an error.
 //!
 //! Run: `cargo bench -p benches --bench cenc` (a few minutes; filter with e.g. `-- cenc/`).
 #![forbid(unsafe_code)]
@@ -19,28 +19,19 @@ use core::hint::black_box;
 use core::time::Duration;
 
 use benches::{
-    size_label, test_data, verify_api_paths, BenchError, BenchSample, BenchScheme, OpensslCbc,
+    or_exit, size_label, test_data, verify_api_paths, BenchSample, BenchScheme, OpensslCbc,
     OpensslCtr, RustCryptoCtr, CBC_IV, CTR_COUNTER_BLOCK, KEY, SIZES,
 };
 use criterion::{BenchmarkId, Criterion, Throughput};
 use hal::aes::Engine;
 
-/// Runs one bench iteration's work and aborts the bench on an error: a bench that silently
-/// measured a failing call would report nonsense.
-fn check(result: Result<(), BenchError>, what: &str) {
-    if let Err(e) = result {
-        eprintln!("bench `{what}` failed: {e}");
-        std::process::exit(1);
-    }
-}
-
 fn bench_schemes(c: &mut Criterion) {
     let engines: Vec<Engine> = Engine::available().collect();
     let names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
     eprintln!("engines available: {}", names.join(", "));
-    check(
+    or_exit(
         verify_api_paths(&engines, &SIZES),
-        "verification against OpenSSL",
+        "verification against the reference decryptor and OpenSSL",
     );
 
     for kind in BenchScheme::ALL {
@@ -48,9 +39,7 @@ fn bench_schemes(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(2));
         group.warm_up_time(Duration::from_secs(1));
         for len in SIZES {
-            let Some(sample) = BenchSample::new(kind, len) else {
-                continue;
-            };
+            let sample = or_exit(BenchSample::new(kind, len), kind.name());
             let size = size_label(len);
             group.throughput(Throughput::Bytes(len as u64));
             let mut buf = test_data(len);
@@ -59,45 +48,43 @@ fn bench_schemes(c: &mut Criterion) {
                 let key = engine.key(&KEY);
                 let id = BenchmarkId::new(engine.name(), &size);
                 group.bench_function(id, |b| {
-                    b.iter(|| check(sample.decrypt(&key, black_box(&mut buf)), kind.name()))
+                    b.iter(|| or_exit(sample.decrypt(&key, black_box(&mut buf)), kind.name()))
                 });
                 if matches!(kind, BenchScheme::Cenc | BenchScheme::Cbcs19) {
                     let id = BenchmarkId::new(format!("{}-raw", engine.name()), &size);
                     group.bench_function(id, |b| {
-                        b.iter(|| check(sample.decrypt_raw(&key, black_box(&mut buf)), kind.name()))
+                        b.iter(|| {
+                            or_exit(sample.decrypt_raw(&key, black_box(&mut buf)), kind.name())
+                        })
                     });
                 }
             }
 
             match kind {
                 BenchScheme::Cenc => {
-                    match OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK) {
-                        Ok(mut ossl) => {
-                            group.bench_function(BenchmarkId::new("openssl-ctr", &size), |b| {
-                                b.iter(|| check(ossl.apply(black_box(&mut buf)), "openssl-ctr"))
-                            });
-                        }
-                        Err(e) => check(Err(e), "openssl-ctr setup"),
-                    }
-                    match RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK) {
-                        Ok(mut rc) => {
-                            group.bench_function(BenchmarkId::new("rustcrypto-ctr", &size), |b| {
-                                b.iter(|| check(rc.apply(black_box(&mut buf)), "rustcrypto-ctr"))
-                            });
-                        }
-                        Err(e) => check(Err(e), "rustcrypto-ctr setup"),
-                    }
+                    let mut ossl = or_exit(
+                        OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK),
+                        "openssl-ctr setup",
+                    );
+                    group.bench_function(BenchmarkId::new("openssl-ctr", &size), |b| {
+                        b.iter(|| or_exit(ossl.apply(black_box(&mut buf)), "openssl-ctr"))
+                    });
+                    let mut rc = or_exit(
+                        RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK),
+                        "rustcrypto-ctr setup",
+                    );
+                    group.bench_function(BenchmarkId::new("rustcrypto-ctr", &size), |b| {
+                        b.iter(|| or_exit(rc.apply(black_box(&mut buf)), "rustcrypto-ctr"))
+                    });
                 }
-                BenchScheme::Cbc1 => match OpensslCbc::new(&KEY, &CBC_IV) {
-                    Ok(mut ossl) => {
-                        // OpenSSL's in-place update wants one block of slack after the data.
-                        let mut padded = test_data(len + OpensslCbc::SLACK);
-                        group.bench_function(BenchmarkId::new("openssl-cbc", &size), |b| {
-                            b.iter(|| check(ossl.apply(black_box(&mut padded), len), "openssl-cbc"))
-                        });
-                    }
-                    Err(e) => check(Err(e), "openssl-cbc setup"),
-                },
+                BenchScheme::Cbc1 => {
+                    let mut ossl = or_exit(OpensslCbc::new(&KEY, &CBC_IV), "openssl-cbc setup");
+                    // OpenSSL's in-place update wants one block of slack after the data.
+                    let mut padded = test_data(len + OpensslCbc::SLACK);
+                    group.bench_function(BenchmarkId::new("openssl-cbc", &size), |b| {
+                        b.iter(|| or_exit(ossl.apply(black_box(&mut padded), len), "openssl-cbc"))
+                    });
+                }
                 BenchScheme::Cbcs19 | BenchScheme::Cens19 => {}
             }
         }

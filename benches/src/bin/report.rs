@@ -20,20 +20,19 @@
 //! engine's).
 //!
 //! Before timing, every engine's API-path output (every scheme, 64 KiB and 1 MiB) is checked
-//! against OpenSSL and every ABI path's on a known ciphertext; a wrong result aborts the report
-//! with an error (non-zero exit). The report prints only what it measured.
+//! against the shared reference decryptor, itself checked against OpenSSL for `cenc` and
+//! `cbc1`, and every ABI path's on a known ciphertext; a wrong result aborts the report with an
+//! error (non-zero exit). The report prints only what it measured.
 #![forbid(unsafe_code)]
 
 use core::hint::black_box;
 use core::time::Duration;
 use std::time::Instant;
 
-use benches::eme::{
-    check_path, find_host_binary, DirectWorld, EmePath, RawEngine, SessionLoop, HOST_BINARY,
-    HOST_BUILD_HINT,
-};
+use benches::eme::{DirectWorld, EmePath, RawEngine, SessionLoop};
+use benches::host::{find_host_binary, host_missing_note};
 use benches::{
-    cpu_model, size_label, test_data, verify_api_paths, BenchError, BenchSample, BenchScheme,
+    check_path, size_label, test_data, verify_api_paths, BenchError, BenchSample, BenchScheme,
     OpensslCbc, OpensslCtr, RustCryptoCtr, CBC_IV, CTR_COUNTER_BLOCK, KEY, KIB,
 };
 use hal::aes::Engine;
@@ -73,6 +72,20 @@ impl Case {
             iters: 1,
             rates: Vec::with_capacity(ROUNDS),
         }
+    }
+
+    /// A case whose work is `decrypt` on `buf` (the sample, plus any slack the call needs),
+    /// in place, again and again.
+    fn on_buffer(
+        name: &str,
+        engine: &str,
+        size: usize,
+        family: Family,
+        mut buf: Vec<u8>,
+        mut decrypt: impl FnMut(&mut [u8]) -> Result<(), BenchError> + 'static,
+    ) -> Case {
+        let work = move || decrypt(black_box(&mut buf));
+        Case::new(name, engine, size, family, Box::new(work))
     }
 
     /// Runs `iters` iterations; returns the elapsed time.
@@ -135,69 +148,99 @@ impl Case {
 
 /// An engine case for `kind` at `len`: the API path (`hal::cenc::decrypt_sample`), or with
 /// `raw` the raw `Aes128` primitive (case name `<scheme>-raw`).
-fn engine_case(engine: Engine, kind: BenchScheme, len: usize, raw: bool) -> Option<Case> {
+fn engine_case(
+    engine: Engine,
+    kind: BenchScheme,
+    len: usize,
+    raw: bool,
+) -> Result<Case, BenchError> {
     let sample = BenchSample::new(kind, len)?;
     let key = engine.key(&KEY);
-    let mut buf = test_data(len);
     let family = if kind.is_ctr() {
         Family::Ctr
     } else {
         Family::Cbc
     };
-    let (name, work): (String, Work) = if raw {
-        (
-            format!("{}-raw", kind.name()),
-            Box::new(move || sample.decrypt_raw(&key, black_box(&mut buf))),
-        )
+    let buf = test_data(len);
+    Ok(if raw {
+        let name = format!("{}-raw", kind.name());
+        Case::on_buffer(&name, engine.name(), len, family, buf, move |b| {
+            sample.decrypt_raw(&key, b)
+        })
     } else {
-        (
-            kind.name().to_owned(),
-            Box::new(move || sample.decrypt(&key, black_box(&mut buf))),
-        )
-    };
-    Some(Case::new(&name, engine.name(), len, family, work))
+        Case::on_buffer(kind.name(), engine.name(), len, family, buf, move |b| {
+            sample.decrypt(&key, b)
+        })
+    })
 }
 
 fn build_cases(engines: &[Engine]) -> Result<Vec<Case>, BenchError> {
     let k64 = 64 * KIB;
     let mut cases = Vec::new();
     for &engine in engines {
-        cases.extend(engine_case(engine, BenchScheme::Cenc, k64, false));
-        cases.extend(engine_case(engine, BenchScheme::Cenc, 1024 * KIB, false));
+        cases.push(engine_case(engine, BenchScheme::Cenc, k64, false)?);
+        cases.push(engine_case(engine, BenchScheme::Cenc, 1024 * KIB, false)?);
         // The raw primitive next to the API path shows what validation and dispatch cost.
-        cases.extend(engine_case(engine, BenchScheme::Cenc, k64, true));
-        cases.extend(engine_case(engine, BenchScheme::Cbcs19, k64, false));
-        cases.extend(engine_case(engine, BenchScheme::Cbc1, k64, false));
+        cases.push(engine_case(engine, BenchScheme::Cenc, k64, true)?);
+        cases.push(engine_case(engine, BenchScheme::Cbcs19, k64, false)?);
+        cases.push(engine_case(engine, BenchScheme::Cbc1, k64, false)?);
     }
 
     let mut ossl_ctr = OpensslCtr::new(&KEY, &CTR_COUNTER_BLOCK)?;
-    let mut buf = test_data(k64);
-    cases.push(Case::new(
+    cases.push(Case::on_buffer(
         "openssl-ctr",
         "EVP_aes_128_ctr",
         k64,
         Family::Ctr,
-        Box::new(move || ossl_ctr.apply(black_box(&mut buf))),
+        test_data(k64),
+        move |b| ossl_ctr.apply(b),
     ));
     let mut ossl_cbc = OpensslCbc::new(&KEY, &CBC_IV)?;
-    let mut padded = test_data(k64 + OpensslCbc::SLACK);
-    cases.push(Case::new(
+    cases.push(Case::on_buffer(
         "openssl-cbc",
         "EVP_aes_128_cbc",
         k64,
         Family::Cbc,
-        Box::new(move || ossl_cbc.apply(black_box(&mut padded), k64)),
+        test_data(k64 + OpensslCbc::SLACK),
+        move |b| ossl_cbc.apply(b, k64),
     ));
     let mut rc = RustCryptoCtr::new(&KEY, &CTR_COUNTER_BLOCK)?;
-    let mut buf = test_data(k64);
-    cases.push(Case::new(
+    cases.push(Case::on_buffer(
         "rustcrypto-ctr",
         "aes+ctr",
         k64,
         Family::Ctr,
-        Box::new(move || rc.apply(black_box(&mut buf))),
+        test_data(k64),
+        move |b| rc.apply(b),
     ));
     Ok(cases)
+}
+
+/// An ABI-section case named `name` (`cenc`, compared with `raw-engine`): `decrypt` is
+/// checked on a known `len`-byte ciphertext, then timed on a buffer of `len` bytes.
+fn abi_case(
+    name: &str,
+    engine: &str,
+    len: usize,
+    mut decrypt: impl FnMut(&mut [u8]) -> Result<(), BenchError> + 'static,
+) -> Result<Case, BenchError> {
+    check_path(len, name, &mut decrypt)?;
+    Ok(Case::on_buffer(
+        name,
+        engine,
+        len,
+        Family::Ctr,
+        test_data(len),
+        decrypt,
+    ))
+}
+
+/// A sessions case (size 0: counted in sessions, not bytes): one whole session first, so a
+/// loop that does not work fails before timing, then one session per call.
+fn sessions_case(name: &str, transport: &str, sessions: SessionLoop) -> Result<Case, BenchError> {
+    sessions.run_once()?;
+    let work = move || sessions.run_once();
+    Ok(Case::new(name, transport, 0, Family::Ctr, Box::new(work)))
 }
 
 /// The ABI section's cases (see the module docs), each checked on a known ciphertext first.
@@ -206,78 +249,28 @@ fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
     let mut cases = Vec::new();
     let host = find_host_binary();
     if host.is_none() {
-        notes.push(format!(
-            "NOTE: {HOST_BINARY} not found next to this binary: out-of-process cases skipped \
-             (build it with `{HOST_BUILD_HINT}` in the same target dir, or set TEE_CDM_HOST)"
-        ));
+        notes.push(host_missing_note());
     }
     for len in [KIB, 64 * KIB] {
         let raw = RawEngine::new(len)?;
-        check_path(len, "raw-engine", |b| raw.decrypt(b))?;
         let engine = raw.engine();
-        let mut buf = test_data(len);
-        cases.push(Case::new(
-            ABI_RAW,
-            engine,
-            len,
-            Family::Ctr,
-            Box::new(move || raw.decrypt(black_box(&mut buf))),
-        ));
-
+        cases.push(abi_case(ABI_RAW, engine, len, move |b| raw.decrypt(b))?);
         let mut world = DirectWorld::new()?;
-        check_path(len, "secure-world", |b| world.decrypt(b))?;
-        let mut buf = test_data(len);
-        cases.push(Case::new(
-            ABI_WORLD,
-            engine,
-            len,
-            Family::Ctr,
-            Box::new(move || world.decrypt(black_box(&mut buf))),
-        ));
-
+        cases.push(abi_case(ABI_WORLD, engine, len, move |b| world.decrypt(b))?);
         let eme = EmePath::in_process()?;
-        check_path(len, "eme-in-process", |b| eme.decrypt(b))?;
-        let mut buf = test_data(len);
-        cases.push(Case::new(
-            ABI_EME,
-            engine,
-            len,
-            Family::Ctr,
-            Box::new(move || eme.decrypt(black_box(&mut buf))),
-        ));
+        cases.push(abi_case(ABI_EME, engine, len, move |b| eme.decrypt(b))?);
     }
-    let k64 = 64 * KIB;
     if let Some(host) = &host {
         let remote = EmePath::out_of_process(host)?;
-        check_path(k64, "eme-out-of-process", |b| remote.decrypt(b))?;
-        let mut buf = test_data(k64);
-        cases.push(Case::new(
-            ABI_REMOTE,
-            "socket",
-            k64,
-            Family::Ctr,
-            Box::new(move || remote.decrypt(black_box(&mut buf))),
-        ));
+        cases.push(abi_case(ABI_REMOTE, "socket", 64 * KIB, move |b| {
+            remote.decrypt(b)
+        })?);
     }
     let local = SessionLoop::in_process()?;
-    local.run_once()?;
-    cases.push(Case::new(
-        SESSIONS_LOCAL,
-        "in-process",
-        0,
-        Family::Ctr,
-        Box::new(move || local.run_once()),
-    ));
+    cases.push(sessions_case(SESSIONS_LOCAL, "in-process", local)?);
     if let Some(host) = &host {
         let remote = SessionLoop::out_of_process(host)?;
-        remote.run_once()?;
-        cases.push(Case::new(
-            SESSIONS_REMOTE,
-            "socket",
-            0,
-            Family::Ctr,
-            Box::new(move || remote.run_once()),
-        ));
+        cases.push(sessions_case(SESSIONS_REMOTE, "socket", remote)?);
     }
     Ok(cases)
 }
@@ -363,6 +356,23 @@ fn print_abi(cases: &[Case], notes: &[String]) {
         per_sec(SESSIONS_REMOTE)
     );
     println!();
+}
+
+/// The CPU model from `/proc/cpuinfo` (`model name`, or `CPU part`/`Processor` elsewhere),
+/// or `"unknown"`.
+fn cpu_model() -> String {
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return "unknown".to_owned();
+    };
+    ["model name", "Processor", "CPU part"]
+        .iter()
+        .find_map(|field| {
+            info.lines().find_map(|line| {
+                let (k, v) = line.split_once(':')?;
+                (k.trim() == *field).then(|| v.trim().to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The best rate among cases with this name and size (any engine).
