@@ -1,27 +1,12 @@
-//! The benches' deterministic test data: the one PRNG of the crate.
-//!
-//! SplitMix64 from a fixed seed, so every run and every case starts from the same bytes. To be
-//! replaced by the shared `cdm_testkit::rng::TestRng` once it lands; nothing else in the crate
-//! generates data.
+//! The benches' deterministic test data, from the test kit's one PRNG.
 
-/// The SplitMix64 state every call to [`test_data`] starts from.
+/// The seed every call to [`test_data`] starts from.
 const SEED: u64 = 0x007e_ecd3_0000_0001;
 
-/// `len` bytes of deterministic pseudo-random data (SplitMix64 from a fixed seed), so every
-/// run and every case starts from the same bytes.
+/// `len` bytes of deterministic pseudo-random data (`cdm_testkit::rng::TestRng`, SplitMix64,
+/// from a fixed seed), so every run and every case starts from the same bytes.
 pub fn test_data(len: usize) -> Vec<u8> {
-    let mut state = SEED;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let take = (len - out.len()).min(8);
-        out.extend_from_slice(z.to_le_bytes().get(..take).unwrap_or_default());
-    }
-    out
+    cdm_testkit::rng::TestRng::new(SEED).bytes(len)
 }
 
 #[cfg(test)]
