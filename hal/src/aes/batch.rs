@@ -46,6 +46,22 @@ pub(crate) trait Kernels<const N: usize> {
     fn scope(&self, f: impl FnOnce()) {
         f()
     }
+    /// CTR over whole blocks (see [`ctr`]); the default is the batch driver.
+    #[inline(always)]
+    fn ctr_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block])
+    where
+        Self: Sized,
+    {
+        self::ctr(self, iv_hi, ctr, blocks)
+    }
+    /// CBC decryption of whole blocks (see [`cbc`]); the default is the batch driver.
+    #[inline(always)]
+    fn cbc_blocks(&self, iv: &mut Block, blocks: &mut [Block])
+    where
+        Self: Sized,
+    {
+        cbc(self, iv, blocks)
+    }
 }
 
 /// CTR over whole blocks: counter block `i` is `iv_hi || (ctr + i) mod 2^64`; `ctr` advances
@@ -73,20 +89,17 @@ pub(crate) fn ctr<const N: usize>(
 /// ciphertext block).
 #[inline(always)]
 pub(crate) fn cbc<const N: usize>(k: &impl Kernels<N>, iv: &mut Block, blocks: &mut [Block]) {
-    k.scope(|| cbc_in_scope(k, iv, blocks));
-}
-
-#[inline(always)]
-fn cbc_in_scope<const N: usize>(k: &impl Kernels<N>, iv: &mut Block, blocks: &mut [Block]) {
-    let (batches, rest) = blocks.as_chunks_mut::<N>();
-    for batch in batches {
-        k.cbc(iv, batch);
-    }
-    if let Some(&last) = rest.last() {
-        padded(rest, |batch| k.cbc(iv, batch));
-        // The padding is not part of the chain: it continues from the last real ciphertext.
-        *iv = last;
-    }
+    k.scope(|| {
+        let (batches, rest) = blocks.as_chunks_mut::<N>();
+        for batch in batches {
+            k.cbc(iv, batch);
+        }
+        if let Some(&last) = rest.last() {
+            padded(rest, |batch| k.cbc(iv, batch));
+            // The padding is not part of the chain: it continues from the last real ciphertext.
+            *iv = last;
+        }
+    });
 }
 
 /// CBC decryption of whole blocks under a `crypt:skip` pattern (see [`pattern_runs`]): one
@@ -101,7 +114,7 @@ pub(crate) fn cbc_pattern<const N: usize>(
 ) {
     k.scope(|| {
         if crypt == 0 || skip == 0 {
-            return cbc_in_scope(k, iv, blocks);
+            return k.cbc_blocks(iv, blocks);
         }
         let mut done = 0;
         if crypt == 1 {
@@ -151,7 +164,7 @@ fn cbc_gathered<const N: usize>(
         let Some(s) = s else { break };
         *b = **s;
     }
-    cbc_in_scope(k, iv, buf.get_mut(..n).unwrap_or_default());
+    k.cbc_blocks(iv, buf.get_mut(..n).unwrap_or_default());
     for (b, s) in buf.iter().zip(slots.iter_mut()) {
         let Some(s) = s.take() else { break };
         *s = *b;

@@ -368,7 +368,7 @@ impl Aes128 {
 
     /// [`Aes128::ctr64_xor`] on whole blocks, for the [`Keystream`].
     fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block]) {
-        dispatch!(self, k => batch::ctr(k, iv_hi, ctr, blocks))
+        dispatch!(self, k => k.ctr_blocks(iv_hi, ctr, blocks))
     }
 
     /// CBC-decrypts the whole blocks of `data` in place; a trailing partial block is left as
@@ -376,7 +376,7 @@ impl Aes128 {
     /// continue one chain.
     pub fn cbc_decrypt(&self, iv: &mut [u8; 16], data: &mut [u8]) {
         let (blocks, _tail) = data.as_chunks_mut();
-        dispatch!(self, k => batch::cbc(k, iv, blocks))
+        dispatch!(self, k => k.cbc_blocks(iv, blocks))
     }
 
     /// CBC-encrypts the whole blocks of `data` in place (test content and license tooling;

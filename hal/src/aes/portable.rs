@@ -30,26 +30,46 @@ impl Kernels<LANES> for Keys {
         self.0.decrypt_block(GenericArray::from_mut_slice(block));
     }
 
-    fn ctr(&self, iv_hi: &[u8; 8], ctr: u64, batch: &mut [Block; LANES]) {
-        let mut ks = [aes::Block::default(); LANES];
-        for (k, i) in ks.iter_mut().zip(0u64..) {
-            *k = counter_block(iv_hi, ctr.wrapping_add(i)).into();
-        }
-        self.0.encrypt_blocks(&mut ks);
-        for (d, k) in batch.iter_mut().zip(ks.iter_mut()) {
-            *d = xor(d, k);
-            k.as_mut_slice().zeroize();
-        }
+    fn ctr(&self, iv_hi: &[u8; 8], mut ctr: u64, batch: &mut [Block; LANES]) {
+        self.ctr_blocks(iv_hi, &mut ctr, batch);
     }
 
     fn cbc(&self, iv: &mut Block, batch: &mut [Block; LANES]) {
-        let mut buf = batch.map(aes::Block::from);
-        self.0.decrypt_blocks(&mut buf);
-        // plaintext = D(c_i) ^ c_{i-1}; remember c_i before overwriting it.
-        for (c, d) in batch.iter_mut().zip(buf.iter()) {
-            let next = *c;
-            *c = xor(d, iv);
-            *iv = next;
+        self.cbc_blocks(iv, batch);
+    }
+
+    // RustCrypto takes any number of blocks: no padded batches, and one keystream buffer per
+    // call, wiped once.
+    fn ctr_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block]) {
+        let mut ks = [aes::Block::default(); LANES];
+        for chunk in blocks.chunks_mut(LANES) {
+            let ks = ks.get_mut(..chunk.len()).unwrap_or_default();
+            for k in ks.iter_mut() {
+                *k = counter_block(iv_hi, *ctr).into();
+                *ctr = ctr.wrapping_add(1);
+            }
+            self.0.encrypt_blocks(ks);
+            for (d, k) in chunk.iter_mut().zip(ks.iter()) {
+                *d = xor(d, k);
+            }
+        }
+        ks.iter_mut().for_each(|k| k.as_mut_slice().zeroize());
+    }
+
+    fn cbc_blocks(&self, iv: &mut Block, blocks: &mut [Block]) {
+        let mut buf = [aes::Block::default(); LANES];
+        for chunk in blocks.chunks_mut(LANES) {
+            let buf = buf.get_mut(..chunk.len()).unwrap_or_default();
+            for (b, c) in buf.iter_mut().zip(chunk.iter()) {
+                *b = (*c).into();
+            }
+            self.0.decrypt_blocks(buf);
+            // plaintext = D(c_i) ^ c_{i-1}; remember c_i before overwriting it.
+            for (c, d) in chunk.iter_mut().zip(buf.iter()) {
+                let next = *c;
+                *c = xor(d, iv);
+                *iv = next;
+            }
         }
     }
 }
