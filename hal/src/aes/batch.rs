@@ -146,7 +146,7 @@ pub(crate) fn cbc_pattern<const N: usize>(
             }
         }
         cbc_gathered(k, iv, &mut buf, &mut slots);
-        buf.zeroize();
+        buf.as_flattened_mut().zeroize();
     });
 }
 
@@ -182,5 +182,5 @@ fn padded<const N: usize>(rest: &mut [Block], kernel: impl FnOnce(&mut [Block; N
     buf.iter_mut().zip(rest.iter()).for_each(|(b, r)| *b = *r);
     kernel(&mut buf);
     rest.iter_mut().zip(buf.iter()).for_each(|(r, b)| *r = *b);
-    buf.zeroize();
+    buf.as_flattened_mut().zeroize();
 }

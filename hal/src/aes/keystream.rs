@@ -64,6 +64,6 @@ impl<'k> Keystream<'k> {
 
 impl Drop for Keystream<'_> {
     fn drop(&mut self) {
-        self.spare.zeroize();
+        self.spare.as_mut_slice().zeroize();
     }
 }
