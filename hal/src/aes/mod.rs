@@ -25,31 +25,12 @@
 //! [`Engine::new`] or, in `std` builds, the `TEE_CDM_AES_ENGINE` environment variable
 //! (`vaes`, `aesni`, `armce`, `portable`).
 
-// The intrinsics modules are exempt from the crate's "never panics on input" lints: they only
-// ever see engine-internal lengths (whole blocks, counters, key-schedule indices) that the batch
-// driver has already validated, and their hot loops index fixed-size block arrays by
-// construction.
 #[cfg(target_arch = "aarch64")]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod arm;
 mod batch;
 mod keystream;
 mod portable;
-// See `arm` above: engine-internal, caller-validated lengths only.
 #[cfg(target_arch = "x86_64")]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod x86;
 
 use alloc::boxed::Box;
