@@ -10,7 +10,8 @@
 //! The crate is `no_std` at its core; the `std` feature adds the environment-variable engine
 //! override and host platform services, the `encrypt` feature the encryption paths that only
 //! tests and tooling need (`cenc::encrypt_sample`, `Aes128::cbc_encrypt`). All `unsafe` code of the project lives in the
-//! intrinsics modules under `aes/` (`x86.rs`, `arm.rs`); the rest of the crate denies it.
+//! intrinsics modules under `aes/` (`x86/aesni.rs`, `x86/vaes.rs`, `x86/mod.rs` for CPUID,
+//! `arm.rs`); the rest of the crate denies it.
 #![no_std]
 #![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]

@@ -6,6 +6,10 @@
 //! wrapping counter, CBC decryption, and the pattern variants), so the hot loops stay inside the
 //! engine and can keep many blocks in flight.
 //!
+//! Each engine supplies only kernels, the work on one batch of blocks (`batch::Kernels`); one
+//! safe driver (`batch`) walks the data in batches for all of them, and the CTR keystream
+//! (`keystream`) alone deals with partial blocks.
+//!
 //! | engine | where | how |
 //! |---|---|---|
 //! | [`EngineKind::Vaes`] | x86_64 with VAES + AVX2 | 256-bit `vaesenc`/`vaesdec`, two blocks per instruction, 16 in flight |
@@ -21,40 +25,33 @@
 //! [`Engine::new`] or, in `std` builds, the `TEE_CDM_AES_ENGINE` environment variable
 //! (`vaes`, `aesni`, `armce`, `portable`).
 
-// The intrinsics modules are exempt from the crate's "never panics on input" lints: they only
-// ever see engine-internal lengths (whole blocks, counters, key-schedule indices) that the
-// callers in this module and in `cenc` have already validated, and their hot loops index
-// fixed-size block arrays by construction.
 #[cfg(target_arch = "aarch64")]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod arm;
+mod batch;
+mod keystream;
 mod portable;
-// See `arm` above: engine-internal, caller-validated lengths only.
 #[cfg(target_arch = "x86_64")]
-#[allow(
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
 mod x86;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(target_arch = "aarch64")]
+use arm::RoundKeys as CeKeys;
+use batch::Kernels;
+pub(crate) use keystream::Keystream;
+#[cfg(target_arch = "x86_64")]
+use x86::{RoundKeys as NiKeys, VaesKeys};
+
 /// Name of the environment variable that forces an engine in `std` builds.
 pub const ENGINE_ENV_VAR: &str = "TEE_CDM_AES_ENGINE";
 
 /// AES block size in bytes.
 pub const BLOCK: usize = 16;
+
+/// One AES block.
+pub(crate) type Block = [u8; BLOCK];
 
 /// The AES implementations this crate can dispatch to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,41 +201,39 @@ impl Engine {
     /// stale copy of round keys behind. The portable engine's schedule is built by RustCrypto
     /// and moved once into its heap slot; that one stack temporary is not wiped.
     pub fn try_key(self, key: &[u8; 16]) -> Result<Aes128, KeyAllocError> {
-        let inner = match self.kind {
+        let hardware: Option<Result<Inner, KeyAllocError>> = match self.kind {
             #[cfg(target_arch = "x86_64")]
-            EngineKind::Vaes => match x86::VaesKeys::zeroed() {
-                Some(zeroed) => {
-                    let mut k = Heap::try_new(zeroed)?;
-                    k.get_mut().expand(key);
-                    Inner::Vaes(k)
-                }
-                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
-            },
+            EngineKind::Vaes => in_place(VaesKeys::zeroed(), VaesKeys::expand, key, Inner::Vaes),
             #[cfg(target_arch = "x86_64")]
-            EngineKind::AesNi => match x86::RoundKeys::zeroed() {
-                Some(zeroed) => {
-                    let mut k = Heap::try_new(zeroed)?;
-                    k.get_mut().expand(key);
-                    Inner::AesNi(k)
-                }
-                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
-            },
+            EngineKind::AesNi => in_place(NiKeys::zeroed(), NiKeys::expand, key, Inner::AesNi),
             #[cfg(target_arch = "aarch64")]
-            EngineKind::ArmCe => match arm::RoundKeys::zeroed() {
-                Some(zeroed) => {
-                    let mut k = Heap::try_new(zeroed)?;
-                    k.get_mut().expand(key);
-                    Inner::ArmCe(k)
-                }
-                None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
-            },
-            _ => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
+            EngineKind::ArmCe => in_place(CeKeys::zeroed(), CeKeys::expand, key, Inner::ArmCe),
+            _ => None,
+        };
+        let inner = match hardware {
+            Some(inner) => inner?,
+            None => Inner::Portable(Heap::try_new(portable::Keys::new(key))?),
         };
         Ok(Aes128 {
             engine: self,
             inner,
         })
     }
+}
+
+/// A hardware engine's schedule, allocated and then expanded in place, wrapped in its
+/// [`Inner`] variant; `None` when detection refused the engine (`zeroed` gave nothing).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn in_place<K>(
+    zeroed: Option<K>,
+    expand: fn(&mut K, &[u8; 16]),
+    key: &[u8; 16],
+    wrap: fn(Heap<K>) -> Inner,
+) -> Option<Result<Inner, KeyAllocError>> {
+    Some(Heap::try_new(zeroed?).map(|mut heap| {
+        expand(heap.get_mut(), key);
+        wrap(heap)
+    }))
 }
 
 /// A key schedule could not be allocated.
@@ -264,6 +259,7 @@ impl<T> Heap<T> {
         v
     }
 
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn get_mut(&mut self) -> &mut T {
         let [v] = &mut *self.0;
         v
@@ -272,11 +268,11 @@ impl<T> Heap<T> {
 
 enum Inner {
     #[cfg(target_arch = "x86_64")]
-    Vaes(Heap<x86::VaesKeys>),
+    Vaes(Heap<VaesKeys>),
     #[cfg(target_arch = "x86_64")]
-    AesNi(Heap<x86::RoundKeys>),
+    AesNi(Heap<NiKeys>),
     #[cfg(target_arch = "aarch64")]
-    ArmCe(Heap<arm::RoundKeys>),
+    ArmCe(Heap<CeKeys>),
     Portable(Heap<portable::Keys>),
 }
 
@@ -346,25 +342,22 @@ impl Aes128 {
     /// A trailing partial block uses the first bytes of its keystream block. On return `ctr`
     /// has advanced by the number of blocks touched (a partial block counts as one).
     pub fn ctr64_xor(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-        let (whole, tail) = split_blocks(data);
-        dispatch!(self, k => k.ctr64_xor_blocks(iv_hi, ctr, whole));
-        if !tail.is_empty() {
-            let mut ks = counter_block(iv_hi, *ctr);
-            self.encrypt_block(&mut ks);
-            for (d, s) in tail.iter_mut().zip(ks.iter()) {
-                *d ^= s;
-            }
-            zeroize::Zeroize::zeroize(&mut ks);
-            *ctr = ctr.wrapping_add(1);
-        }
+        let mut keystream = Keystream::new(self, *iv_hi, *ctr);
+        keystream.apply(data);
+        *ctr = keystream.counter();
+    }
+
+    /// [`Aes128::ctr64_xor`] on whole blocks, for the [`Keystream`].
+    fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block]) {
+        dispatch!(self, k => k.ctr_blocks(iv_hi, ctr, blocks))
     }
 
     /// CBC-decrypts the whole blocks of `data` in place; a trailing partial block is left as
     /// it is. `iv` is updated to the last ciphertext block processed, so consecutive calls
     /// continue one chain.
     pub fn cbc_decrypt(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        let (whole, _tail) = split_blocks(data);
-        dispatch!(self, k => k.cbc_decrypt_blocks(iv, whole))
+        let (blocks, _tail) = data.as_chunks_mut();
+        dispatch!(self, k => k.cbc_blocks(iv, blocks))
     }
 
     /// CBC-encrypts the whole blocks of `data` in place (test content and license tooling;
@@ -372,16 +365,10 @@ impl Aes128 {
     /// is left as it is; `iv` is updated to the last ciphertext block.
     #[cfg(feature = "encrypt")]
     pub fn cbc_encrypt(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        let (whole, _tail) = split_blocks(data);
-        for block in whole.chunks_exact_mut(BLOCK) {
-            for (b, v) in block.iter_mut().zip(iv.iter()) {
-                *b ^= v;
-            }
-            let mut tmp = [0u8; 16];
-            tmp.copy_from_slice(block);
-            self.encrypt_block(&mut tmp);
-            block.copy_from_slice(&tmp);
-            *iv = tmp;
+        for block in data.as_chunks_mut::<BLOCK>().0 {
+            block.iter_mut().zip(iv.iter()).for_each(|(b, v)| *b ^= v);
+            self.encrypt_block(block);
+            *iv = *block;
         }
     }
 
@@ -390,7 +377,7 @@ impl Aes128 {
     /// encrypted blocks, starting from `iv`), then `skip` blocks are left clear, and so on.
     /// When fewer than `crypt` whole blocks remain, those remaining whole blocks are
     /// decrypted; a trailing partial block is always clear (ISO/IEC 23001-7 §10.4.2).
-    /// `crypt == 0` is treated as "no pattern" (every block); callers validate patterns.
+    /// `crypt == 0` or `skip == 0` means "no pattern" (every block); callers validate patterns.
     pub fn cbc_decrypt_pattern(
         &self,
         iv: &mut [u8; 16],
@@ -398,72 +385,69 @@ impl Aes128 {
         crypt: usize,
         skip: usize,
     ) {
-        let (whole, _tail) = split_blocks(data);
-        if crypt == 0 || skip == 0 {
-            return dispatch!(self, k => k.cbc_decrypt_blocks(iv, whole));
-        }
-        dispatch!(self, k => k.cbc_decrypt_pattern_blocks(iv, whole, crypt, skip))
+        let (blocks, _tail) = data.as_chunks_mut();
+        dispatch!(self, k => batch::cbc_pattern(k, iv, blocks, crypt, skip))
     }
 }
 
-/// Splits `data` into its whole blocks and the trailing partial block.
-pub(crate) fn split_blocks(data: &mut [u8]) -> (&mut [u8], &mut [u8]) {
-    let (blocks, tail) = data.as_chunks_mut::<BLOCK>();
-    (blocks.as_flattened_mut(), tail)
-}
-
-/// Calls `f` on every encrypted run of a `crypt:skip` block pattern over `whole` (whole blocks):
-/// the first `crypt` blocks of each period of `crypt + skip` blocks, or fewer in a short last
-/// period (ISO/IEC 23001-7 §9.6.1). `crypt == 0` or `skip == 0` means no pattern: `f` sees all
-/// of `whole` at once.
-pub(crate) fn for_each_pattern_run(
-    whole: &mut [u8],
+/// The encrypted runs of a `crypt:skip` block pattern over whole blocks: the first `crypt`
+/// blocks of each period of `crypt + skip` blocks, or fewer in a short last period (ISO/IEC
+/// 23001-7 §9.6.1). `crypt == 0` or `skip == 0` means no pattern: one run of every block.
+pub(crate) fn pattern_runs(
+    blocks: &mut [Block],
     crypt: usize,
     skip: usize,
-    mut f: impl FnMut(&mut [u8]),
-) {
-    if crypt == 0 || skip == 0 {
-        return f(whole);
-    }
+) -> impl Iterator<Item = &mut [Block]> {
     // Saturation is exact here: both values only bound chunk lengths of a slice, and a
-    // saturated `usize::MAX` exceeds every slice length (at most `isize::MAX`) just as the
-    // true product would. Validated patterns (< 16 each) never come near it. `period` is at
-    // least 2 blocks, never 0.
-    let enc = crypt.saturating_mul(BLOCK);
-    let period = crypt.saturating_add(skip).saturating_mul(BLOCK);
-    for chunk in whole.chunks_mut(period) {
-        let n = chunk.len().min(enc);
-        if let Some(run) = chunk.get_mut(..n) {
-            f(run);
-        }
-    }
+    // saturated `usize::MAX` exceeds every slice length just as the true sum would.
+    let (crypt, period) = match (crypt, skip) {
+        (0, _) | (_, 0) => (usize::MAX, usize::MAX),
+        _ => (crypt, crypt.saturating_add(skip)),
+    };
+    blocks
+        .chunks_mut(period)
+        .map(move |p| p.get_mut(..crypt.min(p.len())).unwrap_or_default())
 }
 
 /// Builds the counter block `iv_hi || ctr` (big-endian halves).
-pub(crate) fn counter_block(iv_hi: &[u8; 8], ctr: u64) -> [u8; 16] {
+pub(crate) fn counter_block(iv_hi: &[u8; 8], ctr: u64) -> Block {
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(iv_hi);
     b[8..].copy_from_slice(&ctr.to_be_bytes());
     b
 }
 
-/// The operations each engine backend implements on whole blocks. Default methods give a
-/// correct (not fast) pattern implementation on top of the required ones.
-pub(crate) trait Backend {
-    fn encrypt_block(&self, block: &mut [u8; 16]);
-    fn decrypt_block(&self, block: &mut [u8; 16]);
-    /// `data.len()` is a multiple of 16.
-    fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]);
-    /// `data.len()` is a multiple of 16.
-    fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]);
-    /// `data.len()` is a multiple of 16; `crypt >= 1`, `skip >= 1`.
-    fn cbc_decrypt_pattern_blocks(
-        &self,
-        iv: &mut [u8; 16],
-        data: &mut [u8],
-        crypt: usize,
-        skip: usize,
-    ) {
-        for_each_pattern_run(data, crypt, skip, |run| self.cbc_decrypt_blocks(iv, run));
+/// A hardware engine's AES-128 key schedule, round keys in the engine's layout `V`: the
+/// encryption round keys and the decryption round keys of the equivalent inverse cipher
+/// (FIPS-197 §5.3.5). Built only by the engines' `zeroed` constructors, after detection, so
+/// holding one proves the CPU has the instructions. Wiped on drop; no `Debug`, `Clone` or
+/// `PartialEq`.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) struct Schedule<V: zeroize::Zeroize> {
+    enc: [V; 11],
+    dec: [V; 11],
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl<V: zeroize::Zeroize + Copy> Schedule<V> {
+    /// Every round key `zero`; for the engines' `zeroed`, after detection.
+    fn filled(zero: V) -> Self {
+        Schedule {
+            enc: [zero; 11],
+            dec: [zero; 11],
+        }
     }
 }
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl<V: zeroize::Zeroize> Drop for Schedule<V> {
+    fn drop(&mut self) {
+        // Volatile writes the optimiser cannot drop.
+        zeroize::Zeroize::zeroize(&mut self.enc);
+        zeroize::Zeroize::zeroize(&mut self.dec);
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+impl<V: zeroize::Zeroize> zeroize::ZeroizeOnDrop for Schedule<V> {}

@@ -1,13 +1,16 @@
-//! The portable engine: RustCrypto `aes`.
+//! The portable engine: RustCrypto `aes`, fed [`LANES`] blocks per call so the underlying
+//! implementation can work on several at once (the bitsliced software path handles 8 blocks
+//! per call on 64-bit targets).
 
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
+use zeroize::Zeroize;
 
-use super::{counter_block, Backend, BLOCK};
+use super::batch::Kernels;
+use super::{counter_block, Block};
 
-/// Blocks processed per batch, so the underlying implementation can work on several at once
-/// (the bitsliced software path handles 8 blocks per call on 64-bit targets).
-const BATCH: usize = 8;
+/// Blocks per batch.
+pub(crate) const LANES: usize = 8;
 
 /// RustCrypto's key schedule; built with its `zeroize` feature, it wipes itself on drop.
 pub(crate) struct Keys(aes::Aes128);
@@ -18,59 +21,62 @@ impl Keys {
     }
 }
 
-impl Backend for Keys {
-    fn encrypt_block(&self, block: &mut [u8; 16]) {
+impl Kernels<LANES> for Keys {
+    fn encrypt_block(&self, block: &mut Block) {
         self.0.encrypt_block(GenericArray::from_mut_slice(block));
     }
 
-    fn decrypt_block(&self, block: &mut [u8; 16]) {
+    fn decrypt_block(&self, block: &mut Block) {
         self.0.decrypt_block(GenericArray::from_mut_slice(block));
     }
 
-    fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, data: &mut [u8]) {
-        let mut ks = [GenericArray::<u8, aes::cipher::consts::U16>::default(); BATCH];
-        for chunk in data.chunks_mut(BATCH * BLOCK) {
-            let n = chunk.len() / BLOCK;
-            let Some(ks) = ks.get_mut(..n) else { return };
+    fn ctr(&self, iv_hi: &[u8; 8], mut ctr: u64, batch: &mut [Block; LANES]) {
+        self.ctr_blocks(iv_hi, &mut ctr, batch);
+    }
+
+    fn cbc(&self, iv: &mut Block, batch: &mut [Block; LANES]) {
+        self.cbc_blocks(iv, batch);
+    }
+
+    // RustCrypto takes any number of blocks: no padded batches, and one keystream buffer per
+    // call, wiped once.
+    fn ctr_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block]) {
+        let mut ks = [aes::Block::default(); LANES];
+        for chunk in blocks.chunks_mut(LANES) {
+            let ks = ks.get_mut(..chunk.len()).unwrap_or_default();
             for k in ks.iter_mut() {
-                k.copy_from_slice(&counter_block(iv_hi, *ctr));
+                *k = counter_block(iv_hi, *ctr).into();
                 *ctr = ctr.wrapping_add(1);
             }
             self.0.encrypt_blocks(ks);
-            for (d, s) in chunk.chunks_exact_mut(BLOCK).zip(ks.iter()) {
-                xor_block(d, s);
+            for (d, k) in chunk.iter_mut().zip(ks.iter()) {
+                *d = xor(d, k);
             }
         }
-        for k in ks.iter_mut() {
-            zeroize::Zeroize::zeroize(k.as_mut_slice());
-        }
+        ks.iter_mut().for_each(|k| k.as_mut_slice().zeroize());
     }
 
-    fn cbc_decrypt_blocks(&self, iv: &mut [u8; 16], data: &mut [u8]) {
-        let mut buf = [GenericArray::<u8, aes::cipher::consts::U16>::default(); BATCH];
-        for chunk in data.chunks_mut(BATCH * BLOCK) {
-            let n = chunk.len() / BLOCK;
-            let Some(buf) = buf.get_mut(..n) else { return };
-            for (b, c) in buf.iter_mut().zip(chunk.chunks_exact(BLOCK)) {
-                b.copy_from_slice(c);
+    fn cbc_blocks(&self, iv: &mut Block, blocks: &mut [Block]) {
+        let mut buf = [aes::Block::default(); LANES];
+        for chunk in blocks.chunks_mut(LANES) {
+            let buf = buf.get_mut(..chunk.len()).unwrap_or_default();
+            for (b, c) in buf.iter_mut().zip(chunk.iter()) {
+                *b = (*c).into();
             }
             self.0.decrypt_blocks(buf);
-            for (b, c) in buf.iter_mut().zip(chunk.chunks_exact_mut(BLOCK)) {
-                // plaintext = D(c_i) ^ c_{i-1}; remember c_i before overwriting it.
-                let mut next = [0u8; 16];
-                next.copy_from_slice(c);
-                c.copy_from_slice(b);
-                xor_block(c, iv);
+            // plaintext = D(c_i) ^ c_{i-1}; remember c_i before overwriting it.
+            for (c, d) in chunk.iter_mut().zip(buf.iter()) {
+                let next = *c;
+                *c = xor(d, iv);
                 *iv = next;
             }
         }
     }
 }
 
-/// `dst ^= src` on one 16-byte block, as one 128-bit operation.
+/// `a ^ b` on one block, as one 128-bit operation.
 #[inline(always)]
-fn xor_block(dst: &mut [u8], src: &[u8]) {
-    if let (Ok(d), Ok(s)) = (<&mut [u8; 16]>::try_from(dst), <&[u8; 16]>::try_from(src)) {
-        *d = (u128::from_ne_bytes(*d) ^ u128::from_ne_bytes(*s)).to_ne_bytes();
-    }
+fn xor(a: &[u8], b: &[u8]) -> Block {
+    let word = |x: &[u8]| u128::from_ne_bytes(x.try_into().unwrap_or_default());
+    (word(a) ^ word(b)).to_ne_bytes()
 }

@@ -59,10 +59,9 @@ pub(super) fn cbcs(
             Direction::Decrypt => key.cbc_decrypt_pattern(&mut chain, range, crypt, skip),
             #[cfg(feature = "encrypt")]
             Direction::Encrypt => {
-                let (whole, _tail) = crate::aes::split_blocks(range);
-                crate::aes::for_each_pattern_run(whole, crypt, skip, |run| {
-                    key.cbc_encrypt(&mut chain, run)
-                });
+                for run in crate::aes::pattern_runs(range.as_chunks_mut().0, crypt, skip) {
+                    key.cbc_encrypt(&mut chain, run.as_flattened_mut());
+                }
             }
         }
         chain.zeroize();
