@@ -1,17 +1,12 @@
-//! Helpers shared by hal's integration tests: the vector-file line format and an independent
-//! reference model of the ISO/IEC 23001-7 schemes.
-//!
-//! The reference is deliberately written differently from `hal::cenc`: it gathers the bytes a
-//! scheme encrypts into one buffer, runs a textbook mode over it with RustCrypto (`aes` block
-//! cipher, `ctr::Ctr64BE` keystream), and scatters the result back. It shares no code with the
-//! crate under test.
+//! Helpers shared by hal's integration tests: the vector-file line format and an adapter to the
+//! test kit's independent reference model of the ISO/IEC 23001-7 schemes
+//! (`cdm_testkit::cenc`, which shares no code with the crate under test).
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
 
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
-use ctr::cipher::{KeyIvInit, StreamCipher};
+use cdm_core::EncryptionScheme;
+use cdm_testkit::cenc;
 use hal::cenc::{Scheme, Subsample};
 
 /// The signature shared by `decrypt_sample` and `encrypt_sample`.
@@ -104,68 +99,9 @@ pub(crate) fn plaintext(s: &str) -> Vec<u8> {
     (0..n).map(|i| i.to_le_bytes()[0]).collect()
 }
 
-/// Byte ranges `[start, end)` of the protected parts of a sample of `len` bytes.
-fn protected_ranges(map: &[Subsample], len: usize) -> Vec<(usize, usize)> {
-    if map.is_empty() {
-        return vec![(0, len)];
-    }
-    let mut pos = 0usize;
-    let mut out = Vec::new();
-    for s in map {
-        pos += s.clear as usize;
-        out.push((pos, pos + s.protected as usize));
-        pos += s.protected as usize;
-    }
-    assert_eq!(pos, len, "reference model needs a valid map");
-    out
-}
-
-/// Offsets of the whole blocks of `[start, end)` that a `crypt:skip` pattern encrypts
-/// (0:0 and n:0 mean every whole block; a trailing partial block is never included).
-fn pattern_blocks(start: usize, end: usize, crypt: u8, skip: u8) -> Vec<usize> {
-    let n = (end - start) / 16;
-    let (c, k) = (crypt as usize, skip as usize);
-    (0..n)
-        .filter(|i| c == 0 || k == 0 || i % (c + k) < c)
-        .map(|i| start + 16 * i)
-        .collect()
-}
-
-/// Every byte offset a scheme runs through its cipher, in cipher order, grouped by CBC chain
-/// (CTR schemes: one group, since the keystream runs across the sample).
-fn cipher_groups(
-    scheme: Scheme,
-    crypt: u8,
-    skip: u8,
-    map: &[Subsample],
-    len: usize,
-) -> Vec<Vec<usize>> {
-    let ranges = protected_ranges(map, len);
-    let blocks = |s, e, c, k| -> Vec<usize> {
-        pattern_blocks(s, e, c, k)
-            .into_iter()
-            .flat_map(|b| b..b + 16)
-            .collect()
-    };
-    match scheme {
-        Scheme::Cenc => vec![ranges.iter().flat_map(|&(s, e)| s..e).collect()],
-        Scheme::Cens => vec![ranges
-            .iter()
-            .flat_map(|&(s, e)| blocks(s, e, crypt, skip))
-            .collect()],
-        Scheme::Cbc1 => vec![ranges
-            .iter()
-            .flat_map(|&(s, e)| blocks(s, e, 0, 0))
-            .collect()],
-        Scheme::Cbcs => ranges
-            .iter()
-            .map(|&(s, e)| blocks(s, e, crypt, skip))
-            .collect(),
-    }
-}
-
-/// Reference encryption (`decrypt == false`) or decryption of one sample, in place.
-/// The description must be valid.
+/// Reference encryption (`decrypt == false`) or decryption of one sample, in place: the test
+/// kit's independent model of ISO/IEC 23001-7 (RustCrypto, no code shared with hal). The
+/// description must be valid.
 pub(crate) fn reference(
     decrypt: bool,
     scheme: Scheme,
@@ -175,40 +111,17 @@ pub(crate) fn reference(
     map: &[Subsample],
     data: &mut [u8],
 ) {
-    let aes = aes::Aes128::new(GenericArray::from_slice(key));
-    for group in cipher_groups(scheme, pat.crypt, pat.skip, map, data.len()) {
-        let mut buf: Vec<u8> = group.iter().map(|&i| data[i]).collect();
-        match scheme {
-            Scheme::Cenc | Scheme::Cens => {
-                let mut block = [0u8; 16];
-                block[..iv.len()].copy_from_slice(iv);
-                let mut c = ctr::Ctr64BE::<aes::Aes128>::new(key.into(), &block.into());
-                c.apply_keystream(&mut buf);
-            }
-            Scheme::Cbc1 | Scheme::Cbcs => {
-                let mut prev: [u8; 16] = iv.try_into().expect("16-byte IV");
-                for chunk in buf.chunks_exact_mut(16) {
-                    let mut b = GenericArray::clone_from_slice(chunk);
-                    if decrypt {
-                        let c: [u8; 16] = chunk.try_into().unwrap();
-                        aes.decrypt_block(&mut b);
-                        for (o, (x, p)) in chunk.iter_mut().zip(b.iter().zip(prev)) {
-                            *o = x ^ p;
-                        }
-                        prev = c;
-                    } else {
-                        for (x, p) in b.iter_mut().zip(prev) {
-                            *x ^= p;
-                        }
-                        aes.encrypt_block(&mut b);
-                        chunk.copy_from_slice(&b);
-                        prev = b.into();
-                    }
-                }
-            }
-        }
-        for (&i, v) in group.iter().zip(buf) {
-            data[i] = v;
-        }
-    }
+    let scheme = match scheme {
+        Scheme::Cenc => EncryptionScheme::Cenc,
+        Scheme::Cens => EncryptionScheme::Cens,
+        Scheme::Cbc1 => EncryptionScheme::Cbc1,
+        Scheme::Cbcs => EncryptionScheme::Cbcs,
+    };
+    let pairs: Vec<(u32, u32)> = map.iter().map(|s| (s.clear, s.protected)).collect();
+    let run = if decrypt {
+        cenc::decrypt
+    } else {
+        cenc::encrypt
+    };
+    run(scheme, key, iv, (pat.crypt, pat.skip), &pairs, data);
 }
