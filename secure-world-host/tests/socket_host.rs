@@ -203,3 +203,60 @@ fn socket_spawn_of_a_missing_binary_fails_cleanly() {
     let r = SocketTransport::spawn("/nonexistent/secure-world-host");
     assert!(matches!(r, Err(TransportError::Setup(_))), "{r:?}");
 }
+
+/// A peer that answers one call with `response` and a reply sample of `reply_len` bytes.
+fn fake_host_reply(
+    name: &str,
+    response: Vec<u8>,
+    reply_len: usize,
+) -> (Result<(), TransportError>, Vec<u8>) {
+    use cdm_core::abi::frame::{read_chunk, write_chunk};
+    let path = temp_socket(name);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let (mut req, mut sample) = (Vec::new(), Vec::new());
+        read_chunk(&mut s, 1 << 20, &mut req).unwrap();
+        read_chunk(&mut s, 1 << 20, &mut sample).unwrap();
+        // The client may hang up as soon as it has read a length it refuses.
+        let _ = write_chunk(&mut s, &response)
+            .and_then(|()| write_chunk(&mut s, &vec![0xEE; reply_len]));
+    });
+    let mut t = SocketTransport::connect(&path).unwrap();
+    let mut sample = vec![7u8; 64];
+    let mut response = Vec::new();
+    let r = t.call(&[0u8; 32], &mut sample, &mut response);
+    peer.join().unwrap();
+    let _ = std::fs::remove_file(&path);
+    (r, sample)
+}
+
+#[test]
+fn socket_reply_sample_only_after_an_in_place_decrypt() {
+    use cdm_core::abi::{
+        encode_response, DecryptOutput, DecryptRequest, Header, Opcode, Response, Status,
+    };
+    let request = Header::request(Opcode::Decrypt, 5, 1);
+    let mut failed = Vec::new();
+    Response::encode_error(&request, Status::DecryptFailed, &mut failed).unwrap();
+    let mut in_place = Vec::new();
+    encode_response::<DecryptRequest<'_>>(&DecryptOutput::InPlace, &request, &mut in_place)
+        .unwrap();
+
+    // After a failure the sample must not come back: a host that sends it is refused and the
+    // caller's buffer stays as it was.
+    let (r, sample) = fake_host_reply("failed-with-sample", failed.clone(), 64);
+    assert!(matches!(r, Err(TransportError::FrameTooLarge(_))), "{r:?}");
+    assert_eq!(sample, vec![7u8; 64]);
+    let (r, sample) = fake_host_reply("failed-without-sample", failed, 0);
+    assert_eq!(r, Ok(()));
+    assert_eq!(sample, vec![7u8; 64]);
+    // After an in-place decrypt it must: an empty reply is refused.
+    let (r, sample) = fake_host_reply("in-place-without-sample", in_place.clone(), 0);
+    assert!(matches!(r, Err(TransportError::FrameTooLarge(_))), "{r:?}");
+    assert_eq!(sample, vec![7u8; 64]);
+    let (r, sample) = fake_host_reply("in-place-with-sample", in_place, 64);
+    assert_eq!(r, Ok(()));
+    assert_eq!(sample, vec![0xEE; 64]);
+}

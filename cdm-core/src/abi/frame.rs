@@ -16,10 +16,10 @@
 use alloc::vec::Vec;
 use std::io::{self, Read, Write};
 
-use super::header::{Header, HEADER_LEN};
+use super::header::HEADER_LEN;
 use super::limits::{MAX_PAYLOAD_LEN, MAX_SAMPLE_LEN};
 use super::response::DecryptOutput;
-use super::table::{parse_response, Opcode};
+use super::table::parse_response;
 use super::DecryptRequest;
 
 /// Largest message (request or response) a frame may carry.
@@ -31,13 +31,11 @@ pub const MAX_SAMPLE_FRAME: usize = MAX_SAMPLE_LEN;
 /// Whether the reply to a request carries the sample back: exactly when `response` answers a
 /// `Decrypt` with success and in-place output.
 pub fn returns_sample(response: &[u8]) -> bool {
-    let is_decrypt = Header::parse(response)
-        .is_ok_and(|(h, _)| h.opcode == Opcode::Decrypt.to_wire() && h.status == 0);
-    is_decrypt
-        && matches!(
-            parse_response::<DecryptRequest<'_>>(response),
-            Ok((_, Ok(DecryptOutput::InPlace)))
-        )
+    // Any other opcode is `UnexpectedResponse`, an error status `Ok((_, Err(_)))`.
+    matches!(
+        parse_response::<DecryptRequest<'_>>(response),
+        Ok((_, Ok(DecryptOutput::InPlace)))
+    )
 }
 
 /// Writes one length-prefixed chunk.

@@ -1,9 +1,10 @@
 //! The secure world in its own process, over a Unix domain socket: the client side.
 //!
 //! Frames carry the ABI bytes unchanged, as `cdm_core::abi::frame` defines them; the host
-//! sends the sample back only after a decrypt in place succeeded, so the reply's sample is
-//! either empty (the caller's buffer is left as it is) or exactly as long as the one sent. A
-//! frame that breaks a bound ends the connection (the stream cannot be resynchronized).
+//! sends the sample back exactly when the response reports a decrypt in place, so the
+//! reply's sample is either exactly as long as the one sent (and then due) or empty (the
+//! caller's buffer is left as it is). A frame that breaks these rules ends the connection
+//! (the stream cannot be resynchronized).
 //!
 //! [`SocketTransport`] either spawns the host binary (`secure-world-host`, from the crate of
 //! that name) and owns the process, or connects to a host already listening. Reads and writes time out ([`DEFAULT_TIMEOUT`]), so a stuck host never
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cdm_core::abi::frame::{read_chunk, read_len, write_chunk, MAX_MESSAGE_FRAME};
+use cdm_core::abi::frame::{read_chunk, read_len, returns_sample, write_chunk, MAX_MESSAGE_FRAME};
 use cdm_core::abi::limits::MAX_SAMPLE_LEN;
 
 use super::{Transport, TransportError};
@@ -221,10 +222,16 @@ impl SocketTransport {
         write_chunk(stream, sample).map_err(io)?;
         stream.flush().map_err(io)?;
         read_chunk(stream, MAX_MESSAGE_FRAME, response).map_err(io)?;
-        // An empty reply sample: nothing was decrypted in place, the caller's buffer stays.
+        // The sample comes back exactly when the response reports an in-place decrypt;
+        // otherwise the reply's sample is empty and the caller's buffer stays as it is.
+        let expected = if returns_sample(response) {
+            sample.len()
+        } else {
+            0
+        };
         match read_len(stream, sample.len()).map_err(io)? {
-            0 => Ok(()),
-            n if n == sample.len() => {
+            0 if expected == 0 => Ok(()),
+            n if n == expected => {
                 if self.scratch.capacity() < n {
                     zeroize::Zeroize::zeroize(&mut *self.scratch);
                     *self.scratch = Vec::new();
@@ -239,8 +246,7 @@ impl SocketTransport {
                 Ok(())
             }
             n => Err(TransportError::FrameTooLarge(format!(
-                "reply sample of {n} bytes for a {}-byte sample",
-                sample.len()
+                "reply sample of {n} bytes where {expected} were due"
             ))),
         }
     }
