@@ -45,8 +45,7 @@ pub enum InitDataError {
         /// Start of the box.
         offset: usize,
     },
-    /// The box size is 0 ("to end of file", not allowed in init data) or smaller than its
-    /// own header.
+    /// The box size is smaller than its own header.
     #[error("box at offset {offset} has an invalid size")]
     BoxSizeInvalid {
         /// Start of the box.
@@ -59,14 +58,6 @@ pub enum InitDataError {
         offset: usize,
         /// The four-character box type found.
         box_type: [u8; 4],
-    },
-    /// A `pssh` version other than 0 or 1 (ISO/IEC 23001-7 §8.1.1).
-    #[error("pssh at offset {offset} has unsupported version {version}")]
-    UnsupportedPsshVersion {
-        /// Start of the box.
-        offset: usize,
-        /// Version found.
-        version: u8,
     },
     /// `pssh` flags must be 0 (ISO/IEC 23001-7 §8.1.1).
     #[error("pssh at offset {offset} has non-zero flags")]
@@ -168,11 +159,14 @@ impl KeyIdList {
 /// Parses `cenc` init data: one or more concatenated `pssh` boxes (ISO/IEC 23001-7 §8.1.1,
 /// box header per ISO/IEC 14496-12 §4.2).
 ///
-/// Every box is validated structurally: type `pssh`, version 0 or 1, flags 0, 32-bit size or
-/// `size == 1` with a 64-bit `largesize`, and the size equal to exactly the bytes the fields
-/// span. Key IDs are taken from version 1 boxes of the [`COMMON_SYSTEM_ID`]; boxes of other
-/// systems and version 0 boxes (which carry no key IDs) are skipped. The common-system
-/// `Data` is ignored, as the "cenc" format §4.1 requires.
+/// Every box is validated structurally: type `pssh`, a 32-bit size, `size == 1` with a 64-bit
+/// `largesize`, or `size == 0` for a box that extends to the end of the data (ISO/IEC 14496-12
+/// §4.2); for versions 0 and 1, flags 0 and the size equal to exactly the bytes the fields
+/// span. A box of another version is skipped whole (its layout is unknown), not refused. The
+/// key IDs are those of the **first** version 1 box of the [`COMMON_SYSTEM_ID`] that lists any
+/// (as browsers take them); later common-system boxes, boxes of other systems and version 0
+/// boxes (which carry no key IDs) contribute nothing. The common-system `Data` is ignored, as
+/// the "cenc" format §4.1 requires.
 pub fn parse_cenc(init_data: &[u8]) -> Result<Vec<KeyId>, InitDataError> {
     check_limits(init_data)?;
     let mut kids = KeyIdList::default();
@@ -205,7 +199,11 @@ fn parse_pssh_box(
     let size32 = r.u32_be().map_err(|_| truncated.clone())?;
     let box_type: [u8; 4] = r.array().map_err(|_| truncated.clone())?;
     let (size, header_len) = match size32 {
-        0 => return Err(InitDataError::BoxSizeInvalid { offset }),
+        // "To the end of the data": everything left, header included.
+        0 => (
+            u64::try_from(data.len()).map_err(|_| truncated.clone())?,
+            8usize,
+        ),
         1 => (r.u64_be().map_err(|_| truncated.clone())?, 16usize),
         n => (u64::from(n), 8usize),
     };
@@ -231,10 +229,11 @@ fn parse_pssh_box(
     let overrun = InitDataError::PsshFieldsOverrun { offset };
     let mut b = Reader::new(body);
     let version = b.u8().map_err(|_| overrun.clone())?;
-    let flags: [u8; 3] = b.array().map_err(|_| overrun.clone())?;
     if version > 1 {
-        return Err(InitDataError::UnsupportedPsshVersion { offset, version });
+        // A version this parser does not know: its fields cannot be read, so it is skipped.
+        return Ok(size);
     }
+    let flags: [u8; 3] = b.array().map_err(|_| overrun.clone())?;
     if flags != [0, 0, 0] {
         return Err(InitDataError::NonZeroFlags { offset });
     }
@@ -252,8 +251,9 @@ fn parse_pssh_box(
     if b.remaining() != 0 {
         return Err(InitDataError::PsshTrailingBytes { offset });
     }
-    // Only a fully valid box contributes key IDs.
-    if system_id == COMMON_SYSTEM_ID {
+    // Only a fully valid box contributes key IDs, and only the first common-system box that
+    // lists any.
+    if system_id == COMMON_SYSTEM_ID && kids.list.is_empty() {
         for kid in box_kids.chunks_exact(CENC_KEY_ID_LEN) {
             kids.push(KeyId::new(kid).map_err(kid_error(0))?)?;
         }

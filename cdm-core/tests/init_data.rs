@@ -83,7 +83,8 @@ fn other_systems_and_v0_are_skipped_but_validated() {
         &[[1; 16], [2; 16]],
         b"ignored",
     ));
-    // Duplicates across boxes are dropped, first-appearance order kept.
+    // Only the first common-system box that lists key IDs counts (as Chromium's
+    // GetKeyIdsForCommonSystemId takes them): a later one adds nothing.
     data.extend(pssh(
         1,
         [0; 3],
@@ -91,10 +92,16 @@ fn other_systems_and_v0_are_skipped_but_validated() {
         &[[2; 16], [3; 16], [1; 16]],
         &[],
     ));
-    assert_eq!(
-        parse_cenc(&data).unwrap(),
-        [kid(&[1; 16]), kid(&[2; 16]), kid(&[3; 16])]
+    assert_eq!(parse_cenc(&data).unwrap(), [kid(&[1; 16]), kid(&[2; 16])]);
+    // Duplicates within the box are dropped, first-appearance order kept.
+    let dup = pssh(
+        1,
+        [0; 3],
+        COMMON_SYSTEM_ID,
+        &[[5; 16], [4; 16], [5; 16]],
+        &[],
     );
+    assert_eq!(parse_cenc(&dup).unwrap(), [kid(&[5; 16]), kid(&[4; 16])]);
 
     // A broken other-system box still fails the whole init data.
     let mut bad = pssh(0, [0; 3], OTHER_SYSTEM, &[], &[]);
@@ -164,11 +171,23 @@ fn structural_errors() {
         with(&|v| v.push(0)),
         Err(InitDataError::BoxTruncated { offset: 68 })
     );
-    // Size 0 ("to end of file") and sizes below the header.
+    // Size 0: the box extends to the end of the data (ISO/IEC 14496-12 §4.2).
+    assert_eq!(with(&|v| v[..4].fill(0)), parse_cenc(&good));
+    assert!(with(&|v| v[..4].fill(0)).is_ok());
+    let mut two = pssh(0, [0; 3], OTHER_SYSTEM, &[], &[]);
+    two.extend(good.iter().copied());
+    let at = two.len() - good.len();
+    two[at..at + 4].fill(0);
+    assert_eq!(parse_cenc(&two), parse_cenc(&good));
+    // ... and must still hold exactly its fields.
     assert_eq!(
-        with(&|v| v[3] = 0),
-        Err(InitDataError::BoxSizeInvalid { offset: 0 })
+        with(&|v| {
+            v[..4].fill(0);
+            v.push(0);
+        }),
+        Err(InitDataError::PsshTrailingBytes { offset: 0 })
     );
+    // Sizes below the header.
     assert_eq!(
         with(&|v| v[3] = 7),
         Err(InitDataError::BoxSizeInvalid { offset: 0 })
@@ -200,12 +219,10 @@ fn structural_errors() {
             box_type: *b"moov"
         })
     );
+    // A version this parser does not know is skipped whole, not refused: alone, no key IDs.
     assert_eq!(
         with(&|v| v[8] = 2),
-        Err(InitDataError::UnsupportedPsshVersion {
-            offset: 0,
-            version: 2
-        })
+        Err(InitDataError::NoCommonSystemKeyIds)
     );
     assert_eq!(
         with(&|v| v[11] = 1),
@@ -217,15 +234,24 @@ fn structural_errors() {
 fn error_offsets_point_at_the_second_box() {
     let mut data = EME_CENC_EXAMPLE.to_vec();
     let mut second = EME_CENC_EXAMPLE.to_vec();
-    second[8] = 7;
+    second[11] = 1;
     data.extend(second);
     assert_eq!(
         parse_cenc(&data),
-        Err(InitDataError::UnsupportedPsshVersion {
-            offset: 68,
-            version: 7
-        })
+        Err(InitDataError::NonZeroFlags { offset: 68 })
     );
+}
+
+#[test]
+fn unknown_versions_are_skipped() {
+    // A version 2 common-system box (fields unknown, even "wrong" ones) before a v1 box.
+    let mut v2 = pssh(1, [0; 3], COMMON_SYSTEM_ID, &[[8; 16]], &[]);
+    v2[8] = 2;
+    v2[11] = 0xff;
+    let mut data = v2;
+    data.extend(EME_CENC_EXAMPLE);
+    assert_eq!(parse_cenc(&data), parse_cenc(&EME_CENC_EXAMPLE));
+    assert!(parse_cenc(&data).is_ok());
 }
 
 #[test]
