@@ -95,7 +95,7 @@ pub enum ClearKeyError {
         /// What is wrong with it.
         source: KeyIdError,
     },
-    /// The same key ID appears twice.
+    /// The same key ID appears twice in a `kids` list.
     #[error("key ID #{index} is a duplicate")]
     DuplicateKeyId {
         /// Index of the second occurrence.
@@ -333,9 +333,11 @@ fn parse_kids(kids: &[Cow<'_, str>]) -> Result<Vec<KeyId>, ClearKeyError> {
 /// Parses a Clear Key license (EME §9.1.4).
 ///
 /// Strict: at most [`MAX_LICENSE_LEN`] bytes, at least one key, every `kty` `"oct"`, every `k`
-/// strict base64url of exactly 16 bytes, every `kid` strict base64url of 1..=512 bytes, no
-/// duplicate key IDs, `type` (if present) a supported session type. Other members (e.g. the
-/// `"alg":"A128KW"` of early drafts) are ignored. All-or-nothing: on error no key is returned.
+/// strict base64url of exactly 16 bytes, every `kid` strict base64url of 1..=512 bytes, `type`
+/// (if present) a supported session type. Other members (e.g. the `"alg":"A128KW"` of early
+/// drafts) are ignored. A key ID listed twice is a valid set (RFC 7517 §4.5 only says kids
+/// SHOULD be unique): the last of its keys wins, in the place of the first. All-or-nothing: on
+/// error no key is returned.
 pub fn parse_license(license: &[u8]) -> Result<License, ClearKeyError> {
     check_len(license)?;
     let json: JwkSetJson<'_> =
@@ -358,15 +360,16 @@ pub fn parse_license(license: &[u8]) -> Result<License, ClearKeyError> {
         }
         let kid = KeyId::from_base64url(&jwk.kid)
             .map_err(|source| ClearKeyError::InvalidKeyId { index, source })?;
-        if keys.iter().any(|(k, _)| *k == kid) {
-            return Err(ClearKeyError::DuplicateKeyId { index });
-        }
         if base64url::decoded_len(jwk.k.0.len()) != Some(CONTENT_KEY_LEN) {
             return Err(ClearKeyError::InvalidKeyLength { index });
         }
         let key = ContentKey::from_base64url(&jwk.k.0)
             .map_err(|source| ClearKeyError::InvalidKeyEncoding { index, source })?;
-        keys.push((kid, key));
+        match keys.iter_mut().find(|(k, _)| *k == kid) {
+            // The replaced key is wiped when it drops.
+            Some((_, earlier)) => *earlier = key,
+            None => keys.push((kid, key)),
+        }
     }
     Ok(License { keys, session_type })
 }

@@ -186,13 +186,16 @@ fn license_strictness() {
         .err(),
         Some(ClearKeyError::UnknownSessionType)
     );
-    assert_eq!(
-        lic(&format!(
-            r#"{{"keys":[{{"kty":"oct","k":"{K}","kid":"AA"}},{{"kty":"oct","k":"{K}","kid":"AA"}}]}}"#
-        ))
-        .err(),
-        Some(ClearKeyError::DuplicateKeyId { index: 1 })
-    );
+    // A key ID twice is a valid JWK Set (RFC 7517 §4.5: kids SHOULD be unique): the last key
+    // wins, in the first one's place.
+    let twice = lic(&format!(
+        r#"{{"keys":[{{"kty":"oct","k":"{K}","kid":"AA"}},{{"kty":"oct","k":"AAAAAAAAAAAAAAAAAAAAAA","kid":"Ag"}},{{"kty":"oct","k":"_____________________w","kid":"AA"}}]}}"#
+    ))
+    .unwrap();
+    assert_eq!(twice.keys.len(), 2);
+    assert_eq!(twice.keys[0].0.as_bytes(), [0]);
+    assert!(twice.keys[0].1.ct_eq(&ContentKey::new([0xff; 16])));
+    assert_eq!(twice.keys[1].0.as_bytes(), [2]);
     assert_eq!(parse_license(b"").err(), Some(ClearKeyError::Empty));
     assert_eq!(
         parse_license(&vec![b' '; MAX_LICENSE_LEN + 1]).err(),
