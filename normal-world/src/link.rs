@@ -25,6 +25,8 @@ pub(crate) struct Link {
     /// Why the secure world was lost, once it was.
     lost: Option<String>,
     next_request_id: u32,
+    /// The last `update` sequence number handed out (see [`Link::next_update`]).
+    updates: u64,
     /// Request messages carry licenses (keys in clear, for Clear Key): reserved once at the
     /// largest message size so it never reallocates, wiped after every call and on drop.
     request: Zeroizing<Vec<u8>>,
@@ -38,6 +40,7 @@ impl Link {
             transport,
             lost: None,
             next_request_id: 1,
+            updates: 0,
             request: Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_FRAME)),
             response: Vec::new(),
             sessions: Vec::new(),
@@ -54,6 +57,12 @@ impl Link {
 
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.is_some()
+    }
+
+    /// A sequence number for an `update` that loaded keys, larger than every earlier one.
+    pub(crate) fn next_update(&mut self) -> u64 {
+        self.updates = self.updates.saturating_add(1);
+        self.updates
     }
 
     pub(crate) fn register(&mut self, session: &Arc<SessionCell>) {

@@ -242,21 +242,30 @@ impl MediaKeys {
 
 /// The session holding `key_id` as `usable`: the session, its handle and robustness.
 fn find_key(link: &Link, key_id: &[u8]) -> Result<(Arc<SessionCell>, u64, Robustness), EmeError> {
+    // The most recently updated session wins: after a key refresh in a new session the new key
+    // is used, and the older session's key again once the newer session closes (what Chromium
+    // does, and what players expect).
+    let mut best: Option<(u64, Arc<SessionCell>, u64, Robustness)> = None;
     let mut seen = None;
     for cell in link.sessions.iter().filter_map(Weak::upgrade) {
         let s = lock_session(&cell);
         match (s.key_statuses.get(key_id), s.handle) {
             (Some(KeyStatus::Usable), Some(h)) if s.closed.is_none() => {
-                let robustness = s.robustness;
-                drop(s);
-                return Ok((cell, h, robustness));
+                if best.as_ref().is_none_or(|b| s.updated > b.0) {
+                    let entry = (s.updated, Arc::clone(&cell), h, s.robustness);
+                    drop(s);
+                    best = Some(entry);
+                }
             }
             (Some(status), _) => seen = Some(status),
             (None, _) => {}
         }
     }
-    Err(EmeError::WaitingForKey(match seen {
-        Some(status) => format!("decrypt: the key is {status}"),
-        None => "decrypt: no session holds the key".into(),
-    }))
+    match best {
+        Some((_, cell, handle, robustness)) => Ok((cell, handle, robustness)),
+        None => Err(EmeError::WaitingForKey(match seen {
+            Some(status) => format!("decrypt: the key is {status}"),
+            None => "decrypt: no session holds the key".into(),
+        })),
+    }
 }

@@ -207,7 +207,9 @@ impl MediaKeySession {
             )));
         }
         let state = link.call(handle, &Update { response }, WHAT)?;
-        self.state().apply_state(state, true);
+        let mut s = self.state();
+        s.apply_state(state, true);
+        s.updated = link.next_update();
         Ok(())
     }
 

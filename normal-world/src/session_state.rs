@@ -84,6 +84,9 @@ pub(crate) struct SessionInner {
     pub(crate) closed: Option<ClosedReason>,
     pub(crate) expiration_ms: Option<i64>,
     pub(crate) key_statuses: MediaKeyStatusMap,
+    /// When the session last loaded keys, in its link's `update` order (0: never); decrypt
+    /// prefers the most recently updated session holding a key.
+    pub(crate) updated: u64,
     pub(crate) events: VecDeque<MediaKeySessionEvent>,
 }
 
@@ -99,6 +102,7 @@ impl SessionInner {
             closed: None,
             expiration_ms: None,
             key_statuses: MediaKeyStatusMap::default(),
+            updated: 0,
             events: VecDeque::new(),
         }
     }

@@ -364,3 +364,28 @@ fn many_sessions_then_quota(kind: Kind) {
     again.generate_request("webm", &KID1).unwrap();
 }
 both_transports!(session_quota, crate::many_sessions_then_quota);
+
+/// A key refresh in a second session: decrypt uses the most recently updated session's key
+/// while both are open, the older session's again once the newer one closes.
+fn newest_session_key_wins(kind: Kind) {
+    let (mk, _host) = media_keys(kind);
+    let old_key = KEY1;
+    let new_key = [0x3c; 16];
+    let older = mk.create_session(SessionType::Temporary).unwrap();
+    load_keys(&older, &[(&KID1, &old_key)]);
+    let newer = mk.create_session(SessionType::Temporary).unwrap();
+    load_keys(&newer, &[(&KID1, &new_key)]);
+    assert_decrypts(&mk, &KID1, &new_key);
+    // Updating the older session again makes it the newest.
+    older.update(&license(&[(&KID1, &old_key)])).unwrap();
+    assert_decrypts(&mk, &KID1, &old_key);
+    newer.update(&license(&[(&KID1, &new_key)])).unwrap();
+    assert_decrypts(&mk, &KID1, &new_key);
+    newer.close().unwrap();
+    assert_decrypts(&mk, &KID1, &old_key);
+}
+
+both_transports!(
+    newest_session_key_wins_and_falls_back,
+    crate::newest_session_key_wins
+);
