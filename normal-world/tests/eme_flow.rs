@@ -248,13 +248,38 @@ fn bad_inputs(kind: Kind) {
         &desc(&[], EncryptionScheme::Cenc, &[3; 8], (0, 0), &[]),
     );
     assert!(matches!(r, Err(EmeError::TypeError(_))), "{r:?}");
-    // A pattern cbcs does not allow (crypt + skip > 15 blocks of 16) is refused by the
-    // secure world, uninformatively.
-    let r = mk.decrypt(
-        &mut sample,
-        &desc(&KID1, EncryptionScheme::Cbcs, &[3; 16], (16, 16), &[]),
-    );
-    assert!(r.is_err(), "{r:?}");
+    // An IV or a pattern that does not fit the scheme is a TypeError that says so.
+    for (d, why) in [
+        (
+            desc(&KID1, EncryptionScheme::Cbcs, &[3; 8], (1, 9), &[]),
+            "cbcs takes a 16-byte IV",
+        ),
+        (
+            desc(&KID1, EncryptionScheme::Cbc1, &[3; 8], (0, 0), &[]),
+            "cbc1 takes a 16-byte IV",
+        ),
+        (
+            desc(&KID1, EncryptionScheme::Cenc, &[3; 8], (1, 9), &[]),
+            "pattern 1:9 does not fit cenc",
+        ),
+        (
+            desc(&KID1, EncryptionScheme::Cbc1, &[3; 16], (1, 9), &[]),
+            "pattern 1:9 does not fit cbc1",
+        ),
+        (
+            desc(&KID1, EncryptionScheme::Cbcs, &[3; 16], (16, 16), &[]),
+            "pattern 16:16 does not fit cbcs",
+        ),
+        (
+            desc(&KID1, EncryptionScheme::Cens, &[3; 8], (0, 9), &[]),
+            "pattern 0:9 does not fit cens",
+        ),
+    ] {
+        match mk.decrypt(&mut sample, &d) {
+            Err(EmeError::TypeError(m)) => assert!(m.contains(why), "{m:?} should say {why:?}"),
+            r => panic!("{d:?}: {r:?}"),
+        }
+    }
     assert_eq!(sample, enc, "refused decrypts change nothing");
     assert_eq!(
         mk.decrypt(&mut sample, &cenc(&[3; 8], &[])),

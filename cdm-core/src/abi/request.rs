@@ -223,6 +223,14 @@ pub enum SampleError {
     /// The subsample sizes do not add up to the sample length.
     #[error("subsample sizes do not add up to the sample length")]
     SubsampleSum,
+    /// The IV length does not fit the scheme: `cbcs` and `cbc1` take 16 bytes
+    /// (ISO/IEC 23001-7 §10.2, §10.4).
+    #[error("{0} takes a 16-byte IV")]
+    IvForScheme(EncryptionScheme),
+    /// A pattern for a scheme without one (`cenc`, `cbc1`), or one out of range (crypt and skip
+    /// below 16 blocks; skip without crypt) (ISO/IEC 23001-7 §10.3, §10.4).
+    #[error("pattern {0}:{1} does not fit {2}")]
+    Pattern(u8, u8, EncryptionScheme),
 }
 
 impl From<SampleError> for AbiError {
@@ -233,6 +241,8 @@ impl From<SampleError> for AbiError {
             SampleError::SampleLength | SampleError::SubsampleSum => {
                 AbiError::InvalidField("sample_len")
             }
+            SampleError::IvForScheme(_) => AbiError::InvalidField("iv_len"),
+            SampleError::Pattern(..) => AbiError::InvalidField("pattern"),
             SampleError::SampleTooLarge | SampleError::TooManySubsamples => {
                 AbiError::PayloadTooLarge
             }
@@ -342,10 +352,27 @@ impl DecryptRequest<'_> {
         Ok(())
     }
 
-    /// The rules against the sample: [`Self::check`], then the sample is `sample_len` bytes
-    /// and a non-empty subsample map adds up to it (summed without overflow).
+    /// The rules against the scheme and the sample: [`Self::check`]; the IV length and the
+    /// pattern fit the scheme; the sample is `sample_len` bytes and a non-empty subsample map
+    /// adds up to it (summed without overflow).
     pub fn check_sample(&self, sample: usize) -> Result<(), SampleError> {
         self.check()?;
+        let (crypt, skip) = self.pattern;
+        let (iv_ok, pattern_ok) = match self.scheme {
+            EncryptionScheme::Cenc => (true, (crypt, skip) == (0, 0)),
+            EncryptionScheme::Cbc1 => (self.iv.len() == 16, (crypt, skip) == (0, 0)),
+            EncryptionScheme::Cens => (true, crypt < 16 && skip < 16 && (crypt > 0 || skip == 0)),
+            EncryptionScheme::Cbcs => (
+                self.iv.len() == 16,
+                crypt < 16 && skip < 16 && (crypt > 0 || skip == 0),
+            ),
+        };
+        if !iv_ok {
+            return Err(SampleError::IvForScheme(self.scheme));
+        }
+        if !pattern_ok {
+            return Err(SampleError::Pattern(crypt, skip, self.scheme));
+        }
         if sample > MAX_SAMPLE_LEN {
             return Err(SampleError::SampleTooLarge);
         }
