@@ -13,6 +13,8 @@
 //! does not build for bare-metal targets, so the integrator must implement [`SecureRandom`],
 //! [`Clock`] and [`SecureOutputSink`] for the platform and pass them to [`Platform::new`].
 
+#[cfg(all(feature = "std", unix))]
+mod atomic_file;
 mod clock;
 mod counter;
 mod output;
@@ -31,6 +33,8 @@ pub use output::{OutputError, SecureOutputSink, DIGEST_LEN};
 pub use rng::SystemRandom;
 pub use rng::{RngError, SecureRandom};
 pub use root_key::{DeviceRootKey, RootKey, RootKeyError, ROOT_KEY_LEN};
+#[cfg(all(feature = "std", unix))]
+pub use storage::FileStorage;
 pub use storage::{BlobName, SecureStorage, StorageError, MAX_BLOB_LEN, MAX_NAME_LEN};
 
 use crate::aes::Engine;

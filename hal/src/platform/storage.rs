@@ -182,6 +182,141 @@ pub trait SecureStorage {
     fn list(&self, out: &mut Vec<BlobName>) -> Result<(), StorageError>;
 }
 
+/// A [`SecureStorage`] over a host directory: one file per blob, named as the blob.
+///
+/// **An emulation, not secure storage.** Anyone with access to the directory can read, delete,
+/// or roll back its files; the secure world's sealing makes such changes detectable (and the
+/// rollback of a whole store detectable only with a counter the host cannot rewind, which
+/// `FileCounter` is not). A device backs [`SecureStorage`] with the TEE's
+/// secure storage on replay-protected memory (eMMC RPMB) instead.
+///
+/// How it keeps the contract:
+/// - `put` writes `.tmp.<name>.<pid>.<seq>` (mode 0600, `O_EXCL`), `fsync`s it, renames it over
+///   `<name>` and `fsync`s the directory: a crash leaves the old file or the new one.
+/// - `delete` unlinks `<name>` and `fsync`s the directory.
+/// - `get` and `list` see only regular files whose names are valid [`BlobName`]s: temporary
+///   files (leading dot) and foreign files are ignored. [`FileStorage::open`] deletes the
+///   temporary files an interrupted `put` left.
+///
+/// One `FileStorage` per directory at a time (the secure world is the store's only writer):
+/// `open` would delete the temporary file of a concurrent `put` in another process, failing
+/// that `put` (atomically). Keep other files — the counter, the root key — out of the
+/// directory, or `list` reports those whose names happen to be valid blob names.
+#[cfg(all(feature = "std", unix))]
+#[derive(Debug)]
+pub struct FileStorage {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(all(feature = "std", unix))]
+impl FileStorage {
+    /// Opens the store in `dir`, creating the directory (mode 0700) if it is missing, and
+    /// deletes the temporary files that an interrupted `put` left there.
+    pub fn open(dir: impl Into<std::path::PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        super::atomic_file::ensure_dir(&dir)?;
+        super::atomic_file::remove_leftovers(&dir, None)?;
+        Ok(FileStorage { dir })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn path(&self, name: &BlobName) -> std::path::PathBuf {
+        // A valid name has no separator and no leading dot: it stays inside `dir`.
+        self.dir.join(name.as_str())
+    }
+}
+
+/// Maps an I/O error to the trait's error; `NotFound` only where the caller named a blob.
+#[cfg(all(feature = "std", unix))]
+fn from_io(e: &std::io::Error, blob_named: bool) -> StorageError {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound if blob_named => StorageError::NotFound,
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => StorageError::Full,
+        ErrorKind::OutOfMemory => StorageError::OutOfMemory,
+        _ => StorageError::Unavailable,
+    }
+}
+
+#[cfg(all(feature = "std", unix))]
+impl SecureStorage for FileStorage {
+    fn get(&self, name: &BlobName, out: &mut Vec<u8>) -> Result<(), StorageError> {
+        use std::io::{ErrorKind, Read};
+
+        let io = |e: std::io::Error| from_io(&e, true);
+        let mut file = std::fs::File::open(self.path(name)).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            // A directory or device under a blob's name is foreign, as in `list`.
+            return Err(StorageError::NotFound);
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| StorageError::Corrupt)?;
+        if len > MAX_BLOB_LEN {
+            return Err(StorageError::Corrupt);
+        }
+        out.clear();
+        out.try_reserve_exact(len)
+            .map_err(|_| StorageError::OutOfMemory)?;
+        // Read in chunks with fallible growth, stopping past MAX_BLOB_LEN should the file have
+        // grown since `metadata` (`read_to_end` would grow `out` infallibly and unboundedly).
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = match file.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io(e)),
+            };
+            let part = chunk.get(..n).ok_or(StorageError::Unavailable)?;
+            if out
+                .len()
+                .checked_add(n)
+                .is_none_or(|total| total > MAX_BLOB_LEN)
+            {
+                return Err(StorageError::Corrupt);
+            }
+            out.try_reserve(n).map_err(|_| StorageError::OutOfMemory)?;
+            out.extend_from_slice(part);
+        }
+    }
+
+    fn put(&mut self, name: &BlobName, blob: &[u8]) -> Result<(), StorageError> {
+        if blob.len() > MAX_BLOB_LEN {
+            return Err(StorageError::TooLarge);
+        }
+        super::atomic_file::replace(&self.dir, name.as_str(), blob).map_err(|e| from_io(&e, false))
+    }
+
+    fn delete(&mut self, name: &BlobName) -> Result<(), StorageError> {
+        std::fs::remove_file(self.path(name)).map_err(|e| from_io(&e, true))?;
+        super::atomic_file::sync_dir(&self.dir).map_err(|e| from_io(&e, false))
+    }
+
+    fn list(&self, out: &mut Vec<BlobName>) -> Result<(), StorageError> {
+        let io = |e: std::io::Error| from_io(&e, false);
+        out.clear();
+        for entry in std::fs::read_dir(&self.dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            // `file_type` does not follow symlinks: only regular files are blobs.
+            if !entry.file_type().map_err(io)?.is_file() {
+                continue;
+            }
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str().and_then(|n| BlobName::new(n).ok()) else {
+                continue;
+            };
+            out.try_reserve(1).map_err(|_| StorageError::OutOfMemory)?;
+            out.push(name);
+        }
+        out.sort_unstable();
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloc::format;

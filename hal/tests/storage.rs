@@ -1,0 +1,242 @@
+//! The host emulations of the persistent platform services, on real files: `FileStorage`
+//! (round trips, name and size limits, crash leftovers, foreign files). Every test works in a
+//! fresh directory of its own under the system temporary directory.
+#![cfg(all(feature = "std", unix))]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hal::platform::{BlobName, FileStorage, SecureStorage, StorageError, MAX_BLOB_LEN};
+
+/// A fresh directory, removed with its contents on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "hal-storage-test-{}-{n}-{test}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Every entry's name, sorted (to see exactly what a store left on disk).
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn name(s: &str) -> BlobName {
+    BlobName::new(s).unwrap()
+}
+
+fn get(store: &FileStorage, n: &str) -> Result<Vec<u8>, StorageError> {
+    let mut out = Vec::new();
+    store.get(&name(n), &mut out).map(|()| out)
+}
+
+fn list(store: &FileStorage) -> Vec<String> {
+    let mut out = Vec::new();
+    store.list(&mut out).unwrap();
+    out.iter().map(|n| n.as_str().to_owned()).collect()
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn blobs_round_trip_overwrite_and_delete() {
+    let dir = TempDir::new("round-trip");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(store.dir(), dir.path());
+    assert_eq!(list(&store), Vec::<String>::new());
+
+    store.put(&name("lic-1"), b"first").unwrap();
+    store.put(&name("identity"), b"").unwrap();
+    store.put(&name("lic-0"), &[0xa5; 1000]).unwrap();
+    assert_eq!(get(&store, "lic-1").unwrap(), b"first");
+    assert_eq!(get(&store, "identity").unwrap(), b"");
+    assert_eq!(get(&store, "lic-0").unwrap(), vec![0xa5; 1000]);
+    assert_eq!(list(&store), ["identity", "lic-0", "lic-1"]);
+
+    // Overwrite: the new contents replace the old ones whole, shorter or longer.
+    store.put(&name("lic-0"), b"short").unwrap();
+    assert_eq!(get(&store, "lic-0").unwrap(), b"short");
+    store.put(&name("lic-0"), &[7; 5000]).unwrap();
+    assert_eq!(get(&store, "lic-0").unwrap(), vec![7; 5000]);
+
+    store.delete(&name("lic-1")).unwrap();
+    assert_eq!(get(&store, "lic-1"), Err(StorageError::NotFound));
+    assert_eq!(list(&store), ["identity", "lic-0"]);
+
+    // What a new instance (a restart) sees.
+    let store = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "lic-0").unwrap(), vec![7; 5000]);
+    assert_eq!(list(&store), ["identity", "lic-0"]);
+    // No temporary file was left behind; blob files are private to the owner.
+    assert_eq!(dir.entries(), ["identity", "lic-0"]);
+    assert_eq!(mode(&dir.join("lic-0")), 0o600);
+}
+
+#[test]
+fn missing_blobs_are_not_found() {
+    let dir = TempDir::new("missing");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(get(&store, "nothing"), Err(StorageError::NotFound));
+    assert_eq!(store.delete(&name("nothing")), Err(StorageError::NotFound));
+}
+
+#[test]
+fn get_replaces_the_callers_buffer() {
+    let dir = TempDir::new("replace-buffer");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    store.put(&name("a"), b"blob").unwrap();
+    let mut out = vec![0xff; 100];
+    store.get(&name("a"), &mut out).unwrap();
+    assert_eq!(out, b"blob");
+
+    let mut names = vec![name("stale")];
+    store.list(&mut names).unwrap();
+    assert_eq!(names, [name("a")]);
+}
+
+#[test]
+fn open_creates_a_private_directory() {
+    let dir = TempDir::new("create-dir");
+    let store_dir = dir.join("nested").join("store");
+    let mut store = FileStorage::open(&store_dir).unwrap();
+    assert_eq!(mode(&store_dir), 0o700);
+    store.put(&name("x"), b"1").unwrap();
+    assert_eq!(get(&store, "x").unwrap(), b"1");
+}
+
+#[test]
+fn oversize_blobs_are_refused_and_nothing_is_written() {
+    let dir = TempDir::new("oversize");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    let largest = vec![1u8; MAX_BLOB_LEN];
+    let oversize = vec![2u8; MAX_BLOB_LEN + 1];
+
+    assert_eq!(
+        store.put(&name("big"), &oversize),
+        Err(StorageError::TooLarge)
+    );
+    assert_eq!(dir.entries(), Vec::<String>::new());
+
+    // The limit itself is allowed; a refused overwrite leaves the old blob untouched.
+    store.put(&name("big"), &largest).unwrap();
+    assert_eq!(
+        store.put(&name("big"), &oversize),
+        Err(StorageError::TooLarge)
+    );
+    assert_eq!(get(&store, "big").unwrap(), largest);
+    assert_eq!(dir.entries(), ["big"]);
+}
+
+#[test]
+fn an_oversize_file_under_a_blob_name_is_corrupt() {
+    let dir = TempDir::new("oversize-file");
+    let store = FileStorage::open(dir.path()).unwrap();
+    fs::write(dir.join("planted"), vec![0u8; MAX_BLOB_LEN + 1]).unwrap();
+    assert_eq!(get(&store, "planted"), Err(StorageError::Corrupt));
+}
+
+/// A crash between writing the temporary file and renaming it leaves the temporary file
+/// behind: readers see the old blob, and the next open deletes the leftover.
+#[test]
+fn crash_leftovers_are_ignored_then_cleaned_up() {
+    let dir = TempDir::new("crash");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    store.put(&name("lic"), b"old contents").unwrap();
+
+    // What interrupted puts leave: a torn new version of `lic`, a complete one that was never
+    // renamed, and the first version of a blob that never existed.
+    fs::write(dir.join(".tmp.lic.4242.0"), b"new con").unwrap();
+    fs::write(dir.join(".tmp.lic.4242.1"), b"new contents").unwrap();
+    fs::write(dir.join(".tmp.fresh.4242.2"), b"fresh").unwrap();
+
+    assert_eq!(get(&store, "lic").unwrap(), b"old contents");
+    assert_eq!(get(&store, "fresh"), Err(StorageError::NotFound));
+    assert_eq!(list(&store), ["lic"]);
+
+    // The restart.
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    assert_eq!(dir.entries(), ["lic"]);
+    assert_eq!(get(&store, "lic").unwrap(), b"old contents");
+    store.put(&name("lic"), b"new contents").unwrap();
+    assert_eq!(get(&store, "lic").unwrap(), b"new contents");
+}
+
+/// A put that fails after writing its temporary file (here the rename: a directory holds the
+/// name) removes the temporary file and reports the store as unavailable.
+#[test]
+fn a_failed_put_leaves_no_temporary_file() {
+    let dir = TempDir::new("failed-put");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    fs::create_dir(dir.join("taken")).unwrap();
+    fs::write(dir.join("taken").join("inside"), b"x").unwrap();
+    assert_eq!(
+        store.put(&name("taken"), b"blob"),
+        Err(StorageError::Unavailable)
+    );
+    assert_eq!(dir.entries(), ["taken"]);
+}
+
+#[test]
+fn list_ignores_foreign_entries() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = TempDir::new("foreign");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    store.put(&name("lic-2"), b"2").unwrap();
+    store.put(&name("lic-1"), b"1").unwrap();
+
+    for foreign in ["README.TXT", ".hidden", "a b", "caf\u{e9}"] {
+        fs::write(dir.join(foreign), b"not a blob").unwrap();
+    }
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"lic-\xff");
+    fs::write(dir.path().join(not_utf8), b"not a blob").unwrap();
+    fs::create_dir(dir.join("subdir")).unwrap();
+    std::os::unix::fs::symlink(dir.join("lic-1"), dir.join("link")).unwrap();
+
+    assert_eq!(list(&store), ["lic-1", "lic-2"]);
+    // A directory under a valid name is not a blob either.
+    assert_eq!(get(&store, "subdir"), Err(StorageError::NotFound));
+}
+
+#[test]
+fn the_trait_is_object_safe() {
+    let dir = TempDir::new("dyn");
+    let mut store = FileStorage::open(dir.path()).unwrap();
+    let dyn_store: &mut dyn SecureStorage = &mut store;
+    dyn_store.put(&name("x"), b"via dyn").unwrap();
+    let mut out = Vec::new();
+    dyn_store.get(&name("x"), &mut out).unwrap();
+    assert_eq!(out, b"via dyn");
+}
