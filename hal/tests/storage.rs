@@ -1,6 +1,7 @@
 //! The host emulations of the persistent platform services, on real files: `FileStorage`
-//! (round trips, name and size limits, crash leftovers, foreign files). Every test works in a
-//! fresh directory of its own under the system temporary directory.
+//! (round trips, size limits, crash leftovers, foreign files) and `FileCounter` (persistence,
+//! no wrap-around, malformed files). Every test works in a fresh directory of its own under
+//! the system temporary directory.
 #![cfg(all(feature = "std", unix))]
 
 use std::fs;
@@ -8,7 +9,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use hal::platform::{BlobName, FileStorage, SecureStorage, StorageError, MAX_BLOB_LEN};
+use hal::platform::{
+    BlobName, CounterError, FileCounter, FileStorage, MonotonicCounter, SecureStorage,
+    StorageError, MAX_BLOB_LEN,
+};
 
 /// A fresh directory, removed with its contents on drop.
 struct TempDir(PathBuf);
@@ -239,4 +243,73 @@ fn the_trait_is_object_safe() {
     let mut out = Vec::new();
     dyn_store.get(&name("x"), &mut out).unwrap();
     assert_eq!(out, b"via dyn");
+}
+
+// --- FileCounter ---
+
+#[test]
+fn counter_starts_at_zero_and_increments_persist() {
+    let dir = TempDir::new("counter");
+    let path = dir.join("counter");
+    let mut counter = FileCounter::open(&path).unwrap();
+    assert_eq!(counter.path(), path);
+    assert_eq!(counter.read(), Ok(0));
+    assert!(!path.exists(), "reading creates nothing");
+    assert_eq!(counter.increment(), Ok(1));
+    assert_eq!(counter.increment(), Ok(2));
+    assert_eq!(counter.read(), Ok(2));
+
+    // A new instance (a restart) continues from the stored value.
+    let mut counter = FileCounter::open(&path).unwrap();
+    assert_eq!(counter.read(), Ok(2));
+    assert_eq!(counter.increment(), Ok(3));
+    assert_eq!(fs::read(&path).unwrap(), 3u64.to_le_bytes());
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(dir.entries(), ["counter"]);
+}
+
+#[test]
+fn counter_refuses_to_wrap() {
+    let dir = TempDir::new("counter-max");
+    let path = dir.join("counter");
+    fs::write(&path, (u64::MAX - 1).to_le_bytes()).unwrap();
+    let mut counter = FileCounter::open(&path).unwrap();
+    assert_eq!(counter.increment(), Ok(u64::MAX));
+    assert_eq!(counter.increment(), Err(CounterError::Exhausted));
+    assert_eq!(counter.read(), Ok(u64::MAX));
+    assert_eq!(fs::read(&path).unwrap(), u64::MAX.to_le_bytes());
+}
+
+#[test]
+fn counter_refuses_a_malformed_file() {
+    let dir = TempDir::new("counter-corrupt");
+    let path = dir.join("counter");
+    for bad in [&[][..], &[1; 7], &[1; 9]] {
+        fs::write(&path, bad).unwrap();
+        let mut counter = FileCounter::open(&path).unwrap();
+        assert_eq!(counter.read(), Err(CounterError::Corrupt));
+        assert_eq!(counter.increment(), Err(CounterError::Corrupt));
+        assert_eq!(fs::read(&path).unwrap(), bad, "left as it was");
+    }
+}
+
+#[test]
+fn counter_open_cleans_only_its_own_leftovers() {
+    let dir = TempDir::new("counter-leftovers");
+    let path = dir.join("counter");
+    let mut counter = FileCounter::open(&path).unwrap();
+    counter.increment().unwrap();
+    // A torn increment of this counter, and another file's temporary file.
+    fs::write(dir.join(".tmp.counter.4242.0"), [9u8; 3]).unwrap();
+    fs::write(dir.join(".tmp.counter.b.4242.0"), b"other").unwrap();
+    assert_eq!(counter.read(), Ok(1));
+
+    let counter = FileCounter::open(&path).unwrap();
+    assert_eq!(counter.read(), Ok(1));
+    assert_eq!(dir.entries(), [".tmp.counter.b.4242.0", "counter"]);
+}
+
+#[test]
+fn counter_open_refuses_a_path_without_a_file_name() {
+    assert!(FileCounter::open("/").is_err());
 }

@@ -1,5 +1,5 @@
-//! Crash-safe file updates for the host emulations ([`FileStorage`](super::FileStorage) and
-//! the others to come).
+//! Crash-safe file updates for the host emulations ([`FileStorage`](super::FileStorage),
+//! [`FileCounter`](super::FileCounter)).
 //!
 //! A file is replaced by writing a temporary file in the same directory, `fsync`ing it,
 //! renaming it over the target (atomic within one POSIX file system) and `fsync`ing the
@@ -11,6 +11,7 @@
 //! per-process sequence number keep concurrent writers apart, and `create_new` (`O_EXCL`)
 //! guarantees a writer never shares a temporary file with another.
 
+use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
@@ -32,12 +33,27 @@ pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }
 
+/// Splits a host path to a file into its directory (`.` for a bare file name) and a UTF-8
+/// file name, for the emulations that keep one file.
+pub(crate) fn split_path(path: &Path) -> io::Result<(PathBuf, String)> {
+    let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "not a UTF-8 file path");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(invalid)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((dir, String::from(name)))
+}
+
 /// Creates a new temporary file for `target` in `dir`, mode 0600, with `O_EXCL`.
 pub(crate) fn create_temp(dir: &Path, target: &str) -> io::Result<(PathBuf, File)> {
     let pid = std::process::id();
     for _ in 0..TEMP_ATTEMPTS {
         let seq = NEXT_TEMP.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(std::format!("{TEMP_PREFIX}{target}.{pid}.{seq}"));
+        let path = dir.join(alloc::format!("{TEMP_PREFIX}{target}.{pid}.{seq}"));
         match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -137,5 +153,18 @@ mod tests {
         assert!(!is_temp_of("a", Some("a")));
         assert!(is_temp_of(".tmp.anything", None));
         assert!(!is_temp_of(".hidden", None));
+    }
+
+    #[test]
+    fn split_path_defaults_to_the_current_directory() {
+        let (dir, name) = split_path(Path::new("key.bin")).unwrap();
+        assert_eq!((dir.as_path(), name.as_str()), (Path::new("."), "key.bin"));
+        let (dir, name) = split_path(Path::new("/var/lib/cdm/key.bin")).unwrap();
+        assert_eq!(
+            (dir.as_path(), name.as_str()),
+            (Path::new("/var/lib/cdm"), "key.bin")
+        );
+        assert!(split_path(Path::new("/")).is_err());
+        assert!(split_path(Path::new("a/..")).is_err());
     }
 }

@@ -25,6 +25,8 @@ mod storage;
 pub use clock::Clock;
 #[cfg(feature = "std")]
 pub use clock::SystemClock;
+#[cfg(all(feature = "std", unix))]
+pub use counter::FileCounter;
 pub use counter::{CounterError, MonotonicCounter};
 #[cfg(feature = "std")]
 pub use output::DigestSink;

@@ -187,7 +187,7 @@ pub trait SecureStorage {
 /// **An emulation, not secure storage.** Anyone with access to the directory can read, delete,
 /// or roll back its files; the secure world's sealing makes such changes detectable (and the
 /// rollback of a whole store detectable only with a counter the host cannot rewind, which
-/// `FileCounter` is not). A device backs [`SecureStorage`] with the TEE's
+/// [`FileCounter`](super::FileCounter) is not). A device backs [`SecureStorage`] with the TEE's
 /// secure storage on replay-protected memory (eMMC RPMB) instead.
 ///
 /// How it keeps the contract:
