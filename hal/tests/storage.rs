@@ -1,6 +1,7 @@
 //! The host emulations of the persistent platform services, on real files: `FileStorage`
-//! (round trips, size limits, crash leftovers, foreign files) and `FileCounter` (persistence,
-//! no wrap-around, malformed files). Every test works in a fresh directory of its own under
+//! (round trips, size limits, crash leftovers, foreign files), `FileCounter` (persistence, no
+//! wrap-around, malformed files) and `FileRootKey` (creation 0600, stability, racing creators,
+//! wrong lengths, no bytes in `Debug`). Every test works in a fresh directory of its own under
 //! the system temporary directory.
 #![cfg(all(feature = "std", unix))]
 
@@ -10,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use hal::platform::{
-    BlobName, CounterError, FileCounter, FileStorage, MonotonicCounter, SecureStorage,
-    StorageError, MAX_BLOB_LEN,
+    BlobName, CounterError, DeviceRootKey, FileCounter, FileRootKey, FileStorage, MonotonicCounter,
+    RootKey, RootKeyError, SecureStorage, StorageError, MAX_BLOB_LEN, ROOT_KEY_LEN,
 };
 
 /// A fresh directory, removed with its contents on drop.
@@ -235,7 +236,7 @@ fn list_ignores_foreign_entries() {
 }
 
 #[test]
-fn the_trait_is_object_safe() {
+fn the_storage_trait_is_object_safe() {
     let dir = TempDir::new("dyn");
     let mut store = FileStorage::open(dir.path()).unwrap();
     let dyn_store: &mut dyn SecureStorage = &mut store;
@@ -312,4 +313,128 @@ fn counter_open_cleans_only_its_own_leftovers() {
 #[test]
 fn counter_open_refuses_a_path_without_a_file_name() {
     assert!(FileCounter::open("/").is_err());
+}
+
+// --- FileRootKey ---
+
+fn root_key(source: &FileRootKey) -> Result<[u8; ROOT_KEY_LEN], RootKeyError> {
+    let mut key = RootKey::zeroed();
+    source.root_key(&mut key).map(|()| *key.expose())
+}
+
+#[test]
+fn root_key_is_created_private_and_stays_the_same() {
+    let dir = TempDir::new("root-key");
+    let path = dir.join("keys").join("root.key");
+    let source = FileRootKey::open(&path).unwrap();
+    assert_eq!(source.path(), path);
+    assert!(
+        !path.exists(),
+        "the key is generated on first use, not by open"
+    );
+
+    let key = root_key(&source).unwrap();
+    assert_ne!(key, [0; ROOT_KEY_LEN]);
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.join("keys")), 0o700);
+    assert_eq!(fs::read(&path).unwrap(), key);
+    assert_eq!(root_key(&source).unwrap(), key);
+
+    // A new instance (a restart) reads the same key; nothing else was left on disk.
+    let source = FileRootKey::open(&path).unwrap();
+    assert_eq!(root_key(&source).unwrap(), key);
+    let entries: Vec<_> = fs::read_dir(dir.join("keys")).unwrap().collect();
+    assert_eq!(entries.len(), 1);
+
+    // Another file is another device.
+    let other = FileRootKey::open(dir.join("other.key")).unwrap();
+    assert_ne!(root_key(&other).unwrap(), key);
+}
+
+#[test]
+fn root_key_of_the_wrong_length_is_refused_and_kept() {
+    let dir = TempDir::new("root-key-length");
+    let path = dir.join("root.key");
+    for len in [0, 1, ROOT_KEY_LEN - 1, ROOT_KEY_LEN + 1, 2 * ROOT_KEY_LEN] {
+        fs::write(&path, vec![0x42; len]).unwrap();
+        let source = FileRootKey::open(&path).unwrap();
+        let mut key = RootKey::zeroed();
+        key.expose_mut().fill(0x11);
+        assert_eq!(
+            source.root_key(&mut key),
+            Err(RootKeyError::WrongLength),
+            "{len} bytes"
+        );
+        assert_eq!(key.expose(), &[0; ROOT_KEY_LEN], "wiped on error");
+        assert_eq!(fs::read(&path).unwrap(), vec![0x42; len], "not replaced");
+    }
+}
+
+#[test]
+fn root_key_in_a_directory_is_unavailable() {
+    let dir = TempDir::new("root-key-dir");
+    fs::create_dir(dir.join("root.key")).unwrap();
+    let source = FileRootKey::open(dir.join("root.key")).unwrap();
+    assert_eq!(root_key(&source), Err(RootKeyError::Unavailable));
+}
+
+/// Creators racing on a missing key file (threads here; processes behave the same, the
+/// exclusion is in the file system) all end up with one key.
+#[test]
+fn racing_creators_agree_on_one_key() {
+    const CREATORS: usize = 8;
+    let dir = TempDir::new("root-key-race");
+    let path = dir.join("root.key");
+    let start = std::sync::Barrier::new(CREATORS);
+    let keys: Vec<[u8; ROOT_KEY_LEN]> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CREATORS)
+            .map(|_| {
+                let source = FileRootKey::open(&path).unwrap();
+                let start = &start;
+                s.spawn(move || {
+                    start.wait();
+                    root_key(&source).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let stored = fs::read(&path).unwrap();
+    assert!(keys.iter().all(|k| k[..] == stored[..]));
+    assert_eq!(dir.entries(), ["root.key"]);
+}
+
+#[test]
+fn root_key_open_cleans_up_an_interrupted_creation() {
+    let dir = TempDir::new("root-key-leftover");
+    fs::write(dir.join(".tmp.root.key.4242.0"), [7u8; 10]).unwrap();
+    let source = FileRootKey::open(dir.join("root.key")).unwrap();
+    assert_eq!(dir.entries(), Vec::<String>::new());
+    root_key(&source).unwrap();
+    assert_eq!(dir.entries(), ["root.key"]);
+}
+
+#[test]
+fn debug_never_prints_the_root_key() {
+    let dir = TempDir::new("root-key-debug");
+    let source = FileRootKey::open(dir.join("root.key")).unwrap();
+    let mut key = RootKey::zeroed();
+    source.root_key(&mut key).unwrap();
+    let hex_key = hex::encode(key.expose());
+    let shown = format!("{key:?} {key:#?} {source:?}");
+    assert!(shown.starts_with("RootKey { .. } RootKey { .. } FileRootKey"));
+    assert!(!shown.contains(&hex_key));
+    assert!(!shown.contains(&format!("{:?}", key.expose())));
+}
+
+#[test]
+fn the_traits_are_object_safe() {
+    let dir = TempDir::new("dyn-key-counter");
+    let source = FileRootKey::open(dir.join("root.key")).unwrap();
+    let dyn_source: &dyn DeviceRootKey = &source;
+    let mut key = RootKey::zeroed();
+    dyn_source.root_key(&mut key).unwrap();
+    let mut counter = FileCounter::open(dir.join("counter")).unwrap();
+    let dyn_counter: &mut dyn MonotonicCounter = &mut counter;
+    assert_eq!(dyn_counter.increment(), Ok(1));
 }

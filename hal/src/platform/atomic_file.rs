@@ -1,5 +1,5 @@
 //! Crash-safe file updates for the host emulations ([`FileStorage`](super::FileStorage),
-//! [`FileCounter`](super::FileCounter)).
+//! [`FileCounter`](super::FileCounter), [`FileRootKey`](super::FileRootKey)).
 //!
 //! A file is replaced by writing a temporary file in the same directory, `fsync`ing it,
 //! renaming it over the target (atomic within one POSIX file system) and `fsync`ing the

@@ -9,9 +9,12 @@
 //! (the TEE's hardware RNG, its trusted time source, its secure video path, its secure storage,
 //! RPMB counter and hardware-unique key). The `std` feature provides host implementations
 //! backed by `ring` and the operating system: [`SystemRandom`], [`SystemClock`] and
-//! [`DigestSink`]. `no_std` builds (e.g. `aarch64-unknown-none`) get only the traits: `ring`
-//! does not build for bare-metal targets, so the integrator must implement [`SecureRandom`],
-//! [`Clock`] and [`SecureOutputSink`] for the platform and pass them to [`Platform::new`].
+//! [`DigestSink`]; on Unix also [`FileStorage`], [`FileCounter`] and [`FileRootKey`], which
+//! *emulate* the persistent services with files and give none of the protection of the
+//! hardware they stand in for (each type's docs say what a device supplies instead). `no_std`
+//! builds (e.g. `aarch64-unknown-none`) get only the traits: `ring` does not build for
+//! bare-metal targets, so the integrator must implement [`SecureRandom`], [`Clock`] and
+//! [`SecureOutputSink`] for the platform and pass them to [`Platform::new`].
 
 #[cfg(all(feature = "std", unix))]
 mod atomic_file;
@@ -34,6 +37,8 @@ pub use output::{OutputError, SecureOutputSink, DIGEST_LEN};
 #[cfg(feature = "std")]
 pub use rng::SystemRandom;
 pub use rng::{RngError, SecureRandom};
+#[cfg(all(feature = "std", unix))]
+pub use root_key::FileRootKey;
 pub use root_key::{DeviceRootKey, RootKey, RootKeyError, ROOT_KEY_LEN};
 #[cfg(all(feature = "std", unix))]
 pub use storage::FileStorage;
