@@ -231,8 +231,15 @@ fn list_ignores_foreign_entries() {
     std::os::unix::fs::symlink(dir.join("lic-1"), dir.join("link")).unwrap();
 
     assert_eq!(list(&store), ["lic-1", "lic-2"]);
-    // A directory under a valid name is not a blob either.
+    // `get` agrees: a directory or a symlink under a valid name is not a blob.
     assert_eq!(get(&store, "subdir"), Err(StorageError::NotFound));
+    assert_eq!(get(&store, "link"), Err(StorageError::NotFound));
+    // A foreign directory named like a temporary file survives open's clean-up.
+    fs::create_dir(dir.join(".tmp.dir")).unwrap();
+    drop(store);
+    let store = FileStorage::open(dir.path()).unwrap();
+    assert!(dir.join(".tmp.dir").is_dir());
+    assert_eq!(list(&store), ["lic-1", "lic-2"]);
 }
 
 #[test]

@@ -125,7 +125,8 @@ pub(crate) fn remove_leftovers(dir: &Path, target: Option<&str>) -> io::Result<(
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name.to_str().is_some_and(|n| is_temp_of(n, target)) {
+        // Only regular files: a foreign directory named like a temporary file stays.
+        if name.to_str().is_some_and(|n| is_temp_of(n, target)) && entry.file_type()?.is_file() {
             match fs::remove_file(entry.path()) {
                 Ok(()) => removed = true,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

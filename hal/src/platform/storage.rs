@@ -195,7 +195,7 @@ pub trait SecureStorage {
 ///   `<name>` and `fsync`s the directory: a crash leaves the old file or the new one.
 /// - `delete` unlinks `<name>` and `fsync`s the directory.
 /// - `get` and `list` see only regular files whose names are valid [`BlobName`]s: temporary
-///   files (leading dot) and foreign files are ignored. [`FileStorage::open`] deletes the
+///   files (leading dot), symlinks, directories and other foreign entries are ignored. [`FileStorage::open`] deletes the
 ///   temporary files an interrupted `put` left.
 ///
 /// One `FileStorage` per directory at a time (the secure world is the store's only writer):
@@ -248,17 +248,22 @@ impl SecureStorage for FileStorage {
         use std::io::{ErrorKind, Read};
 
         let io = |e: std::io::Error| from_io(&e, true);
-        let mut file = std::fs::File::open(self.path(name)).map_err(io)?;
+        out.clear();
+        let path = self.path(name);
+        // Only a regular file is a blob, as in `list`: not a directory, a symlink, or a FIFO
+        // (whose `open` would block).
+        if !std::fs::symlink_metadata(&path).map_err(io)?.is_file() {
+            return Err(StorageError::NotFound);
+        }
+        let mut file = std::fs::File::open(&path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
         if !meta.is_file() {
-            // A directory or device under a blob's name is foreign, as in `list`.
             return Err(StorageError::NotFound);
         }
         let len = usize::try_from(meta.len()).map_err(|_| StorageError::Corrupt)?;
         if len > MAX_BLOB_LEN {
             return Err(StorageError::Corrupt);
         }
-        out.clear();
         out.try_reserve_exact(len)
             .map_err(|_| StorageError::OutOfMemory)?;
         // Read in chunks with fallible growth, stopping past MAX_BLOB_LEN should the file have
