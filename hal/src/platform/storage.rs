@@ -195,13 +195,31 @@ pub trait SecureStorage {
 ///   `<name>` and `fsync`s the directory: a crash leaves the old file or the new one.
 /// - `delete` unlinks `<name>` and `fsync`s the directory.
 /// - `get` and `list` see only regular files whose names are valid [`BlobName`]s: temporary
-///   files (leading dot), symlinks, directories and other foreign entries are ignored. [`FileStorage::open`] deletes the
-///   temporary files an interrupted `put` left.
+///   files (leading dot), symlinks, directories and other foreign entries are ignored.
+///   [`FileStorage::open`] deletes the temporary files an interrupted `put` left.
 ///
 /// One `FileStorage` per directory at a time (the secure world is the store's only writer):
 /// `open` would delete the temporary file of a concurrent `put` in another process, failing
 /// that `put` (atomically). Keep other files — the counter, the root key — out of the
 /// directory, or `list` reports those whose names happen to be valid blob names.
+///
+/// ```
+/// use hal::platform::{BlobName, FileStorage, SecureStorage};
+///
+/// let dir = std::env::temp_dir().join(format!("hal-doc-storage-{}", std::process::id()));
+/// let mut store = FileStorage::open(&dir)?;
+/// let name = BlobName::new("license-1")?;
+/// store.put(&name, b"sealed bytes")?;
+///
+/// let mut blob = Vec::new();
+/// store.get(&name, &mut blob)?;
+/// assert_eq!(blob, b"sealed bytes");
+/// let mut names = Vec::new();
+/// store.list(&mut names)?;
+/// assert_eq!(names, [name]);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg(all(feature = "std", unix))]
 #[derive(Debug)]
 pub struct FileStorage {
