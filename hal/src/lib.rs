@@ -6,12 +6,16 @@
 //!   run time and reported by name.
 //! - [`cenc`]: the ISO/IEC 23001-7 protection schemes (`cenc`, `cbcs`, `cens`, `cbc1`) applied
 //!   in place to one sample with its subsample map.
+//! - [`platform`]: the services the secure world is built with, as small traits an integrator
+//!   implements: randomness, trusted time, the secure output sink and, for persistent state,
+//!   secure storage, a monotonic counter and the device root key.
 //!
 //! The crate is `no_std` at its core; the `std` feature adds the environment-variable engine
-//! override and host platform services, the `encrypt` feature the encryption paths that only
-//! tests and tooling need (`cenc::encrypt_sample`, `Aes128::cbc_encrypt`). All `unsafe` code
-//! of the crate lives in the intrinsics modules under `aes/` (`x86/aesni.rs`, `x86/vaes.rs`,
-//! `x86/mod.rs` for CPUID, `arm.rs`); the rest of the crate denies it.
+//! override and host platform services (the persistent ones emulated with files, on Unix), the
+//! `encrypt` feature the encryption paths that only tests and tooling need
+//! (`cenc::encrypt_sample`, `Aes128::cbc_encrypt`). All `unsafe` code of the crate lives in the
+//! intrinsics modules under `aes/` (`x86/aesni.rs`, `x86/vaes.rs`, `x86/mod.rs` for CPUID,
+//! `arm.rs`); the rest of the crate denies it.
 //!
 //! One sample decrypted in place: a `cenc` sample whose first 16 bytes are clear, then one
 //! protected block (NIST SP 800-38A F.5.1's CTR vector: the 16-byte IV is the first counter
