@@ -6,7 +6,7 @@
 //! passing the call on, and counts the blocks it scanned, the blocks holding each needle, and
 //! the largest number of non-zero bytes in one block. A test installs it with
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static SCANNER: ScanningAllocator = ScanningAllocator::new();
 //! ```
