@@ -20,6 +20,10 @@
 //!   `SW_SECURE_CRYPTO` decrypts in place in the shared buffer; `HW_SECURE_DECODE` decrypts
 //!   only into secure buffers ([`Config::max_secure_buffers`],
 //!   [`Config::max_secure_buffer_bytes`]) that go to the secure output sink.
+//! - **Sealed records** ([`sealed`]): the format in which persistent state will leave the
+//!   secure world for the normal world's store — AES-256-GCM-SIV under per-purpose keys
+//!   derived from the device root key, with the record's name and generation authenticated.
+//!   Not yet wired to storage.
 //!
 //! The crate is `no_std` + `alloc` and forbids `unsafe`. All allocation is fallible
 //! (`try_reserve`); allocation failure answers `OutOfMemory` and changes nothing. (The
@@ -104,6 +108,7 @@ mod config;
 mod decrypt;
 mod error;
 mod key_slot;
+pub mod sealed;
 mod secure_buffer;
 mod session;
 mod world;
