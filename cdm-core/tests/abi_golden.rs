@@ -126,10 +126,15 @@ fn license_exchange_requests() {
         4,
         &g,
     );
-    let mut g = header(0x0202, 0, 5, 3, 0);
-    g.extend(h("02 6162"));
+    // key system 1 (Clear Key), robustness 2 (SW_SECURE_CRYPTO), reserved, len 2, "ab".
+    let mut g = header(0x0202, 0, 5, 7, 0);
+    g.extend(h("01020000 02 6162"));
     check_request(
-        &Request::Load(cdm_core::abi::Load { session_id: b"ab" }),
+        &Request::Load(cdm_core::abi::Load {
+            key_system: cdm_core::KeySystem::ClearKey,
+            robustness: cdm_core::Robustness::SwSecureCrypto,
+            session_id: b"ab",
+        }),
         0,
         5,
         &g,
@@ -301,6 +306,40 @@ fn responses() {
         Opcode::RenderSecureBuffer,
         &g,
     );
+    // found 1, reserved, message "{}" (u32 length 2), then the SessionState: expiration
+    // i64::MIN (none), not closed, one key: u16 id length 16, 16 x 0x11, status released (3).
+    let mut g = header(0x0202, SESSION, 9, 40, 0);
+    g.extend(h("01000000 02000000 7b7d"));
+    g.extend(h("0000000000000080 00 0100 1000"));
+    g.extend([0x11; 16]);
+    g.push(3);
+    check_response(
+        &Response::Load(cdm_core::abi::Loaded {
+            found: true,
+            release_message: b"{}".to_vec(),
+            state: SessionState {
+                expiration_ms: None,
+                closed: None,
+                key_statuses: vec![(KeyId::new(&[0x11; 16]).unwrap(), KeyStatus::Released)],
+            },
+        }),
+        Opcode::Load,
+        &g,
+    );
+    // Not found: everything else empty; anything else is refused.
+    let mut g = header(0x0202, SESSION, 9, 19, 0);
+    g.extend(h("00000000 00000000 0000000000000080 00 0000"));
+    check_response(
+        &Response::Load(cdm_core::abi::Loaded::default()),
+        Opcode::Load,
+        &g,
+    );
+    let mut bad = header(0x0202, SESSION, 9, 21, 0);
+    bad.extend(h("00000000 02000000 7b7d 0000000000000080 00 0000"));
+    assert_eq!(
+        Response::parse(Opcode::Load, &bad),
+        Err(cdm_core::abi::AbiError::InvalidField("found"))
+    );
     check_response(
         &Response::CloseSession(Done),
         Opcode::CloseSession,
@@ -334,6 +373,8 @@ fn status_codes_are_stable() {
         (Status::InvalidState, 0x203),
         (Status::KeyQuotaExceeded, 0x204),
         (Status::NotSupported, 0x205),
+        (Status::LicenseQuotaExceeded, 0x206),
+        (Status::SessionIdInUse, 0x207),
         (Status::InvalidInitData, 0x301),
         (Status::InvalidLicense, 0x302),
         (Status::NoKey, 0x401),
@@ -342,6 +383,11 @@ fn status_codes_are_stable() {
         (Status::SecureBufferQuotaExceeded, 0x404),
         (Status::NoSuchSecureBuffer, 0x405),
         (Status::OutputNotAllowed, 0x406),
+        (Status::StorageUnavailable, 0x501),
+        (Status::StorageCorrupt, 0x502),
+        (Status::StorageTruncated, 0x503),
+        (Status::StorageRollback, 0x504),
+        (Status::StorageMissing, 0x505),
         (Status::OutOfMemory, 0xF01),
         (Status::Internal, 0xFFF),
     ];

@@ -9,6 +9,8 @@
 //! - [`clearkey`]: the Clear Key license builder and a minimal license server function;
 //! - [`alloc_scan`]: a global allocator that scans freed and moved heap blocks for key
 //!   material;
+//! - [`temp`]: temporary directories (on `/dev/shm` where it exists) and directory copies,
+//!   for storage and rollback tests;
 //! - [`conformance`]: the engine conformance suite (FIPS-197, NIST SP 800-38A, equality with
 //!   the portable engine, pattern cases) run for every AES engine.
 #![deny(unsafe_code)]
@@ -24,3 +26,4 @@ pub mod cenc;
 pub mod clearkey;
 pub mod conformance;
 pub mod rng;
+pub mod temp;

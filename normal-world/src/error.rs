@@ -101,6 +101,12 @@ impl EmeError {
                 EmeError::QuotaExceededError(msg("the session cannot hold more keys"))
             }
             Status::NotSupported => EmeError::NotSupportedError(msg("not supported")),
+            Status::LicenseQuotaExceeded => EmeError::QuotaExceededError(msg(
+                "the secure world cannot store more persistent licenses, or this one is too large",
+            )),
+            Status::SessionIdInUse => {
+                EmeError::QuotaExceededError(msg("a session with this session id is already open"))
+            }
             Status::InvalidInitData => {
                 EmeError::TypeError(msg("init data is malformed or holds no usable key ID"))
             }
@@ -120,6 +126,21 @@ impl EmeError {
                 "the key's robustness does not allow this output (clear output under \
                  HW_SECURE_DECODE)",
             )),
+            Status::StorageUnavailable => {
+                EmeError::InvalidStateError(msg("secure storage is unavailable"))
+            }
+            Status::StorageCorrupt => EmeError::InvalidStateError(msg(
+                "a stored record failed authentication (altered, or stored under another name)",
+            )),
+            Status::StorageTruncated => {
+                EmeError::InvalidStateError(msg("a stored record is truncated"))
+            }
+            Status::StorageRollback => EmeError::InvalidStateError(msg(
+                "secure storage was rolled back to an older copy; refused",
+            )),
+            Status::StorageMissing => {
+                EmeError::InvalidStateError(msg("the stored license's record is missing"))
+            }
             Status::OutOfMemory => {
                 EmeError::QuotaExceededError(msg("the secure world is out of memory"))
             }

@@ -20,6 +20,12 @@ pub struct Config {
     pub sw_secure_crypto: bool,
     /// Sessions may be opened with `HW_SECURE_DECODE`.
     pub hw_secure_decode: bool,
+    /// Persistent licenses the store keeps at once (1..=1024); only used when the secure
+    /// world has storage ([`crate::SecureWorld::with_storage`]).
+    pub max_persistent_licenses: usize,
+    /// Bytes of one stored license record (its key IDs and keys) before sealing
+    /// (1..=16 KiB).
+    pub max_license_record_len: usize,
 }
 
 /// Default (and largest) [`Config::max_sessions`].
@@ -30,6 +36,14 @@ pub const DEFAULT_MAX_KEYS_PER_SESSION: usize = 32;
 pub const DEFAULT_MAX_SECURE_BUFFERS: usize = 16;
 /// Default (and largest) [`Config::max_secure_buffer_bytes`].
 pub const DEFAULT_MAX_SECURE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// Default (and largest) [`Config::max_persistent_licenses`].
+pub const DEFAULT_MAX_PERSISTENT_LICENSES: usize = 1024;
+/// Default (and largest) [`Config::max_license_record_len`]: 32 keys with 16-byte key IDs
+/// take 1,142 bytes.
+pub const DEFAULT_MAX_LICENSE_RECORD_LEN: usize = 16 * 1024;
+
+// The license table holds the default number of licenses in one sealed record.
+const _: () = assert!(DEFAULT_MAX_PERSISTENT_LICENSES <= crate::store::MAX_TABLE_ENTRIES);
 
 // Every key status of a session must fit one response.
 const _: () = assert!(DEFAULT_MAX_KEYS_PER_SESSION <= MAX_KEY_STATUSES);
@@ -43,6 +57,8 @@ impl Default for Config {
             max_secure_buffer_bytes: DEFAULT_MAX_SECURE_BUFFER_BYTES,
             sw_secure_crypto: true,
             hw_secure_decode: true,
+            max_persistent_licenses: DEFAULT_MAX_PERSISTENT_LICENSES,
+            max_license_record_len: DEFAULT_MAX_LICENSE_RECORD_LEN,
         }
     }
 }
@@ -59,6 +75,9 @@ pub enum ConfigError {
     /// Neither robustness level is enabled.
     #[error("no robustness level is enabled")]
     NoRobustness,
+    /// The device root key could not be read, so storage cannot be opened.
+    #[error("the device root key is unavailable")]
+    RootKey,
     /// The tables could not be allocated.
     #[error("out of memory")]
     OutOfMemory,
@@ -91,6 +110,18 @@ impl Config {
                 self.max_secure_buffer_bytes,
                 DEFAULT_MAX_SECURE_BUFFER_BYTES,
                 self.hw_secure_decode,
+            ),
+            (
+                "max_persistent_licenses",
+                self.max_persistent_licenses,
+                DEFAULT_MAX_PERSISTENT_LICENSES,
+                true,
+            ),
+            (
+                "max_license_record_len",
+                self.max_license_record_len,
+                DEFAULT_MAX_LICENSE_RECORD_LEN,
+                true,
             ),
         ];
         for (name, value, max, nonzero) in bounded {

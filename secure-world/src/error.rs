@@ -4,6 +4,8 @@ use cdm_core::abi::{AbiError, Status};
 use cdm_core::{ClearKeyError, InitDataError};
 use hal::platform::{OutputError, RngError};
 
+use crate::store::StoreError;
+
 /// Why a request failed. Only the [`Status`] crosses the ABI; the detail stays inside.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -43,6 +45,10 @@ pub(crate) enum Error {
     Output(#[from] OutputError),
     #[error("random number generator failed")]
     Rng(#[from] RngError),
+    #[error("a session with this id is already open")]
+    SessionIdInUse,
+    #[error("storage: {0}")]
+    Store(#[from] crate::store::StoreError),
     #[error("out of memory")]
     OutOfMemory,
     #[error("internal error: {0}")]
@@ -86,6 +92,17 @@ impl Error {
             Error::NoSuchSecureBuffer => Status::NoSuchSecureBuffer,
             // The sink refusing a frame means the output requirements cannot be met.
             Error::OutputNotAllowed | Error::Output(_) => Status::OutputNotAllowed,
+            Error::SessionIdInUse => Status::SessionIdInUse,
+            Error::Store(e) => match e {
+                StoreError::Unavailable => Status::StorageUnavailable,
+                StoreError::Corrupt => Status::StorageCorrupt,
+                StoreError::Truncated => Status::StorageTruncated,
+                StoreError::Rollback => Status::StorageRollback,
+                StoreError::Missing => Status::StorageMissing,
+                StoreError::Quota => Status::LicenseQuotaExceeded,
+                StoreError::OutOfMemory => Status::OutOfMemory,
+                StoreError::Rng => Status::Internal,
+            },
             Error::OutOfMemory => Status::OutOfMemory,
             Error::Rng(_) | Error::Internal(_) => Status::Internal,
         }

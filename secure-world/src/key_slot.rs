@@ -31,6 +31,16 @@ impl KeySlot {
     }
 
     /// The key ID.
+    /// A slot for a released key: the key ID alone, status `released` (a stored license
+    /// whose release is pending).
+    pub(crate) fn released(kid: Vec<u8>) -> Self {
+        KeySlot {
+            kid,
+            key: None,
+            status: KeyStatus::Released,
+        }
+    }
+
     pub(crate) fn kid(&self) -> &[u8] {
         &self.kid
     }

@@ -111,10 +111,12 @@ mod key_slot;
 pub mod sealed;
 mod secure_buffer;
 mod session;
+mod store;
 mod world;
 
 pub use config::{
-    Config, ConfigError, DEFAULT_MAX_KEYS_PER_SESSION, DEFAULT_MAX_SECURE_BUFFERS,
-    DEFAULT_MAX_SECURE_BUFFER_BYTES, DEFAULT_MAX_SESSIONS,
+    Config, ConfigError, DEFAULT_MAX_KEYS_PER_SESSION, DEFAULT_MAX_LICENSE_RECORD_LEN,
+    DEFAULT_MAX_PERSISTENT_LICENSES, DEFAULT_MAX_SECURE_BUFFERS, DEFAULT_MAX_SECURE_BUFFER_BYTES,
+    DEFAULT_MAX_SESSIONS,
 };
 pub use world::SecureWorld;

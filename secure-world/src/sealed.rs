@@ -69,6 +69,8 @@ pub enum RecordKind {
     License = 1,
     /// The device identity (the provisioned device key pair and its certificate).
     DeviceIdentity = 2,
+    /// The table of stored licenses (names, generations, release state).
+    LicenseTable = 3,
 }
 
 impl RecordKind {
@@ -78,6 +80,7 @@ impl RecordKind {
         match self {
             RecordKind::License => b"tee-cdm seal v1 license",
             RecordKind::DeviceIdentity => b"tee-cdm seal v1 device-identity",
+            RecordKind::LicenseTable => b"tee-cdm seal v1 license-table",
         }
     }
 
@@ -85,6 +88,7 @@ impl RecordKind {
         match raw {
             1 => Some(RecordKind::License),
             2 => Some(RecordKind::DeviceIdentity),
+            3 => Some(RecordKind::LicenseTable),
             _ => None,
         }
     }

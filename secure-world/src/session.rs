@@ -62,15 +62,54 @@ fn bytes(b: &[u8]) -> Result<Vec<u8>, Error> {
 
 impl Session {
     /// A new session in the `Created` phase.
-    pub(crate) fn new(handle: u64, id: String, robustness: Robustness) -> Self {
+    pub(crate) fn new(
+        handle: u64,
+        id: String,
+        robustness: Robustness,
+        session_type: SessionType,
+    ) -> Self {
         Session {
             handle,
             id,
             robustness,
-            session_type: SessionType::Temporary,
+            session_type,
             phase: Phase::Created,
             slots: Vec::new(),
         }
+    }
+
+    /// A `persistent-license` session restored by `Load` from a stored license: its keys
+    /// usable (phase `Requested`), or, for a license whose release was not acknowledged
+    /// (`released`, every schedule `None`), only their IDs, `released` (phase `Released`).
+    pub(crate) fn restored(
+        handle: u64,
+        id: String,
+        robustness: Robustness,
+        keys: Vec<(KeyId, Option<Aes128>)>,
+        released: bool,
+        max_keys: usize,
+    ) -> Result<Self, Error> {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(max_keys.max(keys.len()))?;
+        for (kid, schedule) in keys {
+            let kid = bytes(kid.as_bytes())?;
+            slots.push(match schedule {
+                Some(schedule) => KeySlot::new(kid, schedule),
+                None => KeySlot::released(kid),
+            });
+        }
+        Ok(Session {
+            handle,
+            id,
+            robustness,
+            session_type: SessionType::PersistentLicense,
+            phase: if released {
+                Phase::Released
+            } else {
+                Phase::Requested
+            },
+            slots,
+        })
     }
 
     /// The session handle.

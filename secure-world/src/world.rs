@@ -6,22 +6,25 @@ use alloc::vec::Vec;
 use cdm_core::abi::limits::{MAX_SAMPLE_LEN, MAX_SUBSAMPLES};
 use cdm_core::abi::{
     encode_response, Capabilities, CloseSession, DecryptOutput, DecryptRequest, Done,
-    GenerateRequest, GetCapabilities, GetKeyStatuses, Header, Message, OpenSession, Operation,
-    OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Rendered, Request, Response,
-    SampleError, SessionOpened, Status, Update, ABI_VERSION, HEADER_LEN, MAGIC,
+    GenerateRequest, GetCapabilities, GetKeyStatuses, Header, Load, Loaded, Message, OpenSession,
+    Operation, OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Rendered, Request,
+    Response, SampleError, SessionOpened, Status, Update, ABI_VERSION, HEADER_LEN, MAGIC,
 };
 use cdm_core::clearkey::{kids_json, parse_license, parse_license_release, ClearKeyError};
 use cdm_core::{
     parse_init_data, ClosedReason, EncryptionScheme, KeySystem, MessageType, Robustness,
     SessionType,
 };
-use hal::platform::{Clock, Platform, SecureOutputSink, SecureRandom};
+use hal::platform::{
+    Clock, DeviceRootKey, MonotonicCounter, Platform, SecureOutputSink, SecureRandom, SecureStorage,
+};
 
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
 use crate::secure_buffer::Pool;
 use crate::session::Session;
+use crate::store::Store;
 
 /// How many times a random handle or session id is redrawn on collision before giving up
 /// (with 64-bit values a second draw already essentially never happens).
@@ -41,6 +44,8 @@ pub struct SecureWorld<R, C, S> {
     sessions: Vec<Session>,
     buffers: Pool,
     scratch: Scratch,
+    /// Persistent licenses; `None` when the secure world was built without storage.
+    store: Option<Store>,
 }
 
 impl<R, C, S> core::fmt::Debug for SecureWorld<R, C, S> {
@@ -49,6 +54,7 @@ impl<R, C, S> core::fmt::Debug for SecureWorld<R, C, S> {
             .field("engine", &self.platform.engine.name())
             .field("config", &self.config)
             .field("sessions", &self.sessions.len())
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -146,7 +152,50 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             sessions,
             buffers,
             scratch,
+            store: None,
         })
+    }
+
+    /// Builds a secure world that keeps `persistent-license` sessions in `storage`, sealed
+    /// under keys derived from `root_key` and protected against rollback by `counter` (see
+    /// `docs/storage.md`).
+    ///
+    /// Fails only if the configuration is invalid or the root key cannot be read. A store that
+    /// fails its checks (rolled back, tampered, unreadable) still yields a secure world:
+    /// temporary sessions work, and every persistent-license operation answers the reason
+    /// ([`SecureWorld::storage_fault`] tells it up front).
+    pub fn with_storage<St, Co>(
+        platform: Platform<R, C, S>,
+        config: Config,
+        storage: St,
+        counter: Co,
+        root_key: &dyn DeviceRootKey,
+    ) -> Result<Self, ConfigError>
+    where
+        St: SecureStorage + Send + 'static,
+        Co: MonotonicCounter + Send + 'static,
+    {
+        let mut world = Self::new(platform, config)?;
+        let store = Store::open(
+            alloc::boxed::Box::new(storage),
+            alloc::boxed::Box::new(counter),
+            root_key,
+            world.config.max_persistent_licenses,
+            world.config.max_license_record_len,
+        )
+        .map_err(|_| ConfigError::RootKey)?;
+        world.store = Some(store);
+        Ok(world)
+    }
+
+    /// Why persistent licenses cannot be used, as the status every persistent-license
+    /// operation answers: `None` when the store is usable, [`Status::NotSupported`] when the
+    /// secure world has no storage.
+    pub fn storage_fault(&self) -> Option<Status> {
+        match &self.store {
+            None => Some(Status::NotSupported),
+            Some(store) => store.check().err().map(|e| Error::Store(e).status()),
+        }
     }
 
     /// The platform services (e.g. to read a `DigestSink`'s counters in tests).
@@ -207,8 +256,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             Request::CloseSession(CloseSession) => self.close_session(header, out),
             Request::GenerateRequest(gen) => self.generate_request(header, gen, out),
             Request::Update(Update { response }) => self.update(header, response, out),
-            // No secure storage yet: persistent-license sessions cannot exist.
-            Request::Load(_) => Err(Error::NotSupported("load")),
+            Request::Load(load) => self.load(header, load, out),
             Request::Remove(Remove) => self.remove(header, out),
             Request::GetKeyStatuses(GetKeyStatuses) => {
                 let state = self.session(header.session)?.state(None)?;
@@ -283,7 +331,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             engine,
             robustness: self.robustness_levels()?,
             schemes: try_vec(EncryptionScheme::ALL)?,
-            session_types: try_vec(&[SessionType::Temporary])?,
+            session_types: if self.store.is_some() {
+                try_vec(&[SessionType::Temporary, SessionType::PersistentLicense])?
+            } else {
+                try_vec(&[SessionType::Temporary])?
+            },
             max_sessions: to_u32(self.config.max_sessions),
             max_keys_per_session: to_u32(self.config.max_keys_per_session),
             max_sample_len: to_u32(MAX_SAMPLE_LEN),
@@ -308,21 +360,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             robustness,
             session_type,
         } = open;
-        match key_system {
-            KeySystem::ClearKey => {}
-        }
-        let effective = match robustness {
-            Robustness::Empty | Robustness::SwSecureCrypto if self.config.sw_secure_crypto => {
-                Robustness::SwSecureCrypto
-            }
-            Robustness::HwSecureDecode if self.config.hw_secure_decode => {
-                Robustness::HwSecureDecode
-            }
-            _ => return Err(Error::NotSupported("robustness")),
-        };
+        let effective = self.effective_robustness(key_system, robustness)?;
         match session_type {
             SessionType::Temporary => {}
-            // Needs secure storage, which the secure world does not have yet.
+            SessionType::PersistentLicense if self.store.is_some() => {}
+            // Needs secure storage, which this secure world was built without.
             SessionType::PersistentLicense => {
                 return Err(Error::NotSupported("persistent-license"))
             }
@@ -330,25 +372,133 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if self.sessions.len() >= self.config.max_sessions {
             return Err(Error::SessionQuota);
         }
-        let sessions = &self.sessions;
-        let rng = &self.platform.rng;
-        let handle = fresh_handle(rng, |h| sessions.iter().any(|s| s.handle() == h))?;
-        let mut id = session_id(rng)?;
-        let mut draws = 1;
-        while sessions.iter().any(|s| s.id() == id) {
-            if draws >= MAX_DRAWS {
-                return Err(Error::Internal("could not draw a fresh session id"));
-            }
-            id = session_id(rng)?;
-            draws = draws.saturating_add(1);
-        }
+        let (handle, id) = self.fresh_session()?;
         let mut answered = *header;
         answered.session = handle;
         let session_id = session_id_copy(&id)?;
         write::<OpenSession>(&SessionOpened { session_id }, &answered, out)?;
         // Capacity for max_sessions was reserved at construction: no reallocation.
         self.sessions.try_reserve(1)?;
-        self.sessions.push(Session::new(handle, id, effective));
+        self.sessions
+            .push(Session::new(handle, id, effective, session_type));
+        Ok(())
+    }
+
+    /// The robustness a session asking for `robustness` gets, if this secure world offers it.
+    fn effective_robustness(
+        &self,
+        key_system: KeySystem,
+        robustness: Robustness,
+    ) -> Result<Robustness, Error> {
+        match key_system {
+            KeySystem::ClearKey => {}
+        }
+        match robustness {
+            Robustness::Empty | Robustness::SwSecureCrypto if self.config.sw_secure_crypto => {
+                Ok(Robustness::SwSecureCrypto)
+            }
+            Robustness::HwSecureDecode if self.config.hw_secure_decode => {
+                Ok(Robustness::HwSecureDecode)
+            }
+            _ => Err(Error::NotSupported("robustness")),
+        }
+    }
+
+    /// A fresh handle and a fresh session id: used by no open session and, for the id, by no
+    /// stored license either.
+    fn fresh_session(&self) -> Result<(u64, String), Error> {
+        let sessions = &self.sessions;
+        let rng = &self.platform.rng;
+        let handle = fresh_handle(rng, |h| sessions.iter().any(|s| s.handle() == h))?;
+        for _ in 0..MAX_DRAWS {
+            let id = session_id(rng)?;
+            let stored = match &self.store {
+                Some(store) => store.find(id.as_bytes()).ok().flatten().is_some(),
+                None => false,
+            };
+            if !stored && !sessions.iter().any(|s| s.id() == id) {
+                return Ok((handle, id));
+            }
+        }
+        Err(Error::Internal("could not draw a fresh session id"))
+    }
+
+    /// EME `load()` (§6.6.3) on the secure side: opens a session holding the license stored
+    /// under `session_id`, or answers `found: false` and opens nothing.
+    fn load(&mut self, header: &Header, load: Load<'_>, out: &mut Vec<u8>) -> Result<(), Error> {
+        let Load {
+            key_system,
+            robustness,
+            session_id,
+        } = load;
+        let effective = self.effective_robustness(key_system, robustness)?;
+        let store = self
+            .store
+            .as_ref()
+            .ok_or(Error::NotSupported("persistent-license"))?;
+        if self
+            .sessions
+            .iter()
+            .any(|s| s.id().as_bytes() == session_id)
+        {
+            return Err(Error::SessionIdInUse);
+        }
+        let Some(entry) = store.find(session_id)? else {
+            return write::<Load<'_>>(&Loaded::default(), header, out);
+        };
+        if self.sessions.len() >= self.config.max_sessions {
+            return Err(Error::SessionQuota);
+        }
+        let stored = store.read(entry)?;
+        if stored.robustness != effective {
+            return Err(Error::NotSupported(
+                "the license was stored at another robustness level",
+            ));
+        }
+        let released = entry.released;
+        let id = core::str::from_utf8(session_id)
+            .map_err(|_| Error::Internal("stored session id"))
+            .and_then(session_id_copy)?;
+        let keys = if released {
+            stored
+                .keys
+                .iter()
+                .map(|(kid, _)| kid.try_clone().map(|k| (k, None)))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            expand_keys(self.platform.engine, stored.keys)?
+                .into_iter()
+                .map(|(k, s)| (k, Some(s)))
+                .collect()
+        };
+        let sessions = &self.sessions;
+        let handle = fresh_handle(&self.platform.rng, |h| {
+            sessions.iter().any(|s| s.handle() == h)
+        })?;
+        let session = Session::restored(
+            handle,
+            id,
+            effective,
+            keys,
+            released,
+            self.config.max_keys_per_session,
+        )?;
+        let state = session.state(None)?;
+        let release_message = if released {
+            kids_json(session.kids(), None)?
+        } else {
+            Vec::new()
+        };
+        let mut answered = *header;
+        answered.session = handle;
+        let loaded = Loaded {
+            found: true,
+            release_message,
+            state,
+        };
+        write::<Load<'_>>(&loaded, &answered, out)?;
+        self.sessions.try_reserve(1)?;
+        self.sessions.push(session);
         Ok(())
     }
 
@@ -398,11 +548,16 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     fn update(&mut self, header: &Header, license: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
         let max_keys = self.config.max_keys_per_session;
-        let engine = self.platform.engine;
-        let session = self
-            .sessions
+        let Self {
+            platform,
+            sessions,
+            store,
+            ..
+        } = self;
+        let session = sessions
             .get_mut(i)
             .ok_or(Error::Internal("session index"))?;
+        let persistent = session.session_type() == SessionType::PersistentLicense;
         if session.expects_release_ack()? {
             // EME §9.1.6: the acknowledgement lists the released key IDs.
             let kids = parse_license_release(license)?;
@@ -413,20 +568,63 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
             let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
             write::<Update<'_>>(&state, header, out)?;
+            if persistent {
+                // The record of license destruction is acknowledged: delete it.
+                if let Some(store) = store.as_mut() {
+                    let id = session.id().as_bytes();
+                    if store.find(id)?.is_some() {
+                        store.forget(id, &platform.rng)?;
+                    }
+                }
+            }
             self.close_index(i);
             return Ok(());
         }
-        // All-or-nothing: parse, check and allocate first, then load (infallible).
+        // All-or-nothing: parse, check and allocate first, then store, then load
+        // (infallible).
         let parsed = parse_license(license)?;
         let (state, new_kids) = session.prepare_license(&parsed, max_keys)?;
-        let schedules = expand_keys(engine, parsed)?;
+        let record = match (persistent, store.as_ref()) {
+            (false, _) => None,
+            (true, None) => return Err(Error::Internal("persistent session without storage")),
+            (true, Some(store)) => {
+                let id = session.id().as_bytes();
+                // The record holds every key of the session: the stored ones, replaced or
+                // joined by this license's.
+                let mut keys = match store.find(id)? {
+                    Some(entry) => store.read(entry)?.keys,
+                    None => Vec::new(),
+                };
+                keys.try_reserve(parsed.keys.len())?;
+                for (kid, key) in &parsed.keys {
+                    match keys.iter_mut().find(|(k, _)| k == kid) {
+                        Some((_, stored)) => *stored = key.clone(),
+                        None => keys.push((kid.try_clone()?, key.clone())),
+                    }
+                }
+                Some(store.prepare(id, session.robustness(), &keys)?)
+            }
+        };
+        let schedules = expand_keys(platform.engine, parsed.keys)?;
         write::<Update<'_>>(&state, header, out)?;
+        if let (Some(record), Some(store)) = (record, store.as_mut()) {
+            store.store(session.id().as_bytes(), &record, &platform.rng)?;
+        }
         session.commit_license(schedules, new_kids);
         Ok(())
     }
 
     fn remove(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
-        let session = self.session_mut(header.session)?;
+        let i = self.session_index(header.session)?;
+        let Self {
+            platform,
+            sessions,
+            store,
+            ..
+        } = self;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
         session.check_remove()?;
         // EME §9.1.5: the record of license destruction, {"kids":[...]}.
         let message = kids_json(session.kids(), None)?;
@@ -437,6 +635,16 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             state,
         };
         write::<Remove>(&resp, header, out)?;
+        if session.session_type() == SessionType::PersistentLicense {
+            // The stored license becomes a record of its destruction, kept until the release
+            // is acknowledged (and loadable again to finish it after a restart).
+            if let Some(store) = store.as_mut() {
+                let id = session.id().as_bytes();
+                if store.find(id)?.is_some() {
+                    store.mark_released(id, &platform.rng)?;
+                }
+            }
+        }
         session.release();
         Ok(())
     }
@@ -502,18 +710,18 @@ fn session_id_copy(id: &str) -> Result<String, Error> {
     Ok(s)
 }
 
-/// Expands every key of `license` (fallibly: nothing is loaded if one allocation fails),
-/// wiping each raw key in place right after its expansion; the license, and with it every
-/// key ID, is dropped when this returns, so neither its memory nor a moved copy keeps a key.
+/// Expands every key of `keys` (fallibly: nothing is loaded if one allocation fails), wiping
+/// each raw key in place right after its expansion; the vector, and with it every key ID, is
+/// dropped when this returns, so neither its memory nor a moved copy keeps a key.
 fn expand_keys(
     engine: hal::aes::Engine,
-    mut license: cdm_core::License,
+    mut keys: Vec<(cdm_core::KeyId, cdm_core::ContentKey)>,
 ) -> Result<Vec<(cdm_core::KeyId, hal::aes::Aes128)>, Error> {
     let mut schedules = Vec::new();
     schedules
-        .try_reserve_exact(license.keys.len())
+        .try_reserve_exact(keys.len())
         .map_err(|_| Error::OutOfMemory)?;
-    for (kid, key) in license.keys.iter_mut() {
+    for (kid, key) in keys.iter_mut() {
         let schedule = engine.try_key(key.as_bytes());
         zeroize::Zeroize::zeroize(key);
         let schedule = schedule.map_err(|_| Error::OutOfMemory)?;

@@ -226,6 +226,8 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.call(
             s,
             &Request::Load(cdm_core::abi::Load {
+                key_system: KeySystem::ClearKey,
+                robustness: Robustness::Empty,
                 session_id: b"0123"
             })
         ),

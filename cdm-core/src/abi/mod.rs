@@ -32,7 +32,7 @@ pub use request::{
     Subsamples, Update,
 };
 pub use response::{
-    Capabilities, DecryptOutput, Done, Message, Rendered, SessionOpened, SessionState,
+    Capabilities, DecryptOutput, Done, Loaded, Message, Rendered, SessionOpened, SessionState,
     MAX_ENGINE_NAME_LEN,
 };
 pub use status::Status;

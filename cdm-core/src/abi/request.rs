@@ -132,21 +132,38 @@ impl fmt::Debug for Update<'_> {
     }
 }
 
-/// [`super::Opcode::Load`]: `bytes8 session_id`.
+/// [`super::Opcode::Load`]: `u8 key_system, u8 robustness, u8[2] reserved, bytes8
+/// session_id`. Sent with session handle 0: a successful load opens the session and answers
+/// its handle in the response header, as [`OpenSession`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Load<'a> {
+    /// Key system the session serves.
+    pub key_system: KeySystem,
+    /// Robustness level the session is opened at; the stored license must have been stored
+    /// at the same level.
+    pub robustness: Robustness,
     /// The EME session id of a stored persistent-license session.
     pub session_id: &'a [u8],
 }
 
 impl<'a> Payload<'a> for Load<'a> {
     fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let key_system =
+            KeySystem::from_wire(r.u8()?).ok_or(AbiError::InvalidField("key_system"))?;
+        let robustness =
+            Robustness::from_wire(r.u8()?).ok_or(AbiError::InvalidField("robustness"))?;
+        r.reserved(2)?;
         Ok(Load {
+            key_system,
+            robustness,
             session_id: r.bytes_u8(MAX_SESSION_ID_LEN)?,
         })
     }
 
     fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(self.key_system.to_wire())?;
+        w.u8(self.robustness.to_wire())?;
+        w.reserved(2)?;
         w.bytes_u8(self.session_id, MAX_SESSION_ID_LEN)
     }
 }

@@ -71,6 +71,20 @@ pub struct Message {
     pub state: SessionState,
 }
 
+/// Answer to [`super::Opcode::Load`]. When `found`, the session is open and its handle is in
+/// the response header's `session`; otherwise no session was opened (EME §6.6.3 resolves
+/// `load()` with `false`) and the other fields are empty.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Loaded {
+    /// Whether a license was stored under the session id.
+    pub found: bool,
+    /// For a license whose release was never acknowledged, the record of license
+    /// destruction to send again (`license-release`, EME §9.1.5); otherwise empty.
+    pub release_message: Vec<u8>,
+    /// Key statuses of the loaded session.
+    pub state: SessionState,
+}
+
 /// Where `Decrypt` put the clear sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DecryptOutput {
@@ -244,6 +258,36 @@ impl<'a> Payload<'a> for Message {
         w.u8(self.message_type.to_wire())?;
         w.reserved(3)?;
         w.bytes_u32(&self.message, MAX_MESSAGE_LEN)?;
+        self.state.encode(w)
+    }
+}
+
+/// `u8 found, u8[3] reserved, bytes32 release_message, SessionState`; a `found` of 0 comes
+/// with an empty message and no keys.
+impl<'a> Payload<'a> for Loaded {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let found = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(AbiError::InvalidField("found")),
+        };
+        r.reserved(3)?;
+        let release_message = try_to_vec(r.bytes_u32(MAX_MESSAGE_LEN)?)?;
+        let state = SessionState::decode(r)?;
+        if !found && (!release_message.is_empty() || state != SessionState::default()) {
+            return Err(AbiError::InvalidField("found"));
+        }
+        Ok(Loaded {
+            found,
+            release_message,
+            state,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(u8::from(self.found))?;
+        w.reserved(3)?;
+        w.bytes_u32(&self.release_message, MAX_MESSAGE_LEN)?;
         self.state.encode(w)
     }
 }

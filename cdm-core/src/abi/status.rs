@@ -6,7 +6,7 @@ wire_enum! {
     /// The values are stable and documented in `docs/abi.md`. Ranges:
     /// `0` success; `0x01xx` malformed messages; `0x02xx` sessions and quotas;
     /// `0x03xx` init data and licenses; `0x04xx` decryption and secure buffers;
-    /// `0x0Fxx` the secure world itself. Decrypt failures are deliberately coarse.
+    /// `0x05xx` secure storage; `0x0Fxx` the secure world itself. Decrypt failures are deliberately coarse.
     pub enum Status: u32 {
         /// Success.
         Ok = 0x0000,
@@ -34,6 +34,12 @@ wire_enum! {
         KeyQuotaExceeded = 0x0204,
         /// The key system, robustness, session type or operation is not supported.
         NotSupported = 0x0205,
+        /// The secure world's store of persistent licenses is full, or the license is too
+        /// large to store (EME `QuotaExceededError`).
+        LicenseQuotaExceeded = 0x0206,
+        /// A session with this session id is already open (EME §6.6.3 `load()`:
+        /// `QuotaExceededError`).
+        SessionIdInUse = 0x0207,
         /// The init data could not be parsed or holds no usable key ID.
         InvalidInitData = 0x0301,
         /// The license (or release acknowledgement) could not be parsed or does not apply.
@@ -51,6 +57,18 @@ wire_enum! {
         /// The requested output is not allowed for the key's robustness level (clear output
         /// under `HW_SECURE_DECODE`).
         OutputNotAllowed = 0x0406,
+        /// Secure storage (or the monotonic counter) failed or is not available.
+        StorageUnavailable = 0x0501,
+        /// A stored record failed authentication or is malformed: its bytes were altered, or it
+        /// was stored under another name. Nothing was loaded from it.
+        StorageCorrupt = 0x0502,
+        /// A stored record is shorter than a sealed record can be (truncated).
+        StorageTruncated = 0x0503,
+        /// Stored state is older than the monotonic counter allows: the store was rolled back
+        /// (an old copy restored). Refused.
+        StorageRollback = 0x0504,
+        /// The record of a stored license is missing from storage.
+        StorageMissing = 0x0505,
         /// The secure world could not allocate memory.
         OutOfMemory = 0x0F01,
         /// An internal invariant failed; the request changed nothing.

@@ -16,7 +16,7 @@ use super::request::{
     OpenSession, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Update,
 };
 use super::response::{
-    Capabilities, DecryptOutput, Done, Message, Rendered, SessionOpened, SessionState,
+    Capabilities, DecryptOutput, Done, Loaded, Message, Rendered, SessionOpened, SessionState,
 };
 use super::status::Status;
 use crate::codec::{Payload, Reader, Writer};
@@ -224,8 +224,8 @@ operations! {
     GenerateRequest = 0x0200: GenerateRequest<'a> => Message;
     /// EME `update`: a license (or release acknowledgement) in, key statuses out.
     Update = 0x0201: Update<'a> => SessionState;
-    /// EME `load`: restores a persistent-license session.
-    Load = 0x0202: Load<'a> => SessionState;
+    /// EME `load`: opens a session and restores the persistent license stored under its id.
+    Load = 0x0202: Load<'a> => Loaded;
     /// EME `remove`: releases the keys, answers the record of license destruction.
     Remove = 0x0203: Remove => Message;
     /// Key statuses and expiration of a session.

@@ -76,6 +76,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// Writes `bytes` to a new temporary file for `target` in `dir` and `fsync`s it. On error the
 /// temporary file is removed (best effort).
 pub(crate) fn write_temp(dir: &Path, target: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    super::crash_test::step();
     let (temp, mut file) = create_temp(dir, target)?;
     let written = file.write_all(bytes).and_then(|()| file.sync_all());
     drop(file);
@@ -92,11 +93,15 @@ pub(crate) fn write_temp(dir: &Path, target: &str, bytes: &[u8]) -> io::Result<P
 /// Replaces `dir/target` with `bytes` atomically and durably (see the module docs).
 pub(crate) fn replace(dir: &Path, target: &str, bytes: &[u8]) -> io::Result<()> {
     let temp = write_temp(dir, target, bytes)?;
+    super::crash_test::step();
     if let Err(e) = fs::rename(&temp, dir.join(target)) {
         let _ = fs::remove_file(&temp);
         return Err(e);
     }
-    sync_dir(dir)
+    super::crash_test::step();
+    sync_dir(dir)?;
+    super::crash_test::step();
+    Ok(())
 }
 
 /// Whether `file_name` is a temporary file of `target` (any target when `None`).

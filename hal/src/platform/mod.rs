@@ -1,9 +1,9 @@
 //! Platform services the secure world is built with: randomness, a clock and the secure
 //! output sink, gathered with the AES [`Engine`] in one [`Platform`] value; and the persistent
 //! services — [`SecureStorage`], [`MonotonicCounter`], [`DeviceRootKey`] — that persistent
-//! licenses and the device identity need (not yet part of [`Platform`]: each is a plain trait
-//! with no associated types, so a wider `Platform` or a second bundle can carry them as further
-//! type parameters, or as trait objects).
+//! licenses need, passed separately to `SecureWorld::with_storage` (a secure world without
+//! them serves temporary sessions only). On a std host, [`HostPersistence`] opens all three
+//! from one directory.
 //!
 //! Each service is a small trait so that a TEE integrator can supply its own implementation
 //! (the TEE's hardware RNG, its trusted time source, its secure video path, its secure storage,
@@ -20,6 +20,8 @@
 mod atomic_file;
 mod clock;
 mod counter;
+#[cfg(all(feature = "std", unix))]
+pub mod crash_test;
 mod output;
 mod rng;
 mod root_key;
@@ -88,5 +90,41 @@ impl StdPlatform {
             DigestSink::new(),
             Engine::detect(),
         )
+    }
+}
+
+/// The host emulations of the three persistent services, laid out in one directory:
+///
+/// | path | service | stands in for |
+/// |---|---|---|
+/// | `DIR/store/` | [`FileStorage`] | the TEE's secure storage (in the normal world's file system, as OP-TEE's REE FS keeps it) |
+/// | `DIR/counter` | [`FileCounter`] | an RPMB or fuse counter the normal world cannot rewind |
+/// | `DIR/root-key` | [`FileRootKey`] | the hardware-unique key |
+///
+/// Only `DIR/store/` models what an attacker on a device controls: rolling back, altering or
+/// swapping its files is what the secure world detects. The two files beside it emulate
+/// hardware and protect nothing here (whoever can rewrite `DIR/counter` or read
+/// `DIR/root-key` defeats both); a device supplies the real services.
+#[cfg(all(feature = "std", unix))]
+#[derive(Debug)]
+pub struct HostPersistence {
+    /// `DIR/store/`.
+    pub storage: FileStorage,
+    /// `DIR/counter`.
+    pub counter: FileCounter,
+    /// `DIR/root-key` (generated, mode 0600, on first use).
+    pub root_key: FileRootKey,
+}
+
+#[cfg(all(feature = "std", unix))]
+impl HostPersistence {
+    /// Opens (creating what is missing, mode 0700) the layout above under `dir`.
+    pub fn open(dir: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+        let dir = dir.as_ref();
+        Ok(HostPersistence {
+            storage: FileStorage::open(dir.join("store"))?,
+            counter: FileCounter::open(dir.join("counter"))?,
+            root_key: FileRootKey::open(dir.join("root-key"))?,
+        })
     }
 }

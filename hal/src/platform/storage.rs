@@ -315,8 +315,12 @@ impl SecureStorage for FileStorage {
     }
 
     fn delete(&mut self, name: &BlobName) -> Result<(), StorageError> {
+        super::crash_test::step();
         std::fs::remove_file(self.path(name)).map_err(|e| from_io(&e, true))?;
-        super::atomic_file::sync_dir(&self.dir).map_err(|e| from_io(&e, false))
+        super::crash_test::step();
+        super::atomic_file::sync_dir(&self.dir).map_err(|e| from_io(&e, false))?;
+        super::crash_test::step();
+        Ok(())
     }
 
     fn list(&self, out: &mut Vec<BlobName>) -> Result<(), StorageError> {

@@ -34,6 +34,12 @@ pub fn license(keys: &[(&[u8], [u8; 16])]) -> Vec<u8> {
     cdm_testkit::clearkey::license(&refs, "temporary")
 }
 
+/// A Clear Key JWK Set of a `persistent-license` session.
+pub fn persistent_license(keys: &[(&[u8], [u8; 16])]) -> Vec<u8> {
+    let refs: Vec<(&[u8], &[u8; 16])> = keys.iter().map(|(kid, key)| (*kid, key)).collect();
+    cdm_testkit::clearkey::license(&refs, "persistent-license")
+}
+
 /// A version 1 `pssh` box of the common system ID listing `kids` (the test kit's builder).
 pub fn pssh_v1(kids: &[[u8; 16]]) -> Vec<u8> {
     cdm_testkit::cenc::pssh_v1(&kids.iter().collect::<Vec<_>>())
@@ -62,6 +68,23 @@ impl Harness {
     pub fn with_config(config: Config) -> Self {
         Harness {
             sw: SecureWorld::new(StdPlatform::host(), config).unwrap(),
+            resp: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// A secure world keeping persistent licenses in `dir` (hal's host emulations).
+    pub fn with_storage(dir: &std::path::Path, config: Config) -> Self {
+        let p = hal::platform::HostPersistence::open(dir).unwrap();
+        Harness {
+            sw: SecureWorld::with_storage(
+                StdPlatform::host(),
+                config,
+                p.storage,
+                p.counter,
+                &p.root_key,
+            )
+            .unwrap(),
             resp: Vec::new(),
             next_id: 1,
         }
@@ -98,10 +121,18 @@ impl Harness {
     }
 
     pub fn try_open(&mut self, robustness: Robustness) -> Result<(u64, String), Status> {
+        self.try_open_typed(robustness, SessionType::Temporary)
+    }
+
+    pub fn try_open_typed(
+        &mut self,
+        robustness: Robustness,
+        session_type: SessionType,
+    ) -> Result<(u64, String), Status> {
         let req = Request::OpenSession(cdm_core::abi::OpenSession {
             key_system: KeySystem::ClearKey,
             robustness,
-            session_type: SessionType::Temporary,
+            session_type,
         });
         let mut msg = Vec::new();
         req.encode(0, 77, &mut msg).unwrap();
@@ -112,6 +143,38 @@ impl Harness {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// Sends `Load`; answers the new handle (0 when nothing was found) and the answer.
+    pub fn load(
+        &mut self,
+        robustness: Robustness,
+        session_id: &str,
+    ) -> Result<(u64, cdm_core::abi::Loaded), Status> {
+        let req = Request::Load(cdm_core::abi::Load {
+            key_system: KeySystem::ClearKey,
+            robustness,
+            session_id: session_id.as_bytes(),
+        });
+        let mut msg = Vec::new();
+        req.encode(0, 78, &mut msg).unwrap();
+        let (h, r) = self.raw(Opcode::Load, &msg, &mut []);
+        match r? {
+            Response::Load(loaded) => Ok((h.session, loaded)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A persistent-license session with `keys` stored; answers the handle and session id.
+    pub fn persistent_session(
+        &mut self,
+        robustness: Robustness,
+        keys: &[(&[u8], [u8; 16])],
+    ) -> Result<(u64, String), Status> {
+        let (s, id) = self.try_open_typed(robustness, SessionType::PersistentLicense)?;
+        self.generate(s, InitDataType::Webm, keys[0].0)?;
+        self.update(s, &persistent_license(keys))?;
+        Ok((s, id))
     }
 
     pub fn open(&mut self, robustness: Robustness) -> u64 {
