@@ -5,9 +5,12 @@
 //! same call after call: for `org.w3.clearkey`, init data types `cenc`, `keyids`, `webm`;
 //! MP4 and WebM audio/video with the codecs the private `content_type` module knows; encryption
 //! schemes `cenc`, `cbcs` and `cbcs-1-9` (or none named); the empty robustness string only;
-//! no distinctive identifier; no persistent state and only `temporary` sessions (persistent
-//! licenses need secure storage, which is not built yet).
+//! no distinctive identifier. Persistent state and `persistent-license` sessions are offered
+//! only when the caller says where the secure world keeps its storage
+//! ([`KeySystemOptions::storage_dir`], [`request_media_key_system_access_with`]); otherwise
+//! only `temporary` sessions, and `persistentState: "required"` is not supported.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use cdm_core::eme::{EncryptionScheme, InitDataType, KeySystem, SessionType};
@@ -20,12 +23,25 @@ use crate::error::EmeError;
 use crate::media_keys::MediaKeys;
 use crate::transport::Transport;
 
+/// What this deployment adds to the key system's fixed support. Non-EME: a browser knows
+/// it from its profile directory; an embedder says it here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeySystemOptions {
+    /// Where the secure world keeps persistent licenses (the layout of
+    /// `hal::platform::HostPersistence`). `Some` offers `persistentState` and
+    /// `persistent-license` sessions; [`MediaKeySystemAccess::create_media_keys`] builds its
+    /// in-process secure world on this directory, and a socket host must have been started with
+    /// `--storage` on it (`createMediaKeys` checks that the secure world really has storage).
+    pub storage_dir: Option<PathBuf>,
+}
+
 /// Access to a key system with a negotiated configuration (EME §3.2
 /// `MediaKeySystemAccess`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaKeySystemAccess {
     key_system: KeySystem,
     configuration: MediaKeySystemConfiguration,
+    options: KeySystemOptions,
 }
 
 impl MediaKeySystemAccess {
@@ -45,8 +61,14 @@ impl MediaKeySystemAccess {
     /// otherwise pass a transport to [`Self::create_media_keys_with_transport`].
     #[cfg(feature = "in-process")]
     pub fn create_media_keys(&self) -> Result<MediaKeys, EmeError> {
-        let transport = crate::transport::InProcessTransport::new()
-            .map_err(|e| EmeError::NotSupportedError(format!("createMediaKeys: {e}")))?;
+        let transport = match &self.options.storage_dir {
+            None => crate::transport::InProcessTransport::new(),
+            Some(dir) => crate::transport::InProcessTransport::with_storage(
+                dir,
+                secure_world::Config::default(),
+            ),
+        }
+        .map_err(|e| EmeError::NotSupportedError(format!("createMediaKeys: {e}")))?;
         self.create_media_keys_with_transport(Box::new(transport))
     }
 
@@ -61,7 +83,9 @@ impl MediaKeySystemAccess {
 }
 
 /// EME §3.1.1 `requestMediaKeySystemAccess()`: the first configuration of `configs` the key
-/// system supports, reduced to what is supported.
+/// system supports, reduced to what is supported. Without storage: persistent state and
+/// `persistent-license` sessions are not offered (see
+/// [`request_media_key_system_access_with`]).
 ///
 /// Errors: `TypeError` if `key_system` is empty or `configs` is empty (§3.1.1 steps 1–2),
 /// `NotSupportedError` if the key system is unknown (step 3) or no configuration is
@@ -69,6 +93,18 @@ impl MediaKeySystemAccess {
 pub fn request_media_key_system_access(
     key_system: &str,
     configs: &[MediaKeySystemConfiguration],
+) -> Result<MediaKeySystemAccess, EmeError> {
+    request_media_key_system_access_with(key_system, configs, &KeySystemOptions::default())
+}
+
+/// [`request_media_key_system_access`] for a deployment described by `options`: with a
+/// storage directory, `persistentState: "required"` and `sessionTypes:
+/// ["persistent-license"]` are supported too. The answer depends only on `configs` and on
+/// whether a directory is given, so it is the same call after call.
+pub fn request_media_key_system_access_with(
+    key_system: &str,
+    configs: &[MediaKeySystemConfiguration],
+    options: &KeySystemOptions,
 ) -> Result<MediaKeySystemAccess, EmeError> {
     if key_system.is_empty() {
         return Err(EmeError::TypeError("keySystem is the empty string".into()));
@@ -83,10 +119,11 @@ pub fn request_media_key_system_access(
     })?;
     configs
         .iter()
-        .find_map(|c| get_supported_configuration(c).ok())
+        .find_map(|c| get_supported_configuration(c, options.storage_dir.is_some()).ok())
         .map(|configuration| MediaKeySystemAccess {
             key_system,
             configuration,
+            options: options.clone(),
         })
         .ok_or_else(|| {
             EmeError::NotSupportedError(
@@ -109,9 +146,11 @@ pub(crate) enum Unsupported {
 }
 
 /// EME §3.1.1.1 "Get Supported Configuration and Consent" (consent steps omitted: Clear Key
-/// uses no distinctive identifier and no persistent state, so there is nothing to consent to).
+/// uses no distinctive identifier, and its persistent state is only licenses the application
+/// asked to persist). `storage`: whether persistent state can be kept.
 pub(crate) fn get_supported_configuration(
     candidate: &MediaKeySystemConfiguration,
+    storage: bool,
 ) -> Result<MediaKeySystemConfiguration, Unsupported> {
     // Step 1, 2: the label is copied.
     let mut acc = MediaKeySystemConfiguration {
@@ -136,8 +175,8 @@ pub(crate) fn get_supported_configuration(
         return Err(Unsupported::DistinctiveIdentifier);
     }
     acc.distinctive_identifier = candidate.distinctive_identifier;
-    // Step 5: nothing can be persisted yet (no secure storage).
-    if candidate.persistent_state == MediaKeysRequirement::Required {
+    // Step 5: persistent state needs storage.
+    if candidate.persistent_state == MediaKeysRequirement::Required && !storage {
         return Err(Unsupported::PersistentState);
     }
     acc.persistent_state = candidate.persistent_state;
@@ -149,9 +188,17 @@ pub(crate) fn get_supported_configuration(
     for ty in &session_types {
         match SessionType::from_str(ty) {
             Ok(SessionType::Temporary) => {}
-            // Persistent sessions need persistent state (step 6.3.1), which is not built; an
-            // unknown string is a type the implementation does not support (step 6.3.2).
-            Ok(SessionType::PersistentLicense) | Err(_) => return Err(Unsupported::SessionType),
+            // Step 6.3: a persistent session type needs persistent state: refused where it is
+            // "not-allowed" (6.3.1) or cannot be kept; otherwise persistent state becomes
+            // "required" (6.3.3).
+            Ok(SessionType::PersistentLicense) => {
+                if !storage || acc.persistent_state == MediaKeysRequirement::NotAllowed {
+                    return Err(Unsupported::SessionType);
+                }
+                acc.persistent_state = MediaKeysRequirement::Required;
+            }
+            // A type the implementation does not support (step 6.3.2).
+            Err(_) => return Err(Unsupported::SessionType),
         }
     }
     acc.session_types = Some(session_types);
@@ -170,8 +217,9 @@ pub(crate) fn get_supported_configuration(
             get_supported_capabilities(MediaKind::Audio, &candidate.audio_capabilities)
                 .ok_or(Unsupported::AudioCapabilities)?;
     }
-    // Steps 11, 12: "optional" resolves to "not-allowed", as Clear Key requires neither a
-    // distinctive identifier nor persistent state for any supported combination.
+    // Steps 11, 12: "optional" resolves to "not-allowed": Clear Key needs no distinctive
+    // identifier, and persistent state only for persistent sessions, which made it
+    // "required" above.
     if acc.distinctive_identifier == MediaKeysRequirement::Optional {
         acc.distinctive_identifier = MediaKeysRequirement::NotAllowed;
     }

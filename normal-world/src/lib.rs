@@ -106,7 +106,10 @@ pub mod session;
 mod session_state;
 pub mod transport;
 
-pub use access::{request_media_key_system_access, MediaKeySystemAccess};
+pub use access::{
+    request_media_key_system_access, request_media_key_system_access_with, KeySystemOptions,
+    MediaKeySystemAccess,
+};
 pub use cdm_core::eme::{
     ClosedReason, EncryptionScheme, KeyStatus, MessageType, Robustness, SessionType,
 };

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use cdm_core::abi::frame::MAX_MESSAGE_FRAME;
-use cdm_core::abi::{parse_response, OpenSession, Operation, SessionOpened};
+use cdm_core::abi::{parse_response, Load, Loaded, OpenSession, Operation, SessionOpened};
 use cdm_core::eme::{ClosedReason, KeySystem, Robustness, SessionType};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -129,8 +129,10 @@ impl Link {
                 return Err(self.lose(why, ClosedReason::InternalError));
             }
         };
-        // OpenSession answers the new handle in the header; everything else echoes ours.
-        let session_ok = O::OPCODE == OpenSession::OPCODE || header.session == session;
+        // OpenSession and Load answer the new handle in the header; everything else echoes
+        // ours.
+        let opens = O::OPCODE == OpenSession::OPCODE || O::OPCODE == Load::OPCODE;
+        let session_ok = opens || header.session == session;
         if header.request_id != id || !session_ok {
             let why = format!("{what}: response does not correlate with the request");
             return Err(self.lose(why, ClosedReason::InternalError));
@@ -168,6 +170,34 @@ impl Link {
             (handle, SessionOpened { session_id }) => {
                 tracing::debug!(session_id, "session opened");
                 Ok((handle, session_id))
+            }
+        }
+    }
+}
+
+impl Link {
+    /// Opens a session holding the license stored under `session_id` (EME `load()`): its
+    /// handle and what the secure world answered, or `None` when nothing is stored under it.
+    pub(crate) fn load(
+        &mut self,
+        robustness: Robustness,
+        session_id: &str,
+    ) -> Result<Option<(u64, Loaded)>, EmeError> {
+        const WHAT: &str = "load";
+        let req = Load {
+            key_system: KeySystem::ClearKey,
+            robustness,
+            session_id: session_id.as_bytes(),
+        };
+        match self.call_full(0, &req, &mut [], WHAT)? {
+            (0, Loaded { found: false, .. }) => Ok(None),
+            (_, Loaded { found: false, .. }) => {
+                Err(self.protocol_violation(WHAT, "a handle for a license not found"))
+            }
+            (0, _) => Err(self.protocol_violation(WHAT, "session handle 0")),
+            (handle, loaded) => {
+                tracing::debug!(session_id, "persistent session loaded");
+                Ok(Some((handle, loaded)))
             }
         }
     }

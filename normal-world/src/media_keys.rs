@@ -62,6 +62,23 @@ impl MediaKeys {
                 capabilities.abi_version
             )));
         }
+        // getConfiguration() must report only what is honoured: a negotiated persistent
+        // session type needs a secure world that really has storage.
+        let wants_persistent = configuration.session_types.as_ref().is_some_and(|t| {
+            t.iter()
+                .any(|t| t == SessionType::PersistentLicense.as_str())
+        });
+        if wants_persistent
+            && !capabilities
+                .session_types
+                .contains(&SessionType::PersistentLicense)
+        {
+            return Err(EmeError::NotSupportedError(
+                "createMediaKeys: the configuration needs persistent-license sessions and \
+                 the secure world has no storage"
+                    .into(),
+            ));
+        }
         Ok(MediaKeys {
             cdm,
             key_system,
@@ -96,8 +113,8 @@ impl MediaKeys {
     /// key system's default robustness (`""`). Nothing reaches the secure world until
     /// `generate_request()`.
     ///
-    /// `persistent-license` → `NotSupportedError` (persistent licenses need secure storage,
-    /// which is not built yet; `requestMediaKeySystemAccess` never offers them).
+    /// A session type the negotiated configuration does not list (e.g. `persistent-license`
+    /// without a storage directory) → `NotSupportedError`.
     pub fn create_session(&self, session_type: SessionType) -> Result<MediaKeySession, EmeError> {
         self.create_session_with_robustness(session_type, Robustness::Empty)
     }

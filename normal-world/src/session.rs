@@ -9,9 +9,9 @@
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cdm_core::abi::limits::{MAX_INIT_DATA_LEN, MAX_LICENSE_LEN};
+use cdm_core::abi::limits::{MAX_INIT_DATA_LEN, MAX_LICENSE_LEN, MAX_SESSION_ID_LEN};
 use cdm_core::abi::{CloseSession, GenerateRequest, Message, Remove, Update};
-use cdm_core::eme::{ClosedReason, InitDataType, Robustness, SessionType};
+use cdm_core::eme::{ClosedReason, InitDataType, MessageType, Robustness, SessionType};
 use cdm_core::init_data::{parse_init_data, InitDataError};
 
 use crate::error::EmeError;
@@ -163,27 +163,58 @@ impl MediaKeySession {
         Ok(())
     }
 
-    /// EME `load()` (§6.6.3): restores a persistent-license session.
+    /// EME `load()` (§6.6.3): restores the `persistent-license` session stored under
+    /// `session_id`, with no license request. `Ok(false)` when nothing is stored under it.
     ///
-    /// Persistent-license sessions cannot be created yet, so after EME's argument checks this
-    /// always fails: closed session or second call → `InvalidStateError`, empty session id or
-    /// a temporary session → `TypeError`.
+    /// On success the session has the id, its key statuses are those of the stored license
+    /// (`keystatuseschange` is queued) and, for a license removed but never acknowledged, a
+    /// `license-release` message with the record of license destruction is queued (send it to
+    /// the server and pass the acknowledgement to [`Self::update`]).
+    ///
+    /// Errors: closed session or a second `generateRequest()`/`load()` → `InvalidStateError`;
+    /// empty or malformed session id, or a temporary session → `TypeError`; a session with
+    /// this id already open in the secure world → `QuotaExceededError`; a store that was
+    /// rolled back, altered or is unavailable → `InvalidStateError` naming the reason.
     pub fn load(&self, session_id: &str) -> Result<bool, EmeError> {
         const WHAT: &str = "load";
-        let _link = self.cdm.lock_link();
-        let mut s = self.state();
-        s.initialize(WHAT)?;
-        if session_id.is_empty() {
-            return Err(EmeError::TypeError(format!("{WHAT}: sessionId is empty")));
-        }
-        if s.session_type != SessionType::PersistentLicense {
+        let mut link = self.cdm.lock_link();
+        let robustness = {
+            let mut s = self.state();
+            s.initialize(WHAT)?;
+            if session_id.is_empty() {
+                return Err(EmeError::TypeError(format!("{WHAT}: sessionId is empty")));
+            }
+            if s.session_type != SessionType::PersistentLicense {
+                return Err(EmeError::TypeError(format!(
+                    "{WHAT}: only persistent-license sessions can be loaded"
+                )));
+            }
+            s.robustness
+        };
+        // §6.6.3 step 8.1: sanitize. Session ids are printable ASCII, at most 64 bytes.
+        if session_id.len() > MAX_SESSION_ID_LEN
+            || !session_id.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(EmeError::TypeError(format!(
-                "{WHAT}: only persistent-license sessions can be loaded"
+                "{WHAT}: sessionId is not a valid session id"
             )));
         }
-        Err(EmeError::NotSupportedError(format!(
-            "{WHAT}: persistent licenses are not supported"
-        )))
+        let Some((handle, loaded)) = link.load(robustness, session_id)? else {
+            return Ok(false);
+        };
+        let mut s = self.state();
+        s.handle = Some(handle);
+        s.session_id = session_id.to_string();
+        s.callable = true;
+        s.apply_state(loaded.state, true);
+        s.updated = link.next_update();
+        if !loaded.release_message.is_empty() {
+            s.events.push_back(MediaKeySessionEvent::Message {
+                message_type: MessageType::LicenseRelease,
+                message: loaded.release_message,
+            });
+        }
+        Ok(true)
     }
 
     /// EME `update()` (§6.6.4): passes the license server's `response` (for Clear Key a JWK

@@ -65,6 +65,47 @@ pub fn host_world() -> Result<impl Entry, ConfigError> {
     SecureWorld::new(StdPlatform::host(), Config::default())
 }
 
+/// Why a secure world could not be built for a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The configuration was refused or the root key could not be read.
+    #[error("secure world: {0}")]
+    Config(#[from] ConfigError),
+    /// The storage directory could not be opened.
+    #[error("storage directory {}: {source}", dir.display())]
+    Storage {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// The secure world a host serves: [`host_world`] without storage; with `storage`, one that
+/// keeps persistent licenses in that directory (`hal::platform::HostPersistence`). A store that
+/// fails its checks (rolled back, altered) is logged and still served: temporary sessions
+/// work and every persistent-license operation answers the reason.
+pub fn host_world_in(storage: Option<&Path>) -> Result<impl Entry, HostError> {
+    let Some(dir) = storage else {
+        return Ok(SecureWorld::new(StdPlatform::host(), Config::default())?);
+    };
+    let p = hal::platform::HostPersistence::open(dir).map_err(|source| HostError::Storage {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let world = SecureWorld::with_storage(
+        StdPlatform::host(),
+        Config::default(),
+        p.storage,
+        p.counter,
+        &p.root_key,
+    )?;
+    if let Some(status) = world.storage_fault() {
+        tracing::error!(status = status.name(), "persistent licenses unavailable");
+    }
+    Ok(world)
+}
+
 /// Serves one client connection: reads request frames, runs them through `entry`, writes
 /// the replies. Returns when the client disconnects (`Ok`) or sends a frame that breaks the
 /// bounds (`Err`; the connection is then dropped).
@@ -98,13 +139,13 @@ pub fn serve_connection(mut stream: UnixStream, entry: &mut dyn Entry) -> io::Re
 /// secure world from `new_entry` (a new connection is a new CDM instance: nothing survives
 /// a disconnect). With `once`, returns after the first connection ends. The socket file is
 /// removed on return.
-pub fn serve_unix_socket<E: Entry, F>(
+pub fn serve_unix_socket<E: Entry, Er: std::fmt::Display, F>(
     socket_path: &Path,
     once: bool,
     mut new_entry: F,
 ) -> io::Result<()>
 where
-    F: FnMut() -> Result<E, ConfigError>,
+    F: FnMut() -> Result<E, Er>,
 {
     let listener = UnixListener::bind(socket_path)?;
     tracing::info!(socket = %socket_path.display(), once, "listening");
@@ -143,16 +184,22 @@ where
 }
 
 /// The usage line.
-pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once]";
+pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--storage DIR]";
+
+/// Environment variable arming the crash-test hook (`hal::platform::crash_test`): the host
+/// kills itself with SIGKILL at that durable storage step. For crash-consistency tests only.
+pub const KILL_AT_STORAGE_STEP_ENV: &str = "TEE_CDM_KILL_AT_STORAGE_STEP";
 
 /// Whether `args` (without the program name) ask for the host: they start with `--socket`.
 pub fn is_host_invocation(args: &[OsString]) -> bool {
     args.first().is_some_and(|a| a == "--socket")
 }
 
-/// Runs the host: `--socket PATH [--once]`. Listens on the Unix domain socket `PATH` and
-/// serves the message ABI, one client at a time, each with a fresh secure world (nothing
-/// survives a disconnect). With `--once` it exits after the first client disconnects (how
+/// Runs the host: `--socket PATH [--once] [--storage DIR]`. Listens on the Unix domain socket
+/// `PATH` and serves the message ABI, one client at a time, each with a fresh secure world
+/// (nothing but stored persistent licenses survives a disconnect). With `--storage` the secure
+/// world keeps persistent licenses in `DIR` (see [`host_world_in`]); the environment variable
+/// [`KILL_AT_STORAGE_STEP_ENV`] arms the crash-test hook. With `--once` it exits after the first client disconnects (how
 /// `SocketTransport::spawn` runs it). Logs go to stderr, filtered by `RUST_LOG` (default
 /// `warn`).
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -168,12 +215,17 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         ExitCode::from(2)
     };
     let mut socket: Option<PathBuf> = None;
+    let mut storage: Option<PathBuf> = None;
     let mut once = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--socket") => match args.next() {
                 Some(p) => socket = Some(PathBuf::from(p)),
+                None => return usage(),
+            },
+            Some("--storage") => match args.next() {
+                Some(p) => storage = Some(PathBuf::from(p)),
                 None => return usage(),
             },
             Some("--once") => once = true,
@@ -183,12 +235,18 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let Some(socket) = socket else {
         return usage();
     };
+    if let Some(n) = std::env::var_os(KILL_AT_STORAGE_STEP_ENV) {
+        match n.to_str().and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) => hal::platform::crash_test::kill_at_storage_step(n),
+            None => return usage(),
+        }
+    }
     // Fail before listening if the secure world cannot be built at all.
-    if let Err(e) = host_world() {
+    if let Err(e) = host_world_in(storage.as_deref()) {
         eprintln!("secure-world-host: {e}");
         return ExitCode::FAILURE;
     }
-    match serve_unix_socket(&socket, once, host_world) {
+    match serve_unix_socket(&socket, once, || host_world_in(storage.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("secure-world-host: {}: {e}", socket.display());

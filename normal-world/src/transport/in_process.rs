@@ -33,6 +33,29 @@ impl InProcessTransport {
         Self::with_config(Config::default())
     }
 
+    /// A secure world with `config` on the host platform that keeps persistent licenses in
+    /// `dir` (hal's host emulations of secure storage, counter and root key: see
+    /// `hal::platform::HostPersistence`). A store that fails its checks (rolled back,
+    /// tampered) does not fail this: persistent-license operations answer the reason.
+    pub fn with_storage(
+        dir: impl AsRef<std::path::Path>,
+        config: Config,
+    ) -> Result<Self, TransportError> {
+        let dir = dir.as_ref();
+        let p = hal::platform::HostPersistence::open(dir).map_err(|e| {
+            TransportError::Setup(format!("storage directory {}: {e}", dir.display()))
+        })?;
+        let world = SecureWorld::with_storage(
+            StdPlatform::host(),
+            config,
+            p.storage,
+            p.counter,
+            &p.root_key,
+        )
+        .map_err(|e| TransportError::Setup(format!("secure world: {e}")))?;
+        Ok(InProcessTransport { world })
+    }
+
     /// A secure world with `config` on the host platform.
     pub fn with_config(config: Config) -> Result<Self, TransportError> {
         let world = SecureWorld::new(StdPlatform::host(), config)

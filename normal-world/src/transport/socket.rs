@@ -107,6 +107,13 @@ impl SocketTransport {
     /// temporary directory and connects to it. The host serves this one connection and exits
     /// when it closes; the transport also shuts it down on drop.
     pub fn spawn(host_binary: impl AsRef<Path>) -> Result<SocketTransport, TransportError> {
+        Self::spawn_command(Command::new(host_binary.as_ref()))
+    }
+
+    /// [`Self::spawn`] with a command the caller prepared: its program, extra arguments (e.g.
+    /// `--storage DIR`) and environment are kept; `--socket PATH --once` is appended and
+    /// stdin and stdout are closed.
+    pub fn spawn_command(mut command: Command) -> Result<SocketTransport, TransportError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nonce = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -117,7 +124,7 @@ impl SocketTransport {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let child = Command::new(host_binary.as_ref())
+        let child = command
             .arg("--socket")
             .arg(&path)
             .arg("--once")
@@ -125,7 +132,10 @@ impl SocketTransport {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| {
-                TransportError::Setup(format!("spawn {}: {e}", host_binary.as_ref().display()))
+                TransportError::Setup(format!(
+                    "spawn {}: {e}",
+                    Path::new(command.get_program()).display()
+                ))
             })?;
         let host = HostProcess {
             id: child.id(),

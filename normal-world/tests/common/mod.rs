@@ -5,8 +5,9 @@
 use cdm_core::key_id::KeyId;
 use normal_world::transport::{HostProcess, SocketTransport};
 use normal_world::{
-    request_media_key_system_access, MediaKeySession, MediaKeySessionEvent,
-    MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys, SessionType,
+    request_media_key_system_access, request_media_key_system_access_with, KeySystemOptions,
+    MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
+    MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, SessionType,
 };
 
 /// Which transport a test runs over.
@@ -14,6 +15,89 @@ use normal_world::{
 pub enum Kind {
     InProcess,
     Socket,
+}
+
+/// [`config`] asking for persistent state and `persistent-license` sessions.
+pub fn persistent_config() -> MediaKeySystemConfiguration {
+    MediaKeySystemConfiguration {
+        persistent_state: MediaKeysRequirement::Required,
+        session_types: Some(vec!["temporary".into(), "persistent-license".into()]),
+        ..config()
+    }
+}
+
+/// A `MediaKeys` over `kind` whose secure world keeps persistent licenses in `dir`: the
+/// in-process world on `dir`, the host binary with `--storage dir`, or (without the binary)
+/// the host's server loop on a thread, built the way the binary builds it.
+pub fn media_keys_with_storage(
+    kind: Kind,
+    dir: &std::path::Path,
+) -> (MediaKeys, Option<HostProcess>) {
+    media_keys_with_storage_env(kind, dir, &[])
+}
+
+/// [`media_keys_with_storage`], with environment variables for a spawned host binary.
+pub fn media_keys_with_storage_env(
+    kind: Kind,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> (MediaKeys, Option<HostProcess>) {
+    let options = KeySystemOptions {
+        storage_dir: Some(dir.to_path_buf()),
+    };
+    let access =
+        request_media_key_system_access_with("org.w3.clearkey", &[persistent_config()], &options)
+            .unwrap();
+    match (kind, host_binary()) {
+        (Kind::InProcess, _) => (access.create_media_keys().unwrap(), None),
+        (Kind::Socket, Some(bin)) => {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.arg("--storage").arg(dir);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let t = SocketTransport::spawn_command(cmd).unwrap();
+            let host = t.host();
+            (
+                access
+                    .create_media_keys_with_transport(Box::new(t))
+                    .unwrap(),
+                host,
+            )
+        }
+        (Kind::Socket, None) => {
+            let dir = dir.to_path_buf();
+            let t = threaded_host(move || secure_world_host::host_world_in(Some(&dir)));
+            (
+                access
+                    .create_media_keys_with_transport(Box::new(t))
+                    .unwrap(),
+                None,
+            )
+        }
+    }
+}
+
+/// A socket transport to the host's server loop, serving one connection on a thread of this
+/// process with the secure world `make` builds.
+pub fn threaded_host<E, Er, F>(make: F) -> SocketTransport
+where
+    E: secure_world_host::Entry,
+    Er: std::fmt::Display,
+    F: FnMut() -> Result<E, Er> + Send + 'static,
+{
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("tee-cdm-test-{}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listening = path.clone();
+    std::thread::spawn(move || secure_world_host::serve_unix_socket(&listening, true, make));
+    loop {
+        match SocketTransport::connect(&path) {
+            Ok(t) => break t,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
 }
 
 /// Key IDs and keys of the tests, with their base64url (computed independently, Python's
@@ -61,25 +145,7 @@ pub fn media_keys(kind: Kind) -> (MediaKeys, Option<HostProcess>) {
             )
         }
         (Kind::Socket, None) => {
-            static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let path =
-                std::env::temp_dir().join(format!("tee-cdm-test-{}-{n}.sock", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            let listening = path.clone();
-            std::thread::spawn(move || {
-                secure_world_host::serve_unix_socket(
-                    &listening,
-                    true,
-                    secure_world_host::host_world,
-                )
-            });
-            let t = loop {
-                match SocketTransport::connect(&path) {
-                    Ok(t) => break t,
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
-                }
-            };
+            let t = threaded_host(secure_world_host::host_world);
             (
                 access
                     .create_media_keys_with_transport(Box::new(t))

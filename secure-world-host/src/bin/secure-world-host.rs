@@ -1,6 +1,6 @@
 //! `secure-world-host`: the tee-cdm secure world in its own process.
 //!
-//! Usage: `secure-world-host --socket PATH [--once]` (see [`secure_world_host::main_with_args`]).
+//! Usage: `secure-world-host --socket PATH [--once] [--storage DIR]` (see [`secure_world_host::main_with_args`]).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
