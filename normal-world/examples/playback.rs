@@ -18,12 +18,19 @@
 //! 6. Shows `HW_SECURE_DECODE`: samples go to secure buffers, the player's buffer stays
 //!    encrypted, and the emulated secure decoder's SHA-256 matches the original.
 //! 7. `remove()` and `close()`: keys released, decryption refused.
+//! 8. Persistent license (offline playback): a `persistent-license` session stores its license
+//!    in a storage directory (`--storage`); the secure-world process is stopped and a new one
+//!    started; `load(sessionId)` restores the keys with no license request and every sample
+//!    plays; `remove()` sends the record of license destruction, the server's acknowledgement
+//!    deletes it, and a third process finds nothing to load.
 //!
 //! Exits non-zero, with the reason, if any check fails.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cdm_core::init_data::build_common_pssh_v1;
@@ -32,10 +39,10 @@ use cdm_testkit::cenc::{encrypt_cbcs, encrypt_cenc};
 use cdm_testkit::rng::TestRng;
 use normal_world::transport::{SocketTransport, Transport};
 use normal_world::{
-    request_media_key_system_access, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
-    MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeys, MessageType, OutputWish, Robustness,
-    SampleDescription, SessionType,
+    request_media_key_system_access, request_media_key_system_access_with, DecryptedSample,
+    EmeError, EncryptionScheme, KeyStatus, KeySystemOptions, MediaKeySession, MediaKeySessionEvent,
+    MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
+    MediaKeysRequirement, MessageType, OutputWish, Robustness, SampleDescription, SessionType,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -142,9 +149,13 @@ fn make_content(
 /// The Clear Key license server: answers a license request with a JWK Set for the requested
 /// key IDs it knows (EME §9.1.3, §9.1.4; the test kit's reference server).
 fn license_server(request: &[u8], keys: &[([u8; 16], [u8; 16])]) -> Result<Vec<u8>, Failure> {
+    LICENSE_REQUESTS.fetch_add(1, Ordering::Relaxed);
     let known: Vec<(&[u8], &[u8; 16])> = keys.iter().map(|(kid, key)| (&kid[..], key)).collect();
     cdm_testkit::clearkey::answer(request, &known).map_err(|e| format!("license server: {e}"))
 }
+
+/// License requests the server has answered.
+static LICENSE_REQUESTS: AtomicUsize = AtomicUsize::new(0);
 
 /// The license with every key value masked, for printing.
 fn redacted(license: &[u8]) -> String {
@@ -306,6 +317,7 @@ fn run() -> Result<(), Failure> {
         session_types: Some(vec!["temporary".into()]),
         ..Default::default()
     };
+    let persistent_base = config.clone();
     let access = request_media_key_system_access("org.w3.clearkey", &[config])
         .map_err(|e| format!("requestMediaKeySystemAccess: {e}"))?;
     let chosen = access.get_configuration();
@@ -448,7 +460,153 @@ fn run() -> Result<(), Failure> {
         session.closed().is_some() && hw.closed().is_some(),
         "both sessions closed",
     )?;
+    persistent(&exe, &persistent_base, &pssh, &keys, &samples)?;
     println!("\nOK: every sample verified");
+    Ok(())
+}
+
+/// Starts a secure-world process keeping licenses in `storage` and creates a `MediaKeys` on
+/// it; answers it with the process id.
+fn start_host(
+    exe: &Path,
+    storage: &Path,
+    access: &MediaKeySystemAccess,
+) -> Result<(MediaKeys, u32), Failure> {
+    let mut cmd = Command::new(exe);
+    cmd.arg("--storage").arg(storage);
+    let transport =
+        SocketTransport::spawn_command(cmd).map_err(|e| format!("spawn secure world: {e}"))?;
+    let pid = transport.host().map_or(0, |h| h.id());
+    let mk = access
+        .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
+        .map_err(|e| format!("createMediaKeys: {e}"))?;
+    Ok((mk, pid))
+}
+
+/// Step 8: store, restart, load, release (see the module docs).
+fn persistent(
+    exe: &Path,
+    config: &MediaKeySystemConfiguration,
+    pssh: &[u8],
+    keys: &[([u8; 16], [u8; 16])],
+    samples: &[Sample],
+) -> Result<(), Failure> {
+    let storage = std::env::temp_dir().join(format!("tee-cdm-playback-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&storage);
+    let result = persistent_in(&storage, exe, config, pssh, keys, samples);
+    let _ = std::fs::remove_dir_all(&storage);
+    result
+}
+
+fn persistent_in(
+    storage: &Path,
+    exe: &Path,
+    config: &MediaKeySystemConfiguration,
+    pssh: &[u8],
+    keys: &[([u8; 16], [u8; 16])],
+    samples: &[Sample],
+) -> Result<(), Failure> {
+    println!(
+        "\npersistent license (offline playback), storage {}",
+        storage.display()
+    );
+    let config = MediaKeySystemConfiguration {
+        persistent_state: MediaKeysRequirement::Required,
+        session_types: Some(vec!["persistent-license".into()]),
+        ..config.clone()
+    };
+    let options = KeySystemOptions {
+        storage_dir: Some(storage.to_path_buf()),
+    };
+    let access = request_media_key_system_access_with("org.w3.clearkey", &[config], &options)
+        .map_err(|e| format!("requestMediaKeySystemAccess: {e}"))?;
+    let chosen = access.get_configuration();
+    println!(
+        "  negotiated     persistentState={} sessionTypes={:?}",
+        chosen.persistent_state.as_str(),
+        chosen.session_types.clone().unwrap_or_default()
+    );
+
+    // 1. Online: a license request, stored as the update is answered.
+    let (mk, pid) = start_host(exe, storage, &access)?;
+    let session = mk
+        .create_session(SessionType::PersistentLicense)
+        .map_err(|e| format!("createSession: {e}"))?;
+    let before = LICENSE_REQUESTS.load(Ordering::Relaxed);
+    license_exchange(&session, pssh, keys, false)?;
+    let id = session.session_id();
+    let (bytes, _) = play(&mk, &samples[..24], 1)?;
+    println!("  process {pid}  stored the license of session {id}; {bytes} bytes played");
+    drop(session);
+    drop(mk);
+
+    // 2. Offline: a new secure-world process; the license comes from storage.
+    let (mk, pid) = start_host(exe, storage, &access)?;
+    let session = mk
+        .create_session(SessionType::PersistentLicense)
+        .map_err(|e| format!("createSession: {e}"))?;
+    let found = session.load(&id).map_err(|e| format!("load: {e}"))?;
+    check(found, "load() finds the stored session")?;
+    let events = session.drain_events();
+    check(
+        !events
+            .iter()
+            .any(|e| matches!(e, MediaKeySessionEvent::Message { .. })),
+        "no license request after load()",
+    )?;
+    let (bytes, t) = play(&mk, samples, 1)?;
+    check(
+        LICENSE_REQUESTS.load(Ordering::Relaxed) == before + 1,
+        "one license request in all",
+    )?;
+    println!(
+        "  process {pid}  load(\"{id}\") = true, no license request; every sample verified, {}",
+        rate(bytes, t)
+    );
+
+    // 3. Release: the record of license destruction, the server's acknowledgement.
+    session.remove().map_err(|e| format!("remove: {e}"))?;
+    let release = session
+        .drain_events()
+        .into_iter()
+        .find_map(|e| match e {
+            MediaKeySessionEvent::Message {
+                message_type: MessageType::LicenseRelease,
+                message,
+            } => Some(message),
+            _ => None,
+        })
+        .ok_or("no license-release message after remove()")?;
+    println!(
+        "  → message      license-release {}",
+        String::from_utf8_lossy(&release)
+    );
+    // A Clear Key server acknowledges a release with the same key ID list (EME §9.1.6).
+    let ack = cdm_core::clearkey::parse_license_release(&release)
+        .map_err(|e| format!("license server: bad release: {e}"))
+        .and_then(|kids| {
+            cdm_core::clearkey::kids_json(kids.iter().map(|k| k.as_bytes()), None)
+                .map_err(|e| format!("license server: {e}"))
+        })?;
+    session
+        .update(&ack)
+        .map_err(|e| format!("update(ack): {e}"))?;
+    println!(
+        "  ← update       {}  → closed: {}",
+        String::from_utf8_lossy(&ack),
+        session.closed().map_or("open?", |r| r.as_str())
+    );
+    drop(session);
+    drop(mk);
+
+    // 4. Nothing left to load.
+    let (mk, pid) = start_host(exe, storage, &access)?;
+    let session = mk
+        .create_session(SessionType::PersistentLicense)
+        .map_err(|e| format!("createSession: {e}"))?;
+    let found = session.load(&id).map_err(|e| format!("load: {e}"))?;
+    check(!found, "the released license is gone")?;
+    println!("  process {pid}  load(\"{id}\") = false: the license was released");
     Ok(())
 }
 

@@ -190,9 +190,9 @@ pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--stor
 /// kills itself with SIGKILL at that durable storage step. For crash-consistency tests only.
 pub const KILL_AT_STORAGE_STEP_ENV: &str = "TEE_CDM_KILL_AT_STORAGE_STEP";
 
-/// Whether `args` (without the program name) ask for the host: they start with `--socket`.
+/// Whether `args` (without the program name) ask for the host: they contain `--socket`.
 pub fn is_host_invocation(args: &[OsString]) -> bool {
-    args.first().is_some_and(|a| a == "--socket")
+    args.iter().any(|a| a == "--socket")
 }
 
 /// Runs the host: `--socket PATH [--once] [--storage DIR]`. Listens on the Unix domain socket
@@ -252,5 +252,26 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             eprintln!("secure-world-host: {}: {e}", socket.display());
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_invocations_are_recognised_wherever_socket_stands() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(is_host_invocation(&args(&["--socket", "/s", "--once"])));
+        // `SocketTransport::spawn_command` appends `--socket` after the caller's arguments.
+        assert!(is_host_invocation(&args(&[
+            "--storage",
+            "/d",
+            "--socket",
+            "/s",
+            "--once"
+        ])));
+        assert!(!is_host_invocation(&args(&[])));
+        assert!(!is_host_invocation(&args(&["--storage", "/d"])));
     }
 }

@@ -591,11 +591,18 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 let id = session.id().as_bytes();
                 // The record holds every key of the session: the stored ones, replaced or
                 // joined by this license's.
-                let mut keys = match store.find(id)? {
+                let stored = match store.find(id)? {
                     Some(entry) => store.read(entry)?.keys,
                     None => Vec::new(),
                 };
-                keys.try_reserve(parsed.keys.len())?;
+                // Copied into a vector sized once: growing one would free a block holding
+                // keys without wiping it. `stored` wipes its keys when dropped.
+                let mut keys = Vec::new();
+                keys.try_reserve_exact(stored.len().saturating_add(parsed.keys.len()))?;
+                for (kid, key) in &stored {
+                    keys.push((kid.try_clone()?, key.clone()));
+                }
+                drop(stored);
                 for (kid, key) in &parsed.keys {
                     match keys.iter_mut().find(|(k, _)| k == kid) {
                         Some((_, stored)) => *stored = key.clone(),

@@ -10,6 +10,11 @@
 //! request) are made before arming and stay alive until the scan is over, so every hit is
 //! about memory the secure world released. The file has a single `#[test]`: the allocator
 //! scans the frees of every thread.
+//!
+//! The same holds for persistent licenses: storing (the record is built, sealed and written),
+//! a second license joining the stored one (the record is read back, unsealed and merged),
+//! loading in a new secure world, removing and acknowledging — the keys pass through record
+//! plaintexts and key vectors, and none of them may be freed unwiped.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -45,7 +50,50 @@ fn no_freed_block_ever_holds_the_content_key() {
         .encode(s, 1000, &mut update)
         .unwrap();
 
+    // Persistent: licenses and requests made now, used after arming.
+    let dir = cdm_testkit::temp::TempDir::new("zeroize-persistent");
+    let mut p = Harness::with_storage(dir.path(), secure_world::Config::default());
+    let (ps, pid) = p
+        .try_open_typed(
+            Robustness::SwSecureCrypto,
+            cdm_core::SessionType::PersistentLicense,
+        )
+        .unwrap();
+    p.generate(ps, InitDataType::Cenc, &pssh_v1(&[KID1]))
+        .unwrap();
+    let plic = persistent_license(&[(&KID1, NEEDLE)]);
+    let plic2 = persistent_license(&[(&KID2, KEY2)]);
+    let mut pupdates = [Vec::new(), Vec::new()];
+    for (buf, lic) in pupdates.iter_mut().zip([&plic, &plic2]) {
+        Request::Update(cdm_core::abi::Update { response: lic })
+            .encode(ps, 2000, buf)
+            .unwrap();
+    }
+    let mut psample = clear.clone();
+    encrypt_cenc(&NEEDLE, &[6; 8], &mut psample, &[]);
+    let ack = format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#);
+
     SCANNER.arm(&[&NEEDLE, key_text.as_bytes()]);
+    // Store, then a second license joins the stored one (read, unseal, merge, reseal).
+    p.raw(Opcode::Update, &pupdates[0], &mut []).1.unwrap();
+    p.raw(Opcode::Update, &pupdates[1], &mut []).1.unwrap();
+    p.call(ps, &Request::CloseSession(cdm_core::abi::CloseSession))
+        .unwrap();
+    drop(p);
+    // A new secure world: load, decrypt, remove, acknowledge.
+    let mut p = Harness::with_storage(dir.path(), secure_world::Config::default());
+    let (ps, loaded) = p.load(Robustness::SwSecureCrypto, &pid).unwrap();
+    assert!(loaded.found);
+    p.decrypt(
+        ps,
+        cenc_req(&KID1, &[6; 8], 300, &[], OutputKind::InPlace),
+        &mut psample,
+    )
+    .unwrap();
+    p.call(ps, &Request::Remove(cdm_core::abi::Remove)).unwrap();
+    p.update(ps, ack.as_bytes()).unwrap();
+    drop(p);
+    // The temporary session.
     h.raw(Opcode::Update, &update, &mut []).1.unwrap();
     h.decrypt(
         s,
@@ -57,9 +105,10 @@ fn no_freed_block_ever_holds_the_content_key() {
         .unwrap();
     drop(h);
     let report = SCANNER.disarm();
-    drop((update, lic, key_text));
+    drop((update, lic, key_text, pupdates, plic, plic2));
 
     assert_eq!(sample, clear, "the key was really used");
+    assert_eq!(psample, clear, "the stored key was really used");
     assert!(report.scanned > 0, "the allocator saw the frees");
     assert_eq!(
         report.hits[0], 0,
