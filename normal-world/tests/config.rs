@@ -2,7 +2,8 @@
 //! Supported Capabilities for Audio/Video Type") for `org.w3.clearkey`.
 
 use normal_world::{
-    request_media_key_system_access, EmeError, MediaKeySystemConfiguration as Config,
+    request_media_key_system_access, request_media_key_system_access_with, EmeError,
+    KeySystemOptions, MediaKeySystemConfiguration as Config,
     MediaKeySystemMediaCapability as Cap, MediaKeysRequirement as Req,
 };
 
@@ -102,7 +103,7 @@ fn session_types() {
         session_types: Some(t.iter().map(|s| s.to_string()).collect()),
         ..video(&[Cap::new(AVC)])
     };
-    // Persistent licenses are refused until secure storage exists.
+    // Without a storage directory persistent licenses are refused.
     not_supported(with(&["persistent-license"]));
     not_supported(with(&["temporary", "persistent-license"]));
     not_supported(with(&["persistent-usage-record"]));
@@ -221,4 +222,71 @@ fn first_supported_configuration_wins_and_answers_are_stable() {
     }
     let r = request_media_key_system_access("org.w3.clearkey", &[bad]);
     assert!(matches!(r, Err(EmeError::NotSupportedError(_))));
+}
+
+fn negotiate_with_storage(c: Config) -> Result<Config, EmeError> {
+    let options = KeySystemOptions {
+        storage_dir: Some("/nonexistent/tee-cdm-config-test".into()),
+    };
+    request_media_key_system_access_with("org.w3.clearkey", &[c], &options)
+        .map(|a| a.get_configuration())
+}
+
+#[test]
+fn persistent_state_and_sessions_with_a_storage_directory() {
+    let with = |state: Req, t: Option<&[&str]>| Config {
+        persistent_state: state,
+        session_types: t.map(|t| t.iter().map(|s| s.to_string()).collect()),
+        ..video(&[Cap::new(AVC)])
+    };
+    let types = |t: &[&str]| Some(t.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    // Step 5: "required" is honoured; the session types are kept as asked.
+    let got = negotiate_with_storage(with(Req::Required, Some(&["persistent-license"]))).unwrap();
+    assert_eq!(got.persistent_state, Req::Required);
+    assert_eq!(got.session_types, types(&["persistent-license"]));
+    // Step 6.3.3: a persistent session type makes "optional" persistent state "required".
+    let got = negotiate_with_storage(with(
+        Req::Optional,
+        Some(&["temporary", "persistent-license"]),
+    ))
+    .unwrap();
+    assert_eq!(got.persistent_state, Req::Required);
+    assert_eq!(got.session_types, types(&["temporary", "persistent-license"]));
+    // Step 6.3.1: but never against "not-allowed".
+    let r = negotiate_with_storage(with(Req::NotAllowed, Some(&["persistent-license"])));
+    assert!(matches!(r, Err(EmeError::NotSupportedError(_))), "{r:?}");
+    // Temporary sessions only: "optional" still resolves to "not-allowed" (step 12), and
+    // "required" stays "required" (the application asked for it; it is available).
+    let got = negotiate_with_storage(with(Req::Optional, None)).unwrap();
+    assert_eq!(got.persistent_state, Req::NotAllowed);
+    assert_eq!(got.session_types, types(&["temporary"]));
+    let got = negotiate_with_storage(with(Req::Required, None)).unwrap();
+    assert_eq!(got.persistent_state, Req::Required);
+    // Unknown types stay unsupported.
+    let r = negotiate_with_storage(with(Req::Optional, Some(&["persistent-usage-record"])));
+    assert!(matches!(r, Err(EmeError::NotSupportedError(_))), "{r:?}");
+    // Stable: the same answer every time, and the same as without storage when nothing
+    // persistent is asked for.
+    let c = with(Req::Optional, Some(&["temporary", "persistent-license"]));
+    assert_eq!(negotiate_with_storage(c.clone()), negotiate_with_storage(c));
+    let plain = with(Req::Optional, Some(&["temporary"]));
+    assert_eq!(negotiate_with_storage(plain.clone()), negotiate(plain));
+}
+
+#[test]
+fn media_keys_refuse_a_persistent_configuration_without_storage() {
+    // Negotiated with a storage directory, but the secure world behind the transport has
+    // none: createMediaKeys must not hand out a configuration it cannot honour.
+    let options = KeySystemOptions {
+        storage_dir: Some("/nonexistent/tee-cdm-config-test".into()),
+    };
+    let c = Config {
+        session_types: Some(vec!["persistent-license".into()]),
+        ..video(&[Cap::new(AVC)])
+    };
+    let access =
+        request_media_key_system_access_with("org.w3.clearkey", &[c], &options).unwrap();
+    let transport = normal_world::transport::InProcessTransport::new().unwrap();
+    let r = access.create_media_keys_with_transport(Box::new(transport));
+    assert!(matches!(r, Err(EmeError::NotSupportedError(_))), "{:?}", r.err());
 }
