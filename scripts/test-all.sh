@@ -70,6 +70,16 @@ CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$aarch64_linker" \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner" \
     cargo test --workspace --exclude benches --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
 
+# The crash-consistency test spawns and kills host processes, which qemu-user cannot exec by
+# itself: the test starts them through the runner. A host start costs ~100x more under qemu,
+# so every 8th durable storage step is a kill point here (every step in the native run).
+step "crash consistency on aarch64 under qemu-user (host killed at every 8th storage step)"
+TEE_CDM_HOST_RUNNER="$qemu_runner" TEE_CDM_CRASH_STRIDE=8 \
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$aarch64_linker" \
+CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner" \
+    cargo test -p secure-world-host --test crash_host --target aarch64-unknown-linux-gnu \
+    -- --exact --nocapture socket_crash_consistency_at_every_storage_step
+
 step "cargo test on aarch64 under qemu-user (crypto extensions hidden: expect portable)"
 mkdir -p target
 aarch64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -shared -fPIC \

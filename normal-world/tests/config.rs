@@ -3,8 +3,8 @@
 
 use normal_world::{
     request_media_key_system_access, request_media_key_system_access_with, EmeError,
-    KeySystemOptions, MediaKeySystemConfiguration as Config,
-    MediaKeySystemMediaCapability as Cap, MediaKeysRequirement as Req,
+    KeySystemOptions, MediaKeySystemConfiguration as Config, MediaKeySystemMediaCapability as Cap,
+    MediaKeysRequirement as Req,
 };
 
 const AVC: &str = "video/mp4; codecs=\"avc1.64001f\"";
@@ -251,7 +251,10 @@ fn persistent_state_and_sessions_with_a_storage_directory() {
     ))
     .unwrap();
     assert_eq!(got.persistent_state, Req::Required);
-    assert_eq!(got.session_types, types(&["temporary", "persistent-license"]));
+    assert_eq!(
+        got.session_types,
+        types(&["temporary", "persistent-license"])
+    );
     // Step 6.3.1: but never against "not-allowed".
     let r = negotiate_with_storage(with(Req::NotAllowed, Some(&["persistent-license"])));
     assert!(matches!(r, Err(EmeError::NotSupportedError(_))), "{r:?}");
@@ -284,9 +287,12 @@ fn media_keys_refuse_a_persistent_configuration_without_storage() {
         session_types: Some(vec!["persistent-license".into()]),
         ..video(&[Cap::new(AVC)])
     };
-    let access =
-        request_media_key_system_access_with("org.w3.clearkey", &[c], &options).unwrap();
+    let access = request_media_key_system_access_with("org.w3.clearkey", &[c], &options).unwrap();
     let transport = normal_world::transport::InProcessTransport::new().unwrap();
     let r = access.create_media_keys_with_transport(Box::new(transport));
-    assert!(matches!(r, Err(EmeError::NotSupportedError(_))), "{:?}", r.err());
+    assert!(
+        matches!(r, Err(EmeError::NotSupportedError(_))),
+        "{:?}",
+        r.err()
+    );
 }

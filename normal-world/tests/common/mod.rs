@@ -51,7 +51,7 @@ pub fn media_keys_with_storage_env(
     match (kind, host_binary()) {
         (Kind::InProcess, _) => (access.create_media_keys().unwrap(), None),
         (Kind::Socket, Some(bin)) => {
-            let mut cmd = std::process::Command::new(bin);
+            let mut cmd = host_command(bin);
             cmd.arg("--storage").arg(dir);
             for (k, v) in env {
                 cmd.env(k, v);
@@ -75,6 +75,22 @@ pub fn media_keys_with_storage_env(
                 None,
             )
         }
+    }
+}
+
+/// The command that starts the host binary `bin`: the binary itself, or, when
+/// `TEE_CDM_HOST_RUNNER` is set (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu` when the tests
+/// themselves run under qemu-user, which cannot `exec` a foreign binary), that runner with the
+/// binary as its argument.
+pub fn host_command(bin: &str) -> std::process::Command {
+    match std::env::var("TEE_CDM_HOST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut cmd = std::process::Command::new(parts.next().unwrap_or_default());
+            cmd.args(parts).arg(bin);
+            cmd
+        }
+        _ => std::process::Command::new(bin),
     }
 }
 
