@@ -103,6 +103,7 @@ pub mod error;
 mod link;
 pub mod media_keys;
 pub mod session;
+pub mod session_manager;
 mod session_state;
 pub mod transport;
 

@@ -248,6 +248,12 @@ impl MediaKeySession {
     /// and runs "Session Closed" with `closed-by-application`. Closing a closed session does
     /// nothing; closing a session that never generated a request is an `InvalidStateError`.
     pub fn close(&self) -> Result<(), EmeError> {
+        self.close_with(ClosedReason::ClosedByApplication)
+    }
+
+    /// [`Self::close`], reporting `reason` as the closed reason (the session manager evicts
+    /// with `resource-evicted`).
+    pub(crate) fn close_with(&self, reason: ClosedReason) -> Result<(), EmeError> {
         const WHAT: &str = "close";
         let mut link = self.cdm.lock_link();
         let handle = {
@@ -268,7 +274,7 @@ impl MediaKeySession {
         }
         let mut s = self.state();
         s.handle = None;
-        s.session_closed(ClosedReason::ClosedByApplication);
+        s.session_closed(reason);
         Ok(())
     }
 
