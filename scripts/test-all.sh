@@ -25,8 +25,9 @@ step() {
 # tests run natively above.
 # Tests that cannot run under qemu-user (e.g. they spawn host processes) are skipped in the
 # aarch64 runs. One `--skip NAME` pair per test, passed to every test binary.
-# normal-world names every test that spawns the secure-world host process `socket_*`.
-QEMU_TEST_SKIP=(--skip socket_)
+# normal-world names every test that spawns the secure-world host process `socket_*`;
+# license-server names every test that starts its executable `binary_*`.
+QEMU_TEST_SKIP=(--skip socket_ --skip binary_)
 
 # Cross toolchain for aarch64 Linux. qemu-user passes the host environment through to the
 # guest program, so TEE_CDM_EXPECT_ENGINE reaches the tests (hal/tests/expect_engine.rs).
