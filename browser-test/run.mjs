@@ -62,11 +62,13 @@ function startServer(db, staticDir) {
   return new Promise((res, rej) => {
     server = spawn(serverBin, ['serve', '--addr', '127.0.0.1:0', '--db', db, '--static', staticDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
     });
     const timer = setTimeout(() => rej(new Failure(`license-server printed no "listening on" line in 20 s:\n${serverOutput}`)), 20000);
     const onData = (chunk) => {
-      serverOutput += chunk.toString();
-      const m = serverOutput.match(/listening on (127\.0\.0\.1:\d+)/);
+      // Colour codes stripped, in case a log formatter adds them.
+      serverOutput += chunk.toString().replace(/\x1b\[[0-9;]*m/g, '');
+      const m = serverOutput.match(/listening on\b[^\n]*?(127\.0\.0\.1:\d+)/);
       if (m) {
         clearTimeout(timer);
         res(m[1]);
@@ -170,6 +172,9 @@ try {
 } catch (e) {
   status = 1;
   console.error(`browser-test: FAIL: ${e instanceof Failure ? e.message : e.stack}`);
+  if (server && serverOutput) {
+    console.error(`--- license-server output (last 40 lines) ---\n${serverOutput.trimEnd().split('\n').slice(-40).join('\n')}`);
+  }
 } finally {
   await cleanup();
 }
