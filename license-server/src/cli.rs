@@ -1,0 +1,418 @@
+//! The `license-server` program: `serve` and `import`.
+//!
+//! ```text
+//! license-server serve  [--addr 127.0.0.1:8080] [--db license-server.db] [--static DIR]
+//! license-server import [--db license-server.db] [--persistent] [--file FILE] [KID_HEX:KEY_HEX]...
+//! ```
+//!
+//! `serve` prints `listening on ADDR` on standard output once bound (`--addr 127.0.0.1:0`
+//! picks a free port), logs to standard error (`RUST_LOG` sets the level, `info` by default)
+//! and stops on SIGINT or SIGTERM.
+//!
+//! `import` adds keys (or replaces the key and policy of a key ID already stored), all in one
+//! transaction. Key IDs and keys are 16 bytes, written as 32 hex digits. `--file FILE` (`-`
+//! for standard input) has one key per line, `KID_HEX KEY_HEX [persistent]`, with blank lines
+//! and `#` comments allowed; `--persistent` allows persistence for every key imported.
+//! Prefer `--file` for real keys: command-line arguments are visible to other processes
+//! (`/proc/PID/cmdline`) and cannot be wiped.
+//!
+//! Exit status: 0 on success, 2 on a usage error (unknown option, malformed or wrongly sized
+//! hex, a malformed file line, nothing to import), 1 when the database, a file or the network
+//! fails.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cdm_core::{ContentKey, KeyId};
+use clap::{Args, Parser, Subcommand};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::metrics::Metrics;
+use crate::store::{KeyStore, SqliteStore, StoredKey};
+use crate::{router, serve, DEFAULT_ADDR, DEFAULT_DB};
+
+/// Exit status of usage errors.
+const EXIT_USAGE: u8 = 2;
+
+/// Command line of `license-server`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "license-server",
+    version,
+    about = "A Clear Key license server (EME §9.1)."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve(ServeArgs),
+    /// Import content keys into the database.
+    Import(ImportArgs),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// SQLite database of keys (created if missing).
+    #[arg(long, default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Also serve the files of DIR at `/` (a test page and its media, same origin).
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Options of `import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// SQLite database of keys (created if missing).
+    #[arg(long, default_value = DEFAULT_DB)]
+    pub db: PathBuf,
+    /// Allow every imported key in persistent-license sessions.
+    #[arg(long)]
+    pub persistent: bool,
+    /// Read keys from FILE (`-`: standard input): lines `KID_HEX KEY_HEX [persistent]`.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Keys to import, each a 16-byte key ID and a 16-byte key in hex.
+    #[arg(value_name = "KID_HEX:KEY_HEX")]
+    pub keys: Vec<String>,
+}
+
+impl std::fmt::Debug for ImportArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportArgs")
+            .field("db", &self.db)
+            .field("persistent", &self.persistent)
+            .field("file", &self.file)
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Drop for ImportArgs {
+    fn drop(&mut self) {
+        self.keys.zeroize();
+    }
+}
+
+/// Why a key given to `import` was rejected. Never contains key material (the text of a key
+/// ID may be quoted; the text of a key is not).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeySpecError {
+    /// A command-line key without the `:` between key ID and key.
+    #[error("expected KID_HEX:KEY_HEX")]
+    MissingColon,
+    /// A file line with the wrong number of fields.
+    #[error("expected `KID_HEX KEY_HEX [persistent]`, found {0} fields")]
+    Fields(usize),
+    /// A third field other than `persistent`.
+    #[error("unknown flag {0:?} (only `persistent`)")]
+    UnknownFlag(String),
+    /// A key ID that is not 32 hex digits.
+    #[error("key ID {0:?} is not 16 bytes in hex (32 hex digits)")]
+    BadKeyId(String),
+    /// A key that is not 32 hex digits.
+    #[error("key is not 16 bytes in hex (32 hex digits), found {0} characters")]
+    BadKey(usize),
+}
+
+/// Parses a command-line key `KID_HEX:KEY_HEX`.
+pub fn parse_key_arg(arg: &str, allow_persistent: bool) -> Result<StoredKey, KeySpecError> {
+    let (kid, key) = arg.split_once(':').ok_or(KeySpecError::MissingColon)?;
+    key_from_hex(kid, key, allow_persistent)
+}
+
+/// Parses a key file: one `KID_HEX KEY_HEX [persistent]` per line, blank lines and `#`
+/// comments (whole lines or line ends) ignored; `allow_persistent` applies to every line.
+/// An error names its line number (from 1).
+pub fn parse_key_file(
+    text: &str,
+    allow_persistent: bool,
+) -> Result<Vec<StoredKey>, (usize, KeySpecError)> {
+    let mut keys = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line_no = index.saturating_add(1);
+        let content = line.split('#').next().unwrap_or_default();
+        let fields: Vec<&str> = content.split_whitespace().collect();
+        let (kid, key, persistent) = match fields.as_slice() {
+            [] => continue,
+            [kid, key] => (*kid, *key, false),
+            [kid, key, "persistent"] => (*kid, *key, true),
+            [_, _, flag] => {
+                return Err((line_no, KeySpecError::UnknownFlag((*flag).to_owned())));
+            }
+            other => return Err((line_no, KeySpecError::Fields(other.len()))),
+        };
+        let stored =
+            key_from_hex(kid, key, allow_persistent || persistent).map_err(|e| (line_no, e))?;
+        keys.push(stored);
+    }
+    Ok(keys)
+}
+
+fn key_from_hex(kid: &str, key: &str, allow_persistent: bool) -> Result<StoredKey, KeySpecError> {
+    let mut kid_bytes = [0u8; 16];
+    if kid.len() != 32 || hex::decode_to_slice(kid, &mut kid_bytes).is_err() {
+        return Err(KeySpecError::BadKeyId(kid.to_owned()));
+    }
+    let mut key_bytes = Zeroizing::new([0u8; 16]);
+    if key.len() != 32 || hex::decode_to_slice(key, &mut key_bytes[..]).is_err() {
+        return Err(KeySpecError::BadKey(key.chars().count()));
+    }
+    // From the zeroizing buffer, not by value (which would leave an unwiped copy).
+    let key = ContentKey::from_slice(&key_bytes[..]).ok_or(KeySpecError::BadKey(32))?;
+    Ok(StoredKey {
+        kid: KeyId::from(kid_bytes),
+        key,
+        allow_persistent,
+    })
+}
+
+/// The whole program: parses `args` (the first is the program name, as in
+/// [`std::env::args_os`]) and runs the subcommand.
+pub fn main_with_args<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0, usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    match cli.command {
+        Command::Serve(args) => run_serve(&args),
+        Command::Import(args) => run_import(&args),
+    }
+}
+
+fn run_import(args: &ImportArgs) -> ExitCode {
+    let usage = |msg: &dyn std::fmt::Display| {
+        eprintln!("license-server import: {msg}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let mut keys = Vec::new();
+    for (i, arg) in args.keys.iter().enumerate() {
+        match parse_key_arg(arg, args.persistent) {
+            Ok(k) => keys.push(k),
+            Err(e) => return usage(&format_args!("argument {}: {e}", i.saturating_add(1))),
+        }
+    }
+    if let Some(path) = &args.file {
+        let text = match read_key_file(path) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("license-server import: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        match parse_key_file(&text, args.persistent) {
+            Ok(more) => keys.extend(more),
+            Err((line, e)) => return usage(&format_args!("{}:{line}: {e}", path.display())),
+        }
+    }
+    if keys.is_empty() {
+        return usage(&"no keys given (KID_HEX:KEY_HEX arguments or --file FILE)");
+    }
+    let result = SqliteStore::open(&args.db).and_then(|store| store.import(&keys));
+    match result {
+        Ok(n) => {
+            println!("imported {n} keys into {}", args.db.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("license-server import: {}: {e}", args.db.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The file's text in a buffer that is wiped when dropped.
+fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    let mut text = Zeroizing::new(String::new());
+    if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text)?;
+    } else {
+        std::fs::File::open(path)?.read_to_string(&mut text)?;
+    }
+    Ok(text)
+}
+
+fn run_serve(args: &ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("license-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_until_signal(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("license-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_signal(args: &ServeArgs) -> Result<(), String> {
+    if let Some(dir) = &args.static_dir {
+        if !dir.is_dir() {
+            return Err(format!("--static {}: not a directory", dir.display()));
+        }
+    }
+    let store = SqliteStore::open(&args.db).map_err(|e| format!("{}: {e}", args.db.display()))?;
+    if let Some(dir) = &args.static_dir {
+        refuse_to_publish_db(dir, &args.db)?;
+    }
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    // Scripts and tests read the port from this line.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {local}");
+    let _ = stdout.flush();
+    tracing::info!(addr = %local, db = %args.db.display(), "listening");
+    let app = router(
+        Arc::new(store),
+        Arc::new(Metrics::new()),
+        args.static_dir.clone(),
+    );
+    serve(listener, app, shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Every file under the static directory is public: refuse one that holds the key database
+/// (its WAL and shared-memory files sit beside it).
+fn refuse_to_publish_db(static_dir: &Path, db: &Path) -> Result<(), String> {
+    let dir = std::fs::canonicalize(static_dir)
+        .map_err(|e| format!("--static {}: {e}", static_dir.display()))?;
+    let db_path = std::fs::canonicalize(db).map_err(|e| format!("{}: {e}", db.display()))?;
+    if db_path.starts_with(&dir) {
+        return Err(format!(
+            "--static {}: refusing to serve a directory that contains the key database {}",
+            static_dir.display(),
+            db.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM. A signal that cannot be watched never completes
+/// its branch (rather than shutting the server down at once).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KID: &str = "0123456789abcdef0123456789ABCDEF";
+    const KEY: &str = "00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn key_arg_decodes_both_halves() {
+        let k = parse_key_arg(&format!("{KID}:{KEY}"), true).unwrap();
+        assert_eq!(k.kid.as_bytes(), hex::decode(KID).unwrap());
+        assert_eq!(&k.key.as_bytes()[..], hex::decode(KEY).unwrap());
+        assert!(k.allow_persistent);
+    }
+
+    #[test]
+    fn key_arg_errors_do_not_echo_the_key() {
+        assert_eq!(
+            parse_key_arg(KID, false).unwrap_err(),
+            KeySpecError::MissingColon
+        );
+        assert!(matches!(
+            parse_key_arg(&format!("{}:{KEY}", &KID[2..]), false),
+            Err(KeySpecError::BadKeyId(_))
+        ));
+        let bad_key = "zz112233445566778899aabbccddeeff";
+        let e = parse_key_arg(&format!("{KID}:{bad_key}"), false).unwrap_err();
+        assert_eq!(e, KeySpecError::BadKey(32));
+        assert!(!e.to_string().contains("zz1122"));
+        assert_eq!(
+            parse_key_arg(&format!("{KID}:{KEY}00"), false).unwrap_err(),
+            KeySpecError::BadKey(34)
+        );
+    }
+
+    #[test]
+    fn key_file_lines_comments_and_flags() {
+        let text = format!("# keys\n\n{KID} {KEY}\n  {KEY} {KID} persistent  # second\n");
+        let keys = parse_key_file(&text, false).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(!keys[0].allow_persistent);
+        assert!(keys[1].allow_persistent);
+        assert_eq!(
+            parse_key_file(&text, true)
+                .unwrap()
+                .iter()
+                .filter(|k| k.allow_persistent)
+                .count(),
+            2
+        );
+
+        let bad = format!("{KID} {KEY}\n{KID} {KEY} forever\n");
+        assert_eq!(
+            parse_key_file(&bad, false).unwrap_err(),
+            (2, KeySpecError::UnknownFlag("forever".into()))
+        );
+        assert_eq!(
+            parse_key_file(&format!("\n\n{KID}\n"), false).unwrap_err(),
+            (3, KeySpecError::Fields(1))
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! The `license-server` executable: `import` (exit codes, messages) and `serve` (the
+//! `listening on` line, keys surviving a restart on the same database, SIGTERM).
+//!
+//! Every test here starts the binary, so every name starts with `binary_`: the aarch64 runs
+//! under qemu-user skip them (`scripts/test-all.sh`), since qemu cannot exec a foreign binary
+//! unless `TEE_CDM_HOST_RUNNER` names the emulator to start it with.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use axum::http::StatusCode;
+use cdm_testkit::clearkey::b64url;
+use cdm_testkit::temp::TempDir;
+use common::*;
+
+const KID_A: &str = "000102030405060708090a0b0c0d0e0f";
+const KEY_A: &str = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
+const KID_B: &str = "101112131415161718191a1b1c1d1e1f";
+const KEY_B: &str = "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf";
+
+/// The binary, or the runner of `TEE_CDM_HOST_RUNNER` with the binary as its argument.
+fn command() -> Command {
+    let bin = env!("CARGO_BIN_EXE_license-server");
+    match std::env::var("TEE_CDM_HOST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut parts = runner.split_whitespace();
+            let mut cmd = Command::new(parts.next().unwrap());
+            cmd.args(parts).arg(bin);
+            cmd
+        }
+        _ => Command::new(bin),
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    command()
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn hex16(s: &str) -> [u8; 16] {
+    hex::decode(s).unwrap().try_into().unwrap()
+}
+
+/// A running `license-server serve`, killed if the test fails before stopping it.
+struct Serving {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl Serving {
+    fn start(db: &Path) -> Serving {
+        let mut child = command()
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            panic!("expected `listening on ADDR`, got {line:?}");
+        };
+        Serving {
+            addr: addr.parse().unwrap(),
+            child: Some(child),
+        }
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown exits 0).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait().unwrap()
+    }
+
+    fn license(&self, kid_hex: &str) -> Reply {
+        http(
+            self.addr,
+            "POST",
+            "/clearkey/license",
+            &[("Content-Type", "application/json")],
+            &license_request(&[&hex16(kid_hex)], "temporary"),
+        )
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn binary_import_accepts_valid_keys_and_rejects_bad_ones_with_status_2() {
+    let dir = TempDir::new("ls-bin-import");
+    let db = dir.join("keys.db");
+    let db = db.to_str().unwrap();
+
+    let ok = run(&[
+        "import",
+        "--db",
+        db,
+        &format!("{KID_A}:{KEY_A}"),
+        &format!("{KID_B}:{KEY_B}"),
+    ]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert_eq!(text(&ok.stdout), format!("imported 2 keys into {db}\n"));
+
+    let bad_key = "a0a1a2a3a4a5a6a7a8a9aaabacadaeXX";
+    for (args, expect) in [
+        (format!("{KID_A}:{bad_key}"), "key is not 16 bytes"),
+        (format!("{KID_A}:{}", &KEY_A[..30]), "key is not 16 bytes"),
+        (format!("{KID_A}:{KEY_A}ff"), "key is not 16 bytes"),
+        (
+            format!("{}:{KEY_A}", &KID_A[..16]),
+            "key ID \"0001020304050607\" is not 16 bytes",
+        ),
+        (format!("zz{}:{KEY_A}", &KID_A[2..]), "is not 16 bytes"),
+        (KID_A.to_owned(), "expected KID_HEX:KEY_HEX"),
+    ] {
+        let out = run(&["import", "--db", db, &args]);
+        assert_eq!(out.status.code(), Some(2), "{args}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "{args}: {err}");
+        // The key text of a rejected argument is never echoed.
+        assert!(
+            !err.contains(bad_key) && !err.contains(&KEY_A[..30]),
+            "{err}"
+        );
+    }
+
+    // Nothing to import, an unknown option, no subcommand: usage errors too.
+    for args in [
+        &["import", "--db", db][..],
+        &["import", "--nope"],
+        &[],
+        &["serve", "--addr", "nowhere"],
+    ] {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+
+    // A file: comments, blank lines, a persistent flag; a bad line names its number.
+    let file = dir.join("keys.txt");
+    std::fs::write(
+        &file,
+        format!("# demo keys\n\n{KID_A} {KEY_A}\n{KID_B} {KEY_B} persistent\n"),
+    )
+    .unwrap();
+    let out = run(&["import", "--db", db, "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("imported 2 keys"));
+    std::fs::write(&file, format!("{KID_A} {KEY_A}\n{KID_B} short\n")).unwrap();
+    let out = run(&["import", "--db", db, "--file", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("keys.txt:2: key is not 16 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A missing file is an I/O failure (1), not a usage error.
+    let out = run(&[
+        "import",
+        "--db",
+        db,
+        "--file",
+        dir.join("absent").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+#[test]
+fn binary_serve_keeps_keys_across_restarts_and_sees_new_imports() {
+    let dir = TempDir::new("ls-bin-serve");
+    let db = dir.join("keys.db");
+    let out = run(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        &format!("{KID_A}:{KEY_A}"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let server = Serving::start(&db);
+    let r = server.license(KID_A);
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        license_keys(&r.json(), "temporary"),
+        [(b64url(&hex16(KID_A)), b64url(&hex16(KEY_A)))]
+    );
+    server
+        .license(KID_B)
+        .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
+
+    // Imported while the server runs (same file): served at once.
+    let out = run(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        &format!("{KID_B}:{KEY_B}"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(server.license(KID_B).status, StatusCode::OK);
+
+    let status = server.terminate();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    // A new process on the same database has both keys.
+    let server = Serving::start(&db);
+    for (kid, key) in [(KID_A, KEY_A), (KID_B, KEY_B)] {
+        let r = server.license(kid);
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(
+            license_keys(&r.json(), "temporary"),
+            [(b64url(&hex16(kid)), b64url(&hex16(key)))]
+        );
+    }
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn binary_serve_refuses_to_publish_the_database() {
+    let dir = TempDir::new("ls-bin-static");
+    let db = dir.join("keys.db");
+    let out = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--static",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("contains the key database"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).is_empty(), "it must not have listened");
+}
