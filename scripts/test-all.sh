@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs everything CI checks, in order, stopping at the first failure:
 # formatting, lints, host tests, no_std builds for bare-metal targets, the whole test suite on
-# aarch64 under qemu-user with and without the ARMv8 crypto extensions, benchmark builds, and
-# the fuzz targets (built and run briefly).
+# aarch64 under qemu-user with and without the ARMv8 crypto extensions, benchmark builds, a
+# real browser (headless Chromium) against the license server, and the fuzz targets (built
+# and run briefly).
 #
 # It first runs scripts/install-deps.sh (idempotent; a fraction of a second when everything is
 # present) unless TEST_ALL_SKIP_INSTALL=1. Honours CARGO_TARGET_DIR if set.
@@ -97,6 +98,10 @@ CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner -E LD_PRELOAD=$repo/
 
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
+
+# Installs chromium and ffmpeg (apt) and the npm packages it needs by itself.
+step "browser: headless Chromium plays Clear Key MP4 with a license from license-server"
+bash scripts/browser-test.sh
 
 if [[ -f fuzz/Cargo.toml ]]; then
     # Stable toolchain: no sanitizer (`-s none`); debug assertions on, so arithmetic overflow
