@@ -99,6 +99,11 @@ CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner -E LD_PRELOAD=$repo/
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
 
+# A smoke run of the flood simulation (a tenth of the viewers; the full table is in
+# docs/benchmarks.md): it fails if a player's request count and the license server's differ.
+step "flood simulation (--quick)"
+cargo run --release -p benches --bin flood -- --quick
+
 # Installs chromium and ffmpeg (apt) and the npm packages it needs by itself.
 step "browser: headless Chromium plays Clear Key MP4 with a license from license-server"
 bash scripts/browser-test.sh
