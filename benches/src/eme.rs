@@ -21,7 +21,7 @@
 //! reference encryptor) must decrypt to its plaintext.
 //!
 //! The `pssh` comes from the shared test kit (`cdm_testkit::cenc::pssh_v1`); the license
-//! server ([`license_server`]) is checked against the test kit's.
+//! server ([`license_server()`]) is checked against the test kit's.
 
 use std::path::Path;
 
