@@ -30,6 +30,11 @@ const SEIG: FourCc = FourCc::new(b"seig");
 /// (ISO/IEC 14496-12 §8.9.4).
 const FRAGMENT_GROUP_BASE: u32 = 0x10000;
 
+/// The most samples one track may have: 2^24 (77 hours at 60 frames per second). Bounds the
+/// memory a file can make the parser use, since sample counts in `stsz` (one size for all)
+/// and `trun` (sizes from the defaults) are not backed by bytes of the file.
+pub const MAX_SAMPLES_PER_TRACK: usize = 1 << 24;
+
 /// A top-level box, by type and place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopLevelBox {
@@ -535,6 +540,7 @@ fn parse_trak(trak: &BoxRef<'_>, src: &dyn Source) -> Result<Track, Mp4Error> {
                     encryption: None,
                 };
                 check_in_file(&track, &sample, samples.len(), file_size, &chunk_box)?;
+                check_count(track.samples.len(), samples.len(), &stsz_box)?;
                 offset = offset.saturating_add(u64::from(size));
                 samples.push(sample);
                 n = n.saturating_add(1);
@@ -559,6 +565,16 @@ fn parse_trak(trak: &BoxRef<'_>, src: &dyn Source) -> Result<Track, Mp4Error> {
     )?;
     track.samples = samples;
     Ok(track)
+}
+
+/// Fails once a track would exceed [`MAX_SAMPLES_PER_TRACK`].
+fn check_count(before: usize, new: usize, at: &BoxRef<'_>) -> Result<(), Mp4Error> {
+    if before.saturating_add(new) >= MAX_SAMPLES_PER_TRACK {
+        return Err(at.error(Mp4ErrorKind::Unsupported(format!(
+            "more than {MAX_SAMPLES_PER_TRACK} samples in one track"
+        ))));
+    }
+    Ok(())
 }
 
 fn check_description(track: &Track, index: u32, at: &BoxRef<'_>) -> Result<(), Mp4Error> {
@@ -1090,13 +1106,7 @@ fn parse_traf(
                 encryption: None,
             };
             check_in_file(track, &sample, samples.len(), file_size, trun_box)?;
-            // Every sample lies in the file: the count of samples is bounded by its size
-            // unless they are empty, which a valid file does not repeat endlessly.
-            if to_u64(samples.len()) >= file_size {
-                return Err(trun_box.error(Mp4ErrorKind::Inconsistent(format!(
-                    "more samples than bytes in the file ({file_size})"
-                ))));
-            }
+            check_count(track.samples.len(), samples.len(), trun_box)?;
             cursor = cursor.saturating_add(u64::from(size));
             samples.push(sample);
         }
