@@ -5,8 +5,10 @@ set -euo pipefail
 
 step() { printf '\n==> install-deps: %s\n' "$*"; }
 
-# --- Debian packages: aarch64 cross linker + libc, qemu-user, OpenSSL headers (benches peer) ---
-apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libssl-dev pkg-config)
+# --- Debian packages: aarch64 cross linker + libc, qemu-user, OpenSSL headers (benches peer),
+# ffmpeg (the cdm tests make their media with it), npm if missing (Shaka Packager below) ---
+apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libssl-dev pkg-config ffmpeg)
+command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -53,6 +55,20 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 else
     step "cargo-fuzz already installed ($(cargo fuzz --version))"
+fi
+
+# --- npm packages of browser-test/ (pinned by its lock file): Shaka Packager 3.4.2, whose
+# binary the cdm tests use to package their media, and playwright-core for the browser check.
+# npm ci wipes node_modules first; skip it when node_modules was installed by `npm ci` from
+# this very lock file (a copy of it is left in node_modules as a stamp, as browser-test.sh does).
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+stamp="$repo/browser-test/node_modules/.installed-package-lock.json"
+if ! cmp -s "$repo/browser-test/package-lock.json" "$stamp" 2>/dev/null; then
+    step "npm ci (browser-test/: shaka-packager, playwright-core)"
+    (cd "$repo/browser-test" && npm ci --no-audit --no-fund)
+    cp "$repo/browser-test/package-lock.json" "$stamp"
+else
+    step "npm packages already installed (browser-test/node_modules)"
 fi
 
 step "done"

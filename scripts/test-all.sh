@@ -27,8 +27,9 @@ step() {
 # Tests that cannot run under qemu-user (e.g. they spawn host processes) are skipped in the
 # aarch64 runs. One `--skip NAME` pair per test, passed to every test binary.
 # normal-world names every test that spawns the secure-world host process `socket_*`;
-# license-server names every test that starts its executable `binary_*`.
-QEMU_TEST_SKIP=(--skip socket_ --skip binary_)
+# license-server and cdm name every test that starts their executable `binary_*`; cdm names
+# the tests that run ffmpeg and Shaka Packager (host executables) to make media `media_*`.
+QEMU_TEST_SKIP=(--skip socket_ --skip binary_ --skip media_)
 
 # Cross toolchain for aarch64 Linux. qemu-user passes the host environment through to the
 # guest program, so TEE_CDM_EXPECT_ENGINE reaches the tests (hal/tests/expect_engine.rs).
