@@ -5,10 +5,12 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use normal_world::MediaKeySystemMediaCapability;
 use serde::Serialize;
+use zeroize::Zeroize;
 
+use crate::decrypt::{self, DecryptJob, KeySource};
 use crate::error::{exit, CliError};
 use crate::info::{self, InfoRequest};
 use crate::inspect;
@@ -26,7 +28,8 @@ Exit status:
 #[command(
     name = "cdm",
     version,
-    about = "Inspect Common Encryption (CENC) MP4 files and query the tee-cdm Clear Key CDM.",
+    about = "Decrypt and inspect Common Encryption (CENC) MP4 files through the tee-cdm Clear Key \
+             CDM (EME API, secure world), and query the CDM.",
     after_help = EXIT_CODES
 )]
 pub struct Cli {
@@ -38,6 +41,17 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Decrypt a CENC MP4 file (cenc, cens, cbcs, cbc1; fragmented, or an init segment and
+    /// its media segments, or non-fragmented) through the CDM: EME session, license from
+    /// --key options or a license server, every sample decrypted by the secure world. The
+    /// output is a clear MP4 file any player decodes: original sample entries restored,
+    /// protection boxes removed, offsets adjusted. It appears only when complete.
+    #[command(
+        after_help = EXIT_CODES,
+        override_usage = "cdm decrypt [OPTIONS] (--key KID:KEY... | --license-server URL) \
+                          INPUT [SEGMENT...] OUTPUT"
+    )]
+    Decrypt(DecryptArgs),
     /// Show what an encrypted MP4 file holds: tracks, sample descriptions and their
     /// protection (scheme, key ID, IV size, constant IV, pattern), pssh boxes, fragments,
     /// encrypted and clear sample counts, and where the sample auxiliary information is.
@@ -48,6 +62,89 @@ pub enum Command {
     /// (getConfiguration()). The secure world runs in this process.
     #[command(after_help = EXIT_CODES)]
     Info(InfoArgs),
+}
+
+/// `cdm decrypt`.
+#[derive(Args)]
+#[command(group(ArgGroup::new("key_source").required(true).args(["keys", "license_server"])))]
+pub struct DecryptArgs {
+    /// The input (one MP4 file, or an init segment followed by its media segments, which are
+    /// read as one file and written as one) and, last, the output file.
+    #[arg(value_name = "FILE", num_args = 2.., required = true)]
+    pub files: Vec<PathBuf>,
+    /// A content key, KID:KEY as 32 + 32 hex digits (repeatable). The Clear Key license is
+    /// built from these for the key IDs the CDM's license request names.
+    #[arg(long = "key", value_name = "KID:KEY")]
+    pub keys: Vec<String>,
+    /// The license server URL the CDM's license request is POSTed to (e.g.
+    /// http://127.0.0.1:8080/clearkey/license of `license-server serve`).
+    #[arg(long, value_name = "URL")]
+    pub license_server: Option<String>,
+    /// Link the secure world into this process instead of running it in its own process
+    /// (secure-world-host).
+    #[arg(long)]
+    pub in_process: bool,
+    /// The secure-world-host binary [default: $TEE_CDM_HOST, else next to cdm].
+    #[arg(long, value_name = "PATH", conflicts_with = "in_process")]
+    pub secure_world: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar and no summary (errors are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl std::fmt::Debug for DecryptArgs {
+    /// Without the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptArgs")
+            .field("files", &self.files)
+            .field("keys", &self.keys.len())
+            .field("license_server", &self.license_server)
+            .field("in_process", &self.in_process)
+            .field("secure_world", &self.secure_world)
+            .field("json", &self.json)
+            .field("quiet", &self.quiet)
+            .finish()
+    }
+}
+
+impl Drop for DecryptArgs {
+    fn drop(&mut self) {
+        for k in &mut self.keys {
+            k.zeroize();
+        }
+    }
+}
+
+impl DecryptArgs {
+    /// The job these arguments describe.
+    pub fn job(&self) -> Result<DecryptJob, CliError> {
+        let (output, inputs) = self
+            .files
+            .split_last()
+            .filter(|(_, inputs)| !inputs.is_empty())
+            .ok_or_else(|| CliError::Usage("give an input file and an output file".into()))?;
+        let keys = match &self.license_server {
+            Some(url) => KeySource::LicenseServer(url.clone()),
+            None => KeySource::Keys(
+                self.keys
+                    .iter()
+                    .map(|k| decrypt::parse_key(k))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| CliError::Usage(format!("--key: {e}")))?,
+            ),
+        };
+        Ok(DecryptJob {
+            inputs: inputs.to_vec(),
+            output: output.clone(),
+            keys,
+            in_process: self.in_process,
+            secure_world: self.secure_world.clone(),
+            progress: !self.quiet && !self.json,
+        })
+    }
 }
 
 /// `cdm inspect`.
@@ -151,6 +248,7 @@ where
         }
     };
     let json = match &cli.command {
+        Command::Decrypt(a) => a.json,
         Command::Inspect(a) => a.json,
         Command::Info(a) => a.json,
     };
@@ -169,6 +267,16 @@ where
 /// Runs one subcommand, printing its report.
 pub fn run(command: &Command) -> Result<(), CliError> {
     match command {
+        Command::Decrypt(a) => {
+            let report = decrypt::decrypt(&a.job()?)?;
+            if a.json {
+                print_json(&report)
+            } else if a.quiet {
+                Ok(())
+            } else {
+                print_text(&decrypt::render_text(&report))
+            }
+        }
         Command::Inspect(a) => {
             let report = inspect::inspect_file(&a.file)?;
             if a.json {
@@ -244,5 +352,19 @@ fn print_text(text: &str) -> Result<(), CliError> {
         // A reader that went away (`cdm inspect f | head`) is not an error of ours.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(CliError::Output),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap's own checks (names, groups, conflicts), which otherwise run only when a
+        // subcommand is first used.
+        Cli::command().debug_assert();
     }
 }

@@ -54,6 +54,9 @@ pub enum CliError {
     /// The CDM failed.
     #[error("{0}")]
     Cdm(#[from] EmeError),
+    /// The command line asks for something impossible (checks clap cannot make).
+    #[error("{0}")]
+    Usage(String),
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
@@ -80,6 +83,7 @@ impl CliError {
             CliError::Open { .. } | CliError::Read { .. } | CliError::Output(_) => exit::IO,
             CliError::Input { .. } => exit::INPUT,
             CliError::Cdm(_) => exit::CDM,
+            CliError::Usage(_) => exit::USAGE,
         }
     }
 
@@ -88,6 +92,7 @@ impl CliError {
         match self.exit_code() {
             exit::IO => "io",
             exit::INPUT => "input",
+            exit::USAGE => "usage",
             _ => "cdm",
         }
     }

@@ -52,7 +52,9 @@
     )
 )]
 
+pub mod clear;
 pub mod cli;
+pub mod decrypt;
 pub mod error;
 pub mod info;
 pub mod inspect;

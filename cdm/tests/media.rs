@@ -14,7 +14,7 @@ use std::path::Path;
 use cdm::error::exit;
 use cdm::inspect::{inspect_file, InspectReport, PatternReport, TrackReport};
 use cdm::mp4::{self, FileSource, Movie, Mp4ErrorKind, Source};
-use common::{media, FPS, KID, SCHEMES};
+use common::{media, FPS, KID, SCHEMES, SECONDS};
 
 fn inspect(path: &Path) -> InspectReport {
     inspect_file(path).unwrap_or_else(|e| panic!("inspect {}: {e}", path.display()))
@@ -47,7 +47,7 @@ fn source_counts() -> (u64, u64) {
 #[test]
 fn media_shaka_packager_all_schemes_with_and_without_clear_lead() {
     let (video_total, audio_total) = source_counts();
-    assert_eq!(video_total, 2 * FPS);
+    assert_eq!(video_total, SECONDS * FPS);
     for scheme in SCHEMES {
         for clear_lead in [0, 1] {
             for kind in ["video", "audio"] {
@@ -55,7 +55,7 @@ fn media_shaka_packager_all_schemes_with_and_without_clear_lead() {
                 let r = inspect(&path);
                 let what = format!("{kind} {scheme} clear lead {clear_lead}");
                 assert!(r.fragmented, "{what}");
-                assert_eq!(r.fragments, 2, "{what}: 1 s fragments of a 2 s clip");
+                assert_eq!(u64::from(r.fragments), SECONDS, "{what}: 1 s fragments");
 
                 // One common-system v1 pssh in moov listing the KID.
                 assert_eq!(r.pssh.len(), 1, "{what}");
@@ -133,7 +133,7 @@ fn media_shaka_packager_all_schemes_with_and_without_clear_lead() {
                     assert_eq!(s.clear_lead, s.clear, "{what}: the clear samples lead");
                     assert!(s.clear > 0 && s.encrypted > 0, "{what}");
                     if kind == "video" {
-                        assert_eq!((s.clear, s.encrypted), (FPS, FPS), "{what}");
+                        assert_eq!((s.clear, s.encrypted), (FPS, (SECONDS - 1) * FPS), "{what}");
                     }
                 }
                 assert_eq!(t.key_ids, [KID], "{what}");
@@ -145,14 +145,22 @@ fn media_shaka_packager_all_schemes_with_and_without_clear_lead() {
 
                 // Every encrypted fragment has senc; saiz/saio too, except when there is no
                 // auxiliary information at all (cbcs audio: constant IV, no subsamples).
-                let encrypted_fragments = if clear_lead == 0 { 2 } else { 1 };
-                assert_eq!(t.sample_aux_info.senc, encrypted_fragments, "{what}");
+                let encrypted_fragments = if clear_lead == 0 {
+                    SECONDS
+                } else {
+                    SECONDS - 1
+                };
+                assert_eq!(
+                    u64::from(t.sample_aux_info.senc),
+                    encrypted_fragments,
+                    "{what}"
+                );
                 let saiz = if (scheme, kind) == ("cbcs", "audio") {
                     0
                 } else {
                     encrypted_fragments
                 };
-                assert_eq!(t.sample_aux_info.saiz_saio, saiz, "{what}");
+                assert_eq!(u64::from(t.sample_aux_info.saiz_saio), saiz, "{what}");
                 assert_eq!(t.seig_sample_groups, 0, "{what}");
             }
         }

@@ -44,7 +44,7 @@ pub mod boxes;
 pub mod cenc;
 pub mod error;
 pub mod movie;
-mod reader;
+pub(crate) mod reader;
 pub mod source;
 
 pub use error::{FourCc, Mp4Error, Mp4ErrorKind};

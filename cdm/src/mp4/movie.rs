@@ -640,9 +640,23 @@ fn parse_stsd(stsd: &BoxRef<'_>, handler: FourCc) -> Result<Vec<SampleEntry>, Mp
 }
 
 /// Bytes of a `VisualSampleEntry` before its child boxes (ISO/IEC 14496-12 §12.1.3).
-const VISUAL_FIELDS: usize = 78;
+pub(crate) const VISUAL_FIELDS: usize = 78;
 /// Bytes of an `AudioSampleEntry` before its child boxes (§12.2.3), version 0.
 const AUDIO_FIELDS: usize = 28;
+
+/// Bytes of an audio sample entry with `body` before its child boxes: QuickTime sound
+/// description versions 1 and 2 add 16 and 36 bytes to the ISO layout.
+pub(crate) fn audio_fields(body: &[u8]) -> usize {
+    let version = body
+        .get(8..10)
+        .and_then(|v| <[u8; 2]>::try_from(v).ok())
+        .map(u16::from_be_bytes);
+    match version {
+        Some(1) => AUDIO_FIELDS.saturating_add(16),
+        Some(2) => AUDIO_FIELDS.saturating_add(36),
+        _ => AUDIO_FIELDS,
+    }
+}
 
 fn parse_sample_entry(
     e: &BoxRef<'_>,
@@ -652,19 +666,7 @@ fn parse_sample_entry(
     let protected_format = matches!(&e.kind().0, b"encv" | b"enca");
     let fields = match (&e.kind().0, &handler.0) {
         (b"encv", _) | (_, b"vide") => Some(VISUAL_FIELDS),
-        (b"enca", _) | (_, b"soun") => {
-            // QuickTime sound description versions 1 and 2 add 16 and 36 bytes.
-            let version = e
-                .body
-                .get(8..10)
-                .and_then(|v| <[u8; 2]>::try_from(v).ok())
-                .map(u16::from_be_bytes);
-            Some(match version {
-                Some(1) => AUDIO_FIELDS.saturating_add(16),
-                Some(2) => AUDIO_FIELDS.saturating_add(36),
-                _ => AUDIO_FIELDS,
-            })
-        }
+        (b"enca", _) | (_, b"soun") => Some(audio_fields(e.body)),
         _ => None,
     };
     let mut entry = SampleEntry {

@@ -72,6 +72,59 @@ impl Source for FileSource {
     }
 }
 
+/// Files read as one: an init segment followed by its media segments. Offsets count from
+/// the start of the first file through the others in order.
+#[derive(Debug)]
+pub struct ConcatSource {
+    /// Each file and the offset of its first byte in the whole.
+    parts: Vec<(u64, FileSource)>,
+    len: u64,
+}
+
+impl ConcatSource {
+    /// The concatenation of `files`; an error if their total length overflows.
+    pub fn new(files: Vec<FileSource>) -> io::Result<Self> {
+        let mut parts = Vec::with_capacity(files.len());
+        let mut len = 0u64;
+        for f in files {
+            let start = len;
+            len = len
+                .checked_add(f.len())
+                .ok_or_else(|| io::Error::other("the inputs are longer than 2^64 bytes"))?;
+            parts.push((start, f));
+        }
+        Ok(ConcatSource { parts, len })
+    }
+}
+
+impl Source for ConcatSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            // The last part that starts at or before `offset`.
+            let i = self.parts.partition_point(|(start, _)| *start <= offset);
+            let (start, file) = i
+                .checked_sub(1)
+                .and_then(|i| self.parts.get(i))
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            let within = offset.saturating_sub(*start);
+            let left = file.len().saturating_sub(within);
+            if left == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+            let (head, rest) = buf.split_at_mut(n);
+            file.read_exact_at(within, head)?;
+            buf = rest;
+            offset = offset.saturating_add(to_u64(n));
+        }
+        Ok(())
+    }
+}
+
 /// A failure to read a file: I/O, or bytes that are not a valid MP4 file of the kinds this
 /// tool handles.
 #[derive(Debug, thiserror::Error)]
