@@ -1,8 +1,14 @@
 //! # cdm — the tee-cdm command-line tool
 //!
 //! A user with an encrypted MP4 file should not need to write a player to see what the CDM
-//! does with it. The `cdm` binary has, so far:
+//! does with it. The `cdm` binary has:
 //!
+//! - `cdm decrypt [--key KID:KEY]... [--license-server URL] INPUT [SEGMENT...] OUTPUT`
+//!   ([`decrypt`]): the file decrypted through the EME API and the secure world — in its own
+//!   `secure-world-host` process by default, linked in with `--in-process` — into a clear
+//!   MP4 file any player decodes ([`clear`] writes it: original sample entries restored,
+//!   protection boxes removed, every offset moved to match). Written to a temporary file and
+//!   renamed when complete; a progress bar on a terminal; `--json` for a summary.
 //! - `cdm inspect FILE [--json]` ([`inspect`]): tracks (ID, handler, original format from
 //!   `frma`, codec box), the protection of every sample description (`cenc`, `cens`, `cbcs`,
 //!   `cbc1`; default KID, per-sample IV size, constant IV, `crypt:skip` pattern), `pssh`
@@ -15,8 +21,6 @@
 //!   prints `MediaKeys::capabilities()` (AES engine, robustness levels, schemes, limits, ABI
 //!   version) and the `getConfiguration()` answer of `requestMediaKeySystemAccess()` for a
 //!   default (or given) configuration.
-//!
-//! `cdm decrypt` (through the EME API and the secure world) comes next.
 //!
 //! Exit codes ([`error::exit`]): 0 success, 1 the CDM failed or refused, 2 usage error,
 //! 3 invalid input (a malformed or unsupported file; the message names the box path and file

@@ -70,7 +70,25 @@ fn binary_exit_codes() {
     );
     let help = cdm(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit status"));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for word in ["Exit status", "decrypt", "inspect", "info"] {
+        assert!(text.contains(word), "--help lacks {word}: {text}");
+    }
+    let help = cdm(&["decrypt", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for word in [
+        "--key <KID:KEY>",
+        "--license-server <URL>",
+        "--in-process",
+        "--secure-world <PATH>",
+        "--json",
+        "--quiet",
+        "INPUT [SEGMENT...] OUTPUT",
+        "Exit status",
+    ] {
+        assert!(text.contains(word), "decrypt --help lacks {word}: {text}");
+    }
     // I/O: no such file.
     let missing = m.scratch("no-such-file.mp4");
     let out = cdm(&["inspect", missing.to_str().unwrap()]);
