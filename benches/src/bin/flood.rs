@@ -7,9 +7,9 @@
 //! viewing takes seconds. Three scenarios, each in three player modes:
 //!
 //! - **ad breaks**: 1,000 viewers on 4 live channels, a 30 s break every 5 minutes (channels
-//!   offset by a minute), key rotation every 30 minutes on channel 0, one simulated hour;
-//!   viewers join over the first minute. At a break the content player lets go of its
-//!   session; at the end it needs the keys again.
+//!   offset by a minute), key rotation every 30 minutes on channel 0, one simulated hour and
+//!   again three (an evening); viewers join over the first minute. At a break the content
+//!   player lets go of its session; at the end it needs the keys again.
 //! - **zapping**: 200 viewers hop between the 4 channels every 10–40 s for 30 minutes.
 //! - **multi-period seeking**: 100 viewers of an 8-period VOD stream (periods alternate
 //!   between two keys; each period's init data is its own, as multi-DRM content with
@@ -311,8 +311,18 @@ fn in_break(c: u64, t: u64) -> bool {
     cycle(c, t) >= BREAK_EVERY - BREAK_LEN
 }
 
+/// One simulated hour of ad breaks.
 fn ad_breaks(w: &World, viewers: usize) -> Result<Vec<u64>, String> {
-    let duration = 3600;
+    ad_breaks_for(w, viewers, 3600)
+}
+
+/// Three simulated hours of ad breaks: an evening of live TV, where the joins of the first
+/// minute weigh less against the breaks.
+fn ad_breaks_evening(w: &World, viewers: usize) -> Result<Vec<u64>, String> {
+    ad_breaks_for(w, viewers, 3 * 3600)
+}
+
+fn ad_breaks_for(w: &World, viewers: usize, duration: u64) -> Result<Vec<u64>, String> {
     let mut players = Vec::new();
     let mut break_ends = Vec::new();
     for t in 0..duration {
@@ -451,10 +461,15 @@ fn run() -> Result<(), String> {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
     let server = server::start()?;
-    let scenarios: [(&str, Scenario, usize); 3] = [
+    let scenarios: [(&str, Scenario, usize); 4] = [
         (
-            "ad breaks (4 channels, 30 s break every 5 min, rotation on one)",
+            "ad breaks, 1 h (4 channels, 30 s break every 5 min, rotation on one)",
             ad_breaks,
+            1000,
+        ),
+        (
+            "ad breaks, 3 h (the same, an evening)",
+            ad_breaks_evening,
             1000,
         ),
         (
