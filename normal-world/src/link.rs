@@ -8,16 +8,19 @@
 //! for a protocol violation); from then on every call fails fast with
 //! [`EmeError::SecureWorldLost`].
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::time::Duration;
 
 use cdm_core::abi::frame::MAX_MESSAGE_FRAME;
-use cdm_core::abi::{parse_response, Load, Loaded, OpenSession, Operation, SessionOpened};
+use cdm_core::abi::{
+    parse_response, GetCapabilities, Load, Loaded, OpenSession, Operation, SessionOpened,
+};
 use cdm_core::eme::{ClosedReason, KeySystem, Robustness, SessionType};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::EmeError;
 use crate::session_state::{lock_session, SessionCell};
-use crate::transport::Transport;
+use crate::transport::{LivenessWatch, Transport};
 
 /// The channel to the secure world and the registry of the sessions using it.
 pub(crate) struct Link {
@@ -82,6 +85,22 @@ impl Link {
         let err = EmeError::SecureWorldLost(why.clone());
         self.lost = Some(why);
         err
+    }
+
+    /// Marks the secure world lost for `why` (noticed between calls by the liveness watch),
+    /// unless it already is.
+    pub(crate) fn lose_if_alive(&mut self, why: String) {
+        if self.lost.is_none() {
+            let _ = self.lose(why, ClosedReason::HardwareContextReset);
+        }
+    }
+
+    /// A liveness probe: one cheap call (`GetCapabilities`) that must be answered within
+    /// `deadline`; if not, the secure world is lost like after any failed call.
+    pub(crate) fn probe(&mut self, deadline: Duration) {
+        self.transport.set_probe_deadline(Some(deadline));
+        let _ = self.call(0, &GetCapabilities, "liveness probe");
+        self.transport.set_probe_deadline(None);
     }
 
     /// A well-formed response that breaks the protocol's rules: the secure world is not
@@ -217,5 +236,51 @@ impl Cdm {
 
     pub(crate) fn lock_link(&self) -> MutexGuard<'_, Link> {
         self.link.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The link, if no call holds it now.
+    fn try_lock_link(&self) -> Option<MutexGuard<'_, Link>> {
+        match self.link.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+}
+
+/// How often the liveness watch probes an idle secure world.
+pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// How long a probe may take before the secure world counts as frozen.
+pub(crate) const PROBE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Starts the thread that notices the end of the secure world behind `cdm` between calls:
+/// the transport's watch reports its process or connection gone, or an idle secure world
+/// does not answer a probe within [`PROBE_DEADLINE`] (frozen). Either way every session is
+/// closed with `hardware-context-reset` and its events are queued at once. The thread ends
+/// with the `MediaKeys` (it holds it only weakly) or when the secure world is lost.
+pub(crate) fn watch_liveness(cdm: &Arc<Cdm>, mut watch: Box<dyn LivenessWatch>) {
+    let weak = Arc::downgrade(cdm);
+    let spawned = std::thread::Builder::new()
+        .name("tee-cdm-liveness".into())
+        .spawn(move || loop {
+            let gone = watch.wait_gone(PROBE_EVERY);
+            let Some(cdm) = weak.upgrade() else { return };
+            if let Some(why) = gone {
+                cdm.lock_link().lose_if_alive(why);
+                return;
+            }
+            // A call in progress has its own timeout; probe only an idle link.
+            let Some(mut link) = cdm.try_lock_link() else {
+                continue;
+            };
+            if !link.is_lost() {
+                link.probe(PROBE_DEADLINE);
+            }
+            if link.is_lost() {
+                return;
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no liveness watch: the secure world's end is noticed at the next call");
     }
 }

@@ -19,7 +19,7 @@ use crate::decrypt::{
     DecryptedSample, OutputWish, RenderedSample, SampleDescription, SecureBufferHandle,
 };
 use crate::error::EmeError;
-use crate::link::{Cdm, Link};
+use crate::link::{watch_liveness, Cdm, Link};
 use crate::session::{new_session, MediaKeySession};
 use crate::session_state::{lock_session, SessionCell};
 use crate::transport::Transport;
@@ -52,6 +52,7 @@ impl MediaKeys {
         configuration: MediaKeySystemConfiguration,
         transport: Box<dyn Transport>,
     ) -> Result<MediaKeys, EmeError> {
+        let watch = transport.liveness_watch();
         let cdm = Arc::new(Cdm::new(transport));
         let capabilities = cdm
             .lock_link()
@@ -78,6 +79,9 @@ impl MediaKeys {
                  the secure world has no storage"
                     .into(),
             ));
+        }
+        if let Some(watch) = watch {
+            watch_liveness(&cdm, watch);
         }
         Ok(MediaKeys {
             cdm,

@@ -38,11 +38,16 @@ use std::io::{self, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use cdm_core::abi::frame::{
     read_chunk, returns_sample, write_chunk, MAX_MESSAGE_FRAME, MAX_SAMPLE_FRAME,
 };
 use hal::platform::{Clock, SecureOutputSink, SecureRandom, StdPlatform};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::Mode;
 use secure_world::{Config, ConfigError, SecureWorld};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -106,16 +111,48 @@ pub fn host_world_in(storage: Option<&Path>) -> Result<impl Entry, HostError> {
     Ok(world)
 }
 
+/// How long a client may stall in the middle of a frame (no byte for that long, sending a
+/// request or reading a reply) before its connection is dropped. Between frames a client may
+/// stay idle as long as it likes.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves one client connection: reads request frames, runs them through `entry`, writes
 /// the replies. Returns when the client disconnects (`Ok`) or sends a frame that breaks the
-/// bounds (`Err`; the connection is then dropped).
-pub fn serve_connection(mut stream: UnixStream, entry: &mut dyn Entry) -> io::Result<()> {
+/// bounds or stalls for [`FRAME_TIMEOUT`] inside a frame (`Err`; the connection is then
+/// dropped).
+pub fn serve_connection(stream: UnixStream, entry: &mut dyn Entry) -> io::Result<()> {
+    serve_connection_with(stream, entry, FRAME_TIMEOUT)
+}
+
+/// Blocks until `stream` has something to read (or has hung up), with no time limit.
+fn wait_readable(stream: &UnixStream) -> io::Result<()> {
+    let mut fds = [PollFd::new(stream, PollFlags::IN)];
+    loop {
+        match rustix::event::poll(&mut fds, None) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// [`serve_connection`] with another stall limit.
+pub fn serve_connection_with(
+    mut stream: UnixStream,
+    entry: &mut dyn Entry,
+    frame_timeout: Duration,
+) -> io::Result<()> {
     // Reserved once at the largest message, so it never reallocates; wiped after every
     // request and on drop (it carries licenses).
     let mut request = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_FRAME));
     let mut sample = Zeroizing::new(Vec::new());
     let mut response = Vec::new();
+    stream.set_write_timeout(Some(frame_timeout))?;
     loop {
+        // Idle between frames: no limit. Once a frame begins, every read must progress.
+        stream.set_read_timeout(None)?;
+        wait_readable(&stream)?;
+        stream.set_read_timeout(Some(frame_timeout))?;
         match read_chunk(&mut stream, MAX_MESSAGE_FRAME, &mut request) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
@@ -135,10 +172,140 @@ pub fn serve_connection(mut stream: UnixStream, entry: &mut dyn Entry) -> io::Re
     }
 }
 
-/// Listens on `socket_path` and serves clients one after the other, each with a fresh
-/// secure world from `new_entry` (a new connection is a new CDM instance: nothing survives
-/// a disconnect). With `once`, returns after the first connection ends. The socket file is
-/// removed on return.
+/// Binds a listening socket at `path` that only this user can connect to: created with
+/// mode 0600 (under a umask, so there is no moment when it is open to others). Put it in a
+/// directory only this user can reach as well.
+pub fn bind_private(path: &Path) -> io::Result<UnixListener> {
+    let old = rustix::process::umask(Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(old);
+    bound
+}
+
+/// Whether the peer of `stream` runs as `uid` (`SO_PEERCRED`).
+fn peer_is(stream: &UnixStream, uid: u32) -> bool {
+    match rustix::net::sockopt::socket_peercred(stream) {
+        Ok(cred) if cred.uid.as_raw() == uid => true,
+        Ok(cred) => {
+            tracing::warn!(
+                peer_uid = cred.uid.as_raw(),
+                allowed_uid = uid,
+                "connection from another user refused"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; connection refused");
+            false
+        }
+    }
+}
+
+/// How a standing host ([`serve_clients`]) serves its clients.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// The user a client must run as (checked with `SO_PEERCRED`). Default: the host's own
+    /// effective uid.
+    pub allowed_uid: u32,
+    /// Clients served at once; connections beyond are closed at once.
+    pub max_clients: usize,
+    /// See [`FRAME_TIMEOUT`].
+    pub frame_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            allowed_uid: rustix::process::geteuid().as_raw(),
+            max_clients: 32,
+            frame_timeout: FRAME_TIMEOUT,
+        }
+    }
+}
+
+/// A standing host: listens on `socket_path` (see [`bind_private`]) and serves every
+/// allowed client on a thread of its own, each with a fresh secure world from `new_entry`,
+/// so that an idle client, a half-sent frame or a client that never reads its replies holds
+/// up nobody else. `new_entry(true)` may use the persistent storage; only one client at a
+/// time gets that (two secure worlds must not commit to one store), the others get
+/// `new_entry(false)` — a secure world without persistent licenses — and a warning in the
+/// log. Runs until accepting fails; the socket file is removed on return.
+pub fn serve_clients<E, Er, F>(
+    socket_path: &Path,
+    options: &ServeOptions,
+    new_entry: F,
+) -> io::Result<()>
+where
+    E: Entry,
+    Er: std::fmt::Display,
+    F: Fn(bool) -> Result<E, Er> + Send + Sync + 'static,
+{
+    let listener = bind_private(socket_path)?;
+    tracing::info!(socket = %socket_path.display(), "listening for clients");
+    let new_entry = Arc::new(new_entry);
+    let active = Arc::new(AtomicUsize::new(0));
+    let storage_taken = Arc::new(AtomicBool::new(false));
+    let result = (|| {
+        for stream in listener.incoming() {
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if !peer_is(&stream, options.allowed_uid) {
+                continue;
+            }
+            if active.load(Ordering::SeqCst) >= options.max_clients {
+                tracing::warn!(
+                    max = options.max_clients,
+                    "too many clients; connection closed"
+                );
+                continue;
+            }
+            active.fetch_add(1, Ordering::SeqCst);
+            let (new_entry, active_t, storage_t) = (
+                Arc::clone(&new_entry),
+                Arc::clone(&active),
+                Arc::clone(&storage_taken),
+            );
+            let frame_timeout = options.frame_timeout;
+            let spawned = std::thread::Builder::new()
+                .name("secure-world-client".into())
+                .spawn(move || {
+                    let lease = storage_t
+                        .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok();
+                    match new_entry(lease) {
+                        Ok(mut entry) => {
+                            tracing::info!("client connected; new secure world");
+                            match serve_connection_with(stream, &mut entry, frame_timeout) {
+                                Ok(()) => tracing::info!("client disconnected"),
+                                Err(e) => tracing::warn!(error = %e, "connection dropped"),
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "cannot build a secure world"),
+                    }
+                    if lease {
+                        storage_t.store(false, Ordering::SeqCst);
+                    }
+                    active_t.fetch_sub(1, Ordering::SeqCst);
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a client thread");
+                active.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(socket_path);
+    result
+}
+
+/// Listens on `socket_path` (see [`bind_private`]) and serves clients of this user one after
+/// the other, each with a fresh secure world from `new_entry` (a new connection is a new CDM
+/// instance: nothing survives a disconnect). With `once`, returns after the first connection
+/// ends (how a player's own host runs); a standing host uses [`serve_clients`]. The socket
+/// file is removed on return.
 pub fn serve_unix_socket<E: Entry, Er: std::fmt::Display, F>(
     socket_path: &Path,
     once: bool,
@@ -147,11 +314,15 @@ pub fn serve_unix_socket<E: Entry, Er: std::fmt::Display, F>(
 where
     F: FnMut() -> Result<E, Er>,
 {
-    let listener = UnixListener::bind(socket_path)?;
+    let listener = bind_private(socket_path)?;
+    let allowed_uid = rustix::process::geteuid().as_raw();
     tracing::info!(socket = %socket_path.display(), once, "listening");
     let result = (|| {
         for stream in listener.incoming() {
             let stream = stream?;
+            if !peer_is(&stream, allowed_uid) {
+                continue;
+            }
             if once {
                 // Nobody else may connect to a one-shot host.
                 let _ = std::fs::remove_file(socket_path);
@@ -184,7 +355,8 @@ where
 }
 
 /// The usage line.
-pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--storage DIR]";
+pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--storage DIR] \
+                         [--allow-uid UID] [--max-clients N] [--frame-timeout-ms MS]";
 
 /// Environment variable arming the crash-test hook (`hal::platform::crash_test`): the host
 /// kills itself with SIGKILL at that durable storage step. For crash-consistency tests only.
@@ -195,9 +367,12 @@ pub fn is_host_invocation(args: &[OsString]) -> bool {
     args.iter().any(|a| a == "--socket")
 }
 
-/// Runs the host: `--socket PATH [--once] [--storage DIR]`. Listens on the Unix domain socket
-/// `PATH` and serves the message ABI, one client at a time, each with a fresh secure world
-/// (nothing but stored persistent licenses survives a disconnect). With `--storage` the secure
+/// Runs the host: `--socket PATH [--once] [--storage DIR] [--allow-uid UID] [--max-clients N]
+/// [--frame-timeout-ms MS]`.
+/// Listens on the Unix domain socket `PATH` (mode 0600; only clients running as `UID`, by
+/// default the host's own user, are served) and serves the message ABI, each client on its
+/// own thread with a fresh secure world (nothing but stored persistent licenses survives a
+/// disconnect; see [`serve_clients`] for the storage rule). With `--storage` the secure
 /// world keeps persistent licenses in `DIR` (see [`host_world_in`]); the environment variable
 /// [`KILL_AT_STORAGE_STEP_ENV`] arms the crash-test hook. With `--once` it exits after the first client disconnects (how
 /// `SocketTransport::spawn` runs it). Logs go to stderr, filtered by `RUST_LOG` (default
@@ -217,6 +392,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let mut socket: Option<PathBuf> = None;
     let mut storage: Option<PathBuf> = None;
     let mut once = false;
+    let mut options = ServeOptions::default();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -229,6 +405,20 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 None => return usage(),
             },
             Some("--once") => once = true,
+            Some("--allow-uid") => match args.next().and_then(|a| a.to_str()?.parse().ok()) {
+                Some(uid) => options.allowed_uid = uid,
+                None => return usage(),
+            },
+            Some("--max-clients") => match args.next().and_then(|a| a.to_str()?.parse().ok()) {
+                Some(n) if n > 0 => options.max_clients = n,
+                _ => return usage(),
+            },
+            Some("--frame-timeout-ms") => {
+                match args.next().and_then(|a| a.to_str()?.parse::<u64>().ok()) {
+                    Some(ms) if ms > 0 => options.frame_timeout = Duration::from_millis(ms),
+                    _ => return usage(),
+                }
+            }
             _ => return usage(),
         }
     }
@@ -246,7 +436,19 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         eprintln!("secure-world-host: {e}");
         return ExitCode::FAILURE;
     }
-    match serve_unix_socket(&socket, once, || host_world_in(storage.as_deref())) {
+    let served = if once {
+        serve_unix_socket(&socket, true, || host_world_in(storage.as_deref()))
+    } else {
+        serve_clients(&socket, &options, move |with_storage| {
+            if storage.is_some() && !with_storage {
+                tracing::warn!(
+                    "storage in use by another client: this one gets no persistent licenses"
+                );
+            }
+            host_world_in(storage.as_deref().filter(|_| with_storage))
+        })
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("secure-world-host: {}: {e}", socket.display());

@@ -16,7 +16,9 @@ mod socket;
 
 #[cfg(feature = "in-process")]
 pub use in_process::InProcessTransport;
-pub use socket::{HostProcess, SocketTransport, DEFAULT_TIMEOUT};
+pub use socket::{HostProcess, SocketTransport, DEFAULT_TIMEOUT, TIMEOUT_PER_MIB};
+
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -40,6 +42,14 @@ pub enum TransportError {
     Setup(String),
 }
 
+/// A watch on a secure world's liveness that a thread can block on between calls, without
+/// holding the transport (see [`Transport::liveness_watch`]).
+pub trait LivenessWatch: Send {
+    /// Waits up to `timeout`; `Some(reason)` once the secure world is gone (its process
+    /// exited, its connection closed), `None` if nothing happened.
+    fn wait_gone(&mut self, timeout: Duration) -> Option<String>;
+}
+
 /// A channel to one secure-world instance.
 ///
 /// `call` sends the encoded `request` and, for `Decrypt`, the shared `sample` buffer; on
@@ -54,6 +64,20 @@ pub trait Transport: Send {
         sample: &mut [u8],
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError>;
+
+    /// A watch that notices the secure world's end between calls, for transports whose
+    /// secure world can end (another process). `MediaKeys` runs it on a thread of its own, so
+    /// that sessions are closed and their events queued as soon as the secure world is gone,
+    /// not at the player's next call. Default: none (a linked-in secure world cannot vanish).
+    fn liveness_watch(&self) -> Option<Box<dyn LivenessWatch>> {
+        None
+    }
+
+    /// Bounds the time of the following calls (a liveness probe: a frozen secure world must
+    /// be noticed quickly), or with `None` returns to the transport's own limits.
+    fn set_probe_deadline(&mut self, deadline: Option<Duration>) {
+        let _ = deadline;
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -64,5 +88,13 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
         (**self).call(request, sample, response)
+    }
+
+    fn liveness_watch(&self) -> Option<Box<dyn LivenessWatch>> {
+        (**self).liveness_watch()
+    }
+
+    fn set_probe_deadline(&mut self, deadline: Option<Duration>) {
+        (**self).set_probe_deadline(deadline);
     }
 }

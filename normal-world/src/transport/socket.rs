@@ -11,6 +11,7 @@
 //! hangs the player; any I/O error or timeout breaks the transport for good.
 
 use std::io::{self, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,11 +22,17 @@ use std::time::{Duration, Instant};
 use cdm_core::abi::frame::{read_chunk, read_len, returns_sample, write_chunk, MAX_MESSAGE_FRAME};
 use cdm_core::abi::limits::MAX_SAMPLE_LEN;
 
-use super::{Transport, TransportError};
+use rustix::event::{PollFd, PollFlags};
 
-/// Read/write timeout of a [`SocketTransport`] unless set otherwise. Long enough for a 16 MiB
-/// sample on a slow (emulated) machine, short enough that a stuck host is noticed.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+use super::{LivenessWatch, Transport, TransportError};
+
+/// Read/write timeout of a [`SocketTransport`] call unless set otherwise, plus
+/// [`TIMEOUT_PER_MIB`] for each MiB of sample: short enough that a stuck host is noticed in
+/// seconds, long enough for a 16 MiB sample on a slow (emulated) machine (21 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a call's timeout grows by per MiB of sample.
+pub const TIMEOUT_PER_MIB: Duration = Duration::from_secs(1);
 
 /// How long [`SocketTransport::spawn`] waits for the host to listen.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -86,8 +93,12 @@ pub struct SocketTransport {
     timeout: Duration,
     /// Set when the transport spawned the host; the host is shut down on drop.
     host: Option<HostProcess>,
-    /// Socket file created for a spawned host; removed on drop.
-    socket_path: Option<PathBuf>,
+    /// Private directory (mode 0700) holding the socket of a spawned host; removed on drop.
+    socket_dir: Option<PathBuf>,
+    /// The timeout the socket is set to now.
+    current_timeout: Option<Duration>,
+    /// A liveness probe's deadline, replacing the timeouts while set.
+    probe_deadline: Option<Duration>,
     /// Reply sample, read here first so a broken reply never half-overwrites the caller's.
     /// It holds clear samples: wiped before it grows and on drop.
     scratch: zeroize::Zeroizing<Vec<u8>>,
@@ -119,11 +130,22 @@ impl SocketTransport {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let path = std::env::temp_dir().join(format!(
-            "tee-cdm-{}-{}-{nonce:x}.sock",
+        // A directory only this user can enter, so nobody else can reach the socket, even
+        // before the host has set its mode.
+        let dir = std::env::temp_dir().join(format!(
+            "tee-cdm-{}-{}-{nonce:x}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| TransportError::Setup(format!("create {}: {e}", dir.display())))?;
+        let remove_dir = |dir: &Path| {
+            let _ = std::fs::remove_file(dir.join("host.sock"));
+            let _ = std::fs::remove_dir(dir);
+        };
+        let path = dir.join("host.sock");
         let child = command
             .arg("--socket")
             .arg(&path)
@@ -132,6 +154,7 @@ impl SocketTransport {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| {
+                remove_dir(&dir);
                 TransportError::Setup(format!(
                     "spawn {}: {e}",
                     Path::new(command.get_program()).display()
@@ -147,14 +170,14 @@ impl SocketTransport {
                 Ok(s) => break s,
                 Err(e) => {
                     if !host.is_running() {
-                        let _ = std::fs::remove_file(&path);
+                        remove_dir(&dir);
                         return Err(TransportError::Setup(format!(
                             "secure-world-host exited before listening ({e})"
                         )));
                     }
                     if deadline.is_none_or(|d| Instant::now() >= d) {
                         host.shut_down(Duration::ZERO);
-                        let _ = std::fs::remove_file(&path);
+                        remove_dir(&dir);
                         return Err(TransportError::Setup(format!(
                             "secure-world-host did not listen within {STARTUP_TIMEOUT:?}"
                         )));
@@ -165,7 +188,7 @@ impl SocketTransport {
         };
         let mut t = SocketTransport::from_stream(stream, DEFAULT_TIMEOUT)?;
         t.host = Some(host);
-        t.socket_path = Some(path);
+        t.socket_dir = Some(dir);
         Ok(t)
     }
 
@@ -177,7 +200,9 @@ impl SocketTransport {
             stream: Some(stream),
             timeout,
             host: None,
-            socket_path: None,
+            socket_dir: None,
+            current_timeout: None,
+            probe_deadline: None,
             scratch: zeroize::Zeroizing::new(Vec::new()),
             broken: None,
         };
@@ -185,18 +210,38 @@ impl SocketTransport {
         Ok(t)
     }
 
-    /// Changes the read and write timeout (must be non-zero).
+    /// Changes the base read and write timeout of a call (must be non-zero); a call with a
+    /// sample gets [`TIMEOUT_PER_MIB`] more per MiB.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), TransportError> {
         if timeout.is_zero() {
             return Err(TransportError::Setup("timeout must be non-zero".into()));
+        }
+        self.timeout = timeout;
+        self.apply_timeout(timeout)
+    }
+
+    /// Sets the socket's read and write timeouts to `timeout`, unless they already are.
+    fn apply_timeout(&mut self, timeout: Duration) -> Result<(), TransportError> {
+        if self.current_timeout == Some(timeout) {
+            return Ok(());
         }
         if let Some(s) = &self.stream {
             s.set_read_timeout(Some(timeout))
                 .and_then(|()| s.set_write_timeout(Some(timeout)))
                 .map_err(|e| TransportError::Setup(format!("set timeout: {e}")))?;
         }
-        self.timeout = timeout;
+        self.current_timeout = Some(timeout);
         Ok(())
+    }
+
+    /// The timeout of a call with a sample of `len` bytes.
+    fn call_timeout(&self, len: usize) -> Duration {
+        if let Some(d) = self.probe_deadline {
+            return d;
+        }
+        let mib = u32::try_from(len >> 20).unwrap_or(u32::MAX);
+        self.timeout
+            .saturating_add(TIMEOUT_PER_MIB.saturating_mul(mib))
     }
 
     /// The spawned host process, if this transport spawned one.
@@ -222,7 +267,8 @@ impl SocketTransport {
                 sample.len()
             )));
         }
-        let timeout = self.timeout;
+        let timeout = self.call_timeout(sample.len());
+        self.apply_timeout(timeout)?;
         let stream = self
             .stream
             .as_mut()
@@ -282,6 +328,50 @@ impl Transport for SocketTransport {
         }
         result
     }
+
+    fn liveness_watch(&self) -> Option<Box<dyn LivenessWatch>> {
+        let stream = self.stream.as_ref()?.try_clone().ok()?;
+        Some(Box::new(SocketWatch {
+            stream,
+            host: self.host.clone(),
+        }))
+    }
+
+    fn set_probe_deadline(&mut self, deadline: Option<Duration>) {
+        self.probe_deadline = deadline;
+    }
+}
+
+/// [`SocketTransport`]'s liveness watch: the connection hanging up, or the spawned host
+/// process exiting.
+struct SocketWatch {
+    /// A second handle on the connection, only polled (never read or written).
+    stream: UnixStream,
+    host: Option<HostProcess>,
+}
+
+impl LivenessWatch for SocketWatch {
+    fn wait_gone(&mut self, timeout: Duration) -> Option<String> {
+        // Only the peer hanging up (and errors, always reported) wake this: replies in
+        // flight (readable data) belong to the caller.
+        let mut fds = [PollFd::new(&self.stream, PollFlags::RDHUP)];
+        let ts = rustix::event::Timespec::try_from(timeout).ok();
+        let hung_up = match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => false,
+            Ok(_) => fds.iter().any(|f| {
+                f.revents()
+                    .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR)
+            }),
+            Err(e) => return Some(format!("watching the connection failed: {e}")),
+        };
+        if hung_up {
+            return Some("the secure world's connection closed".into());
+        }
+        match &self.host {
+            Some(h) if !h.is_running() => Some("the secure-world-host process exited".into()),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for SocketTransport {
@@ -293,8 +383,9 @@ impl Drop for SocketTransport {
             // The host exits when its connection closes; give it a moment to wipe its keys.
             host.shut_down(Duration::from_secs(1));
         }
-        if let Some(path) = self.socket_path.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(dir) = self.socket_dir.take() {
+            let _ = std::fs::remove_file(dir.join("host.sock"));
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }
