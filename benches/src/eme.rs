@@ -111,6 +111,19 @@ fn out_of_process_media_keys(host: &Path) -> Result<MediaKeys, BenchError> {
     media_keys_over(Box::new(transport))
 }
 
+/// `MediaKeys` over a [`SocketTransport`] with shared memory to a `secure-world-host`
+/// spawned from `host`.
+fn shared_memory_media_keys(host: &Path) -> Result<MediaKeys, BenchError> {
+    let spawn_error = |source| BenchError::Spawn {
+        host: host.to_owned(),
+        source,
+    };
+    let transport = SocketTransport::spawn(host)
+        .and_then(SocketTransport::with_shared_memory)
+        .map_err(spawn_error)?;
+    media_keys_over(Box::new(transport))
+}
+
 /// The raw engine path: `hal::cenc::decrypt_sample` (`cenc`, whole sample) with the engine
 /// the secure world picks (`Engine::detect`), key schedule made once.
 pub struct RawEngine {
@@ -274,6 +287,12 @@ impl EmePath {
         EmePath::with_media_keys(out_of_process_media_keys(host)?)
     }
 
+    /// `MediaKeys` over a [`SocketTransport`] with shared memory to a `secure-world-host`
+    /// spawned from `host`.
+    pub fn shared_memory(host: &Path) -> Result<EmePath, BenchError> {
+        EmePath::with_media_keys(shared_memory_media_keys(host)?)
+    }
+
     /// `MediaKeys` over `transport`, already connected to a secure world (for example a
     /// [`SocketTransport::connect`]ed host).
     pub fn with_transport(transport: Box<dyn Transport>) -> Result<EmePath, BenchError> {
@@ -316,6 +335,13 @@ impl SessionLoop {
     /// Sessions on a `secure-world-host` spawned from `host`.
     pub fn out_of_process(host: &Path) -> Result<SessionLoop, BenchError> {
         Ok(SessionLoop::with_media_keys(out_of_process_media_keys(
+            host,
+        )?))
+    }
+
+    /// Sessions on a `secure-world-host` spawned from `host`, over shared memory.
+    pub fn shared_memory(host: &Path) -> Result<SessionLoop, BenchError> {
+        Ok(SessionLoop::with_media_keys(shared_memory_media_keys(
             host,
         )?))
     }

@@ -384,12 +384,14 @@ pub fn decrypt(job: &DecryptJob) -> Result<DecryptReport, CliError> {
         access.create_media_keys()?
     } else {
         let host = find_host(job.secure_world.as_deref())?;
-        let transport = SocketTransport::spawn(&host).map_err(|e| {
-            CliError::Cdm(EmeError::NotSupportedError(format!(
-                "cannot start the secure world {}: {e}",
-                host.display()
-            )))
-        })?;
+        let transport = SocketTransport::spawn(&host)
+            .and_then(SocketTransport::with_shared_memory)
+            .map_err(|e| {
+                CliError::Cdm(EmeError::NotSupportedError(format!(
+                    "cannot start the secure world {}: {e}",
+                    host.display()
+                )))
+            })?;
         access.create_media_keys_with_transport(Box::new(transport))?
     };
 

@@ -34,7 +34,7 @@
 )]
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,6 +45,7 @@ use std::time::Duration;
 use cdm_core::abi::frame::{
     read_chunk, returns_sample, write_chunk, MAX_MESSAGE_FRAME, MAX_SAMPLE_FRAME,
 };
+use cdm_shm::{word, Doorbell, FirstWord, Region, Rung, LAYOUT};
 use hal::platform::{Clock, SecureOutputSink, SecureRandom, StdPlatform};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::Mode;
@@ -137,6 +138,10 @@ fn wait_readable(stream: &UnixStream) -> io::Result<()> {
 }
 
 /// [`serve_connection`] with another stall limit.
+///
+/// The first 4 bytes decide the protocol: [`cdm_shm::OFFER`] with a file descriptor is a
+/// shared region (see `docs/abi.md`, "Shared memory"), served by [`serve_shared`]; anything
+/// else starts the first socket frame.
 pub fn serve_connection_with(
     mut stream: UnixStream,
     entry: &mut dyn Entry,
@@ -148,12 +153,31 @@ pub fn serve_connection_with(
     let mut sample = Zeroizing::new(Vec::new());
     let mut response = Vec::new();
     stream.set_write_timeout(Some(frame_timeout))?;
+    let mut first = true;
     loop {
         // Idle between frames: no limit. Once a frame begins, every read must progress.
         stream.set_read_timeout(None)?;
         wait_readable(&stream)?;
         stream.set_read_timeout(Some(frame_timeout))?;
-        match read_chunk(&mut stream, MAX_MESSAGE_FRAME, &mut request) {
+        let read = if first {
+            first = false;
+            match cdm_shm::recv_first(&stream).map_err(io::Error::other)? {
+                FirstWord::Closed => return Ok(()),
+                FirstWord::Offer(fd) => {
+                    let region = Region::adopt(fd).map_err(io::Error::other)?;
+                    tracing::info!("shared-memory transport");
+                    return serve_shared(&stream, region, entry);
+                }
+                FirstWord::Frame(word) => read_chunk(
+                    &mut (&word[..]).chain(&mut stream),
+                    MAX_MESSAGE_FRAME,
+                    &mut request,
+                ),
+            }
+        } else {
+            read_chunk(&mut stream, MAX_MESSAGE_FRAME, &mut request)
+        };
+        match read {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
@@ -169,6 +193,73 @@ pub fn serve_connection_with(
         };
         write_chunk(&mut stream, back)?;
         stream.flush()?;
+    }
+}
+
+/// Serves a client over the shared region it handed over: waits on the request doorbell,
+/// copies the request out of the region (and reads each length once) before anything looks
+/// at it, lets the secure world decrypt the sample where it lies, copies the response in and
+/// rings the response doorbell. The client may change the region at any time: that can only
+/// change what a decrypt produces. Returns when the client hangs up; a length out of bounds
+/// ends the connection.
+pub fn serve_shared(
+    stream: &UnixStream,
+    mut region: Region,
+    entry: &mut dyn Entry,
+) -> io::Result<()> {
+    let err = |e: cdm_shm::ShmError| io::Error::other(e);
+    let mut request = Zeroizing::new(Vec::with_capacity(MAX_MESSAGE_FRAME));
+    let mut response = Vec::new();
+    let mut last = 0u32;
+    loop {
+        let seq = match Doorbell::wait(
+            &region,
+            word::REQ_SEQ,
+            word::HOST_WAITING,
+            last,
+            None,
+            || cdm_shm::hung_up(stream),
+        )
+        .map_err(err)?
+        {
+            Rung::Value(v) => v,
+            Rung::PeerGone => return Ok(()),
+            Rung::TimedOut => continue,
+        };
+        let load = |i| {
+            region
+                .word(i)
+                .map(|w| w.load(std::sync::atomic::Ordering::Acquire))
+        };
+        let request_len =
+            cdm_shm::check_message_len(load(word::REQ_LEN).map_err(err)?).map_err(err)?;
+        let sample_len =
+            cdm_shm::check_sample_len(load(word::SAMPLE_LEN).map_err(err)?).map_err(err)?;
+        request.clear();
+        request.resize(request_len, 0);
+        region.read(LAYOUT.request, &mut request).map_err(err)?;
+        let sample = region.sample_mut(sample_len).map_err(err)?;
+        entry.process(&request, sample, &mut response);
+        request.as_mut_slice().zeroize();
+        let response_len = u32::try_from(response.len())
+            .ok()
+            .filter(|&n| usize::try_from(n).is_ok_and(|n| n <= MAX_MESSAGE_FRAME))
+            .ok_or_else(|| io::Error::other("response too large"))?;
+        let back = if returns_sample(&response) {
+            u32::try_from(sample_len).map_err(io::Error::other)?
+        } else {
+            0
+        };
+        region.write(LAYOUT.response, &response).map_err(err)?;
+        let store = |i, v| {
+            region
+                .word(i)
+                .map(|w| w.store(v, std::sync::atomic::Ordering::Release))
+        };
+        store(word::RESP_LEN, response_len).map_err(err)?;
+        store(word::SAMPLE_BACK, back).map_err(err)?;
+        Doorbell::ring(&region, word::RESP_SEQ, word::PLAYER_WAITING, seq).map_err(err)?;
+        last = seq;
     }
 }
 

@@ -261,16 +261,24 @@ fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
         cases.push(abi_case(ABI_EME, engine, len, move |b| eme.decrypt(b))?);
     }
     if let Some(host) = &host {
-        let remote = EmePath::out_of_process(host)?;
-        cases.push(abi_case(ABI_REMOTE, "socket", 64 * KIB, move |b| {
-            remote.decrypt(b)
-        })?);
+        for len in [KIB, 64 * KIB] {
+            let remote = EmePath::out_of_process(host)?;
+            cases.push(abi_case(ABI_REMOTE, "socket", len, move |b| {
+                remote.decrypt(b)
+            })?);
+            let shared = EmePath::shared_memory(host)?;
+            cases.push(abi_case(ABI_SHARED, "shared memory", len, move |b| {
+                shared.decrypt(b)
+            })?);
+        }
     }
     let local = SessionLoop::in_process()?;
     cases.push(sessions_case(SESSIONS_LOCAL, "in-process", local)?);
     if let Some(host) = &host {
         let remote = SessionLoop::out_of_process(host)?;
         cases.push(sessions_case(SESSIONS_REMOTE, "socket", remote)?);
+        let shared = SessionLoop::shared_memory(host)?;
+        cases.push(sessions_case(SESSIONS_SHARED, "shared memory", shared)?);
     }
     Ok(cases)
 }
@@ -281,6 +289,8 @@ const ABI_EME: &str = "eme-in-process";
 const ABI_REMOTE: &str = "eme-out-of-process";
 const SESSIONS_LOCAL: &str = "sessions-in-process";
 const SESSIONS_REMOTE: &str = "sessions-out-of-process";
+const ABI_SHARED: &str = "eme-shared-memory";
+const SESSIONS_SHARED: &str = "sessions-shared-memory";
 
 /// The case with this name and size.
 fn find<'a>(cases: &'a [Case], name: &str, size: usize) -> Option<&'a Case> {
@@ -341,19 +351,24 @@ fn print_abi(cases: &[Case], notes: &[String]) {
     );
     if find(cases, ABI_REMOTE, k64).is_some() {
         println!(
-            "abi-out-of-process-64KiB / raw = {:.2}",
-            gbs(ABI_REMOTE, k64) / gbs(ABI_RAW, k64)
+            "abi-out-of-process-64KiB / raw = {:.2} (socket), {:.2} (shared memory)",
+            gbs(ABI_REMOTE, k64) / gbs(ABI_RAW, k64),
+            gbs(ABI_SHARED, k64) / gbs(ABI_RAW, k64)
         );
     }
     println!(
-        "per-call overhead 1KiB: secure-world {:.0} ns, EME in-process {:.0} ns",
+        "per-call overhead 1KiB: secure-world {:.0} ns, EME in-process {:.0} ns, \
+         out-of-process socket {:.0} ns, shared memory {:.0} ns",
         ns(ABI_WORLD) - ns(ABI_RAW),
-        ns(ABI_EME) - ns(ABI_RAW)
+        ns(ABI_EME) - ns(ABI_RAW),
+        ns(ABI_REMOTE) - ns(ABI_RAW),
+        ns(ABI_SHARED) - ns(ABI_RAW)
     );
     println!(
-        "sessions/s: in-process {}, out-of-process {}",
+        "sessions/s: in-process {}, out-of-process {} (socket), {} (shared memory)",
         per_sec(SESSIONS_LOCAL),
-        per_sec(SESSIONS_REMOTE)
+        per_sec(SESSIONS_REMOTE),
+        per_sec(SESSIONS_SHARED)
     );
     println!();
 }

@@ -104,6 +104,21 @@ pub struct SocketTransport {
     scratch: zeroize::Zeroizing<Vec<u8>>,
     /// Why the transport broke, once it has.
     broken: Option<String>,
+    /// The shared region, once [`SocketTransport::with_shared_memory`] handed it over.
+    shared: Option<Shared>,
+}
+
+/// The shared-memory side of a [`SocketTransport`].
+struct Shared {
+    region: cdm_shm::Region,
+    /// The last request's sequence number.
+    seq: u32,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("seq", &self.seq).finish()
+    }
 }
 
 impl SocketTransport {
@@ -205,6 +220,7 @@ impl SocketTransport {
             probe_deadline: None,
             scratch: zeroize::Zeroizing::new(Vec::new()),
             broken: None,
+            shared: None,
         };
         t.set_timeout(timeout)?;
         Ok(t)
@@ -244,6 +260,34 @@ impl SocketTransport {
             .saturating_add(TIMEOUT_PER_MIB.saturating_mul(mib))
     }
 
+    /// Switches to the shared-memory protocol (`docs/abi.md`, "Shared memory"): creates a
+    /// sealed region for requests, responses and samples, hands it to the host over the
+    /// socket, and from then on rings a doorbell in it instead of writing frames. Samples
+    /// are copied in and out of the region (the host decrypts them there); the socket only
+    /// carries the connection's end. Must be the first thing sent on the connection.
+    pub fn with_shared_memory(mut self) -> Result<SocketTransport, TransportError> {
+        let stream = self
+            .stream
+            .as_ref()
+            .ok_or_else(|| TransportError::Disconnected("not connected".into()))?;
+        let region = cdm_shm::Region::create().map_err(|e| TransportError::Setup(e.to_string()))?;
+        cdm_shm::send_region(stream, &region).map_err(|e| TransportError::Setup(e.to_string()))?;
+        self.shared = Some(Shared { region, seq: 0 });
+        Ok(self)
+    }
+
+    /// The shared region's descriptor, once there is one. The region is this process's own
+    /// memory, shared with the host; tests use this to play a hostile normal world that
+    /// changes it during calls.
+    pub fn shared_region_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.shared.as_ref().map(|s| s.region.fd())
+    }
+
+    /// Whether calls go through shared memory.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The spawned host process, if this transport spawned one.
     pub fn host(&self) -> Option<HostProcess> {
         self.host.clone()
@@ -268,6 +312,9 @@ impl SocketTransport {
             )));
         }
         let timeout = self.call_timeout(sample.len());
+        if self.shared.is_some() {
+            return self.exchange_shared(request, sample, response, timeout);
+        }
         self.apply_timeout(timeout)?;
         let stream = self
             .stream
@@ -306,6 +353,104 @@ impl SocketTransport {
             ))),
         }
     }
+}
+
+impl SocketTransport {
+    /// One call through the shared region (the sizes were checked by the caller).
+    fn exchange_shared(
+        &mut self,
+        request: &[u8],
+        sample: &mut [u8],
+        response: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        use cdm_shm::{word, Doorbell, Rung, LAYOUT};
+        use std::sync::atomic::Ordering;
+        let (Some(shared), Some(stream)) = (self.shared.as_mut(), self.stream.as_ref()) else {
+            return Err(TransportError::Disconnected("not connected".into()));
+        };
+        let host = self.host.clone();
+        let region = &shared.region;
+        let fail = |e: cdm_shm::ShmError| TransportError::FrameTooLarge(e.to_string());
+        let len32 = |n: usize| {
+            u32::try_from(n).map_err(|_| TransportError::FrameTooLarge(format!("{n} bytes")))
+        };
+        region.write(LAYOUT.request, request).map_err(fail)?;
+        region.write(LAYOUT.sample, sample).map_err(fail)?;
+        region
+            .word(word::REQ_LEN)
+            .map_err(fail)?
+            .store(len32(request.len())?, Ordering::Release);
+        region
+            .word(word::SAMPLE_LEN)
+            .map_err(fail)?
+            .store(len32(sample.len())?, Ordering::Release);
+        let old = shared.seq;
+        let seq = old.wrapping_add(1);
+        shared.seq = seq;
+        Doorbell::ring(region, word::REQ_SEQ, word::HOST_WAITING, seq).map_err(fail)?;
+        let deadline = Instant::now().checked_add(timeout);
+        let rung = Doorbell::wait(
+            region,
+            word::RESP_SEQ,
+            word::PLAYER_WAITING,
+            old,
+            deadline,
+            || cdm_shm::hung_up(stream) || host.as_ref().is_some_and(|h| !h.is_running()),
+        )
+        .map_err(fail)?;
+        // The request carried a license (keys in clear, for Clear Key): wipe it from the
+        // region whatever happened.
+        let wiped = wipe(region, LAYOUT.request, request.len());
+        match rung {
+            Rung::Value(v) if v == seq => {}
+            Rung::Value(v) => {
+                return Err(TransportError::FrameTooLarge(format!(
+                    "response to request {v}, not {seq}"
+                )))
+            }
+            Rung::TimedOut => return Err(TransportError::Timeout(timeout)),
+            Rung::PeerGone => {
+                return Err(TransportError::Disconnected(
+                    "the secure world's connection closed".into(),
+                ))
+            }
+        }
+        wiped.map_err(fail)?;
+        let load = |i| region.word(i).map(|w| w.load(Ordering::Acquire));
+        let response_len =
+            cdm_shm::check_message_len(load(word::RESP_LEN).map_err(fail)?).map_err(fail)?;
+        response.clear();
+        response.resize(response_len, 0);
+        region.read(LAYOUT.response, response).map_err(fail)?;
+        let expected = if returns_sample(response) {
+            sample.len()
+        } else {
+            0
+        };
+        let back = load(word::SAMPLE_BACK).map_err(fail)?;
+        if usize::try_from(back).ok() != Some(expected) {
+            return Err(TransportError::FrameTooLarge(format!(
+                "reply sample of {back} bytes where {expected} were due"
+            )));
+        }
+        if expected > 0 {
+            region.read(LAYOUT.sample, sample).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Overwrites `len` bytes of `region` at `at` with zeros.
+fn wipe(region: &cdm_shm::Region, at: usize, len: usize) -> Result<(), cdm_shm::ShmError> {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut done = 0usize;
+    while done < len {
+        let n = len.saturating_sub(done).min(ZEROS.len());
+        region.write(at.saturating_add(done), ZEROS.get(..n).unwrap_or_default())?;
+        done = done.saturating_add(n);
+    }
+    Ok(())
 }
 
 impl Transport for SocketTransport {
