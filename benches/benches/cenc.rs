@@ -1,4 +1,4 @@
-//! Criterion benches of the CENC schemes: one group per scheme (`cenc`, `cbcs-1-9`, `cens`,
+//! Criterion benches of the CENC schemes: one group per scheme (`cenc`, `cbcs-1-9`, `cens-1-9`,
 //! `cbc1`), every available engine at every size in [`benches::SIZES`], and the peers in the
 //! same group so criterion reports them side by side: `openssl-ctr` and `rustcrypto-ctr` in
 //! `cenc`, `openssl-cbc` in `cbc1`.

@@ -78,12 +78,12 @@ impl BenchScheme {
     /// Every configuration, in the order the benches run them.
     pub const ALL: [BenchScheme; 4] = [Self::Cenc, Self::Cbcs19, Self::Cens19, Self::Cbc1];
 
-    /// The criterion group name: `cenc`, `cbcs-1-9`, `cens`, `cbc1`.
+    /// The criterion group name: `cenc`, `cbcs-1-9`, `cens-1-9`, `cbc1`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Cenc => "cenc",
             Self::Cbcs19 => "cbcs-1-9",
-            Self::Cens19 => "cens",
+            Self::Cens19 => "cens-1-9",
             Self::Cbc1 => "cbc1",
         }
     }
@@ -125,7 +125,7 @@ pub struct BenchSample {
 
 impl BenchSample {
     /// The description for `kind` at `len` bytes. `cenc` and `cbc1` are full-sample (empty
-    /// subsample map); `cbcs-1-9` and `cens` get one video-like subsample:
+    /// subsample map); `cbcs-1-9` and `cens-1-9` get one video-like subsample:
     /// [`VIDEO_CLEAR_HEADER`] clear bytes, the rest protected under [`VIDEO_PATTERN`].
     ///
     /// [`BenchError::SampleTooLong`] if `len` does not fit a subsample entry (`u32`).
@@ -177,7 +177,7 @@ impl BenchSample {
         }
     }
 
-    /// The pattern: [`VIDEO_PATTERN`] for `cbcs-1-9` and `cens`, none (0:0) otherwise.
+    /// The pattern: [`VIDEO_PATTERN`] for `cbcs-1-9` and `cens-1-9`, none (0:0) otherwise.
     pub fn pattern(&self) -> Pattern {
         match self.kind {
             BenchScheme::Cbcs19 | BenchScheme::Cens19 => VIDEO_PATTERN,
