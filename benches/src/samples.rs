@@ -1,7 +1,7 @@
 //! What every bench decrypts: the sizes, the key and IVs, and one sample description per
 //! ISO/IEC 23001-7 scheme ([`BenchSample`]), decrypted either through the real API
 //! ([`hal::cenc::decrypt_sample`], validation included) or through the raw [`Aes128`]
-//! primitives ([`raw_cenc`], [`raw_cbcs`], [`raw_cbc1`]).
+//! primitives ([`raw_cenc`], [`raw_cbcs`], [`raw_cens`], [`raw_cbc1`]).
 
 use cdm_core::EncryptionScheme;
 use hal::aes::Aes128;
@@ -212,8 +212,7 @@ impl BenchSample {
     }
 
     /// Decrypts `data` in place through the raw [`Aes128`] primitives, without the API's
-    /// validation: the lower bound for what `decrypt_sample` can cost. `cens` has no raw
-    /// path (there is no CTR-pattern primitive); it returns the API path's result instead.
+    /// validation: the lower bound for what `decrypt_sample` can cost.
     pub fn decrypt_raw(&self, key: &Aes128, data: &mut [u8]) -> Result<(), BenchError> {
         self.check_len(data)?;
         match self.kind {
@@ -224,7 +223,11 @@ impl BenchSample {
                 data.get_mut(VIDEO_CLEAR_HEADER.min(self.len)..)
                     .unwrap_or_default(),
             ),
-            BenchScheme::Cens19 => return self.decrypt(key, data),
+            BenchScheme::Cens19 => raw_cens(
+                key,
+                data.get_mut(VIDEO_CLEAR_HEADER.min(self.len)..)
+                    .unwrap_or_default(),
+            ),
         }
         Ok(())
     }
@@ -242,6 +245,19 @@ pub fn raw_cbcs(key: &Aes128, protected: &mut [u8]) {
     let mut iv = CBC_IV;
     key.cbc_decrypt_pattern(
         &mut iv,
+        protected,
+        usize::from(VIDEO_PATTERN.crypt),
+        usize::from(VIDEO_PATTERN.skip),
+    );
+}
+
+/// Raw `cens` 1:9 decryption of one protected range: the CTR keystream from [`CTR_IV`], block
+/// counter 0, over every tenth block, trailing partial block clear (ISO/IEC 23001-7 §10.3).
+pub fn raw_cens(key: &Aes128, protected: &mut [u8]) {
+    let mut ctr = 0u64;
+    key.ctr64_xor_pattern(
+        &CTR_IV,
+        &mut ctr,
         protected,
         usize::from(VIDEO_PATTERN.crypt),
         usize::from(VIDEO_PATTERN.skip),
