@@ -35,6 +35,6 @@ pub use error::BenchError;
 pub use peers::{OpensslCbc, OpensslCtr, RustCryptoCtr};
 pub use rng::test_data;
 pub use samples::{
-    raw_cbc1, raw_cbcs, raw_cenc, size_label, BenchSample, BenchScheme, CBC_IV, CTR_COUNTER_BLOCK,
-    CTR_IV, KEY, KIB, SIZES, VIDEO_CLEAR_HEADER, VIDEO_PATTERN,
+    raw_cbc1, raw_cbcs, raw_cenc, raw_cens, size_label, BenchSample, BenchScheme, CBC_IV,
+    CTR_COUNTER_BLOCK, CTR_IV, KEY, KIB, SIZES, VIDEO_CLEAR_HEADER, VIDEO_PATTERN,
 };

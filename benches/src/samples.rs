@@ -1,7 +1,7 @@
 //! What every bench decrypts: the sizes, the key and IVs, and one sample description per
 //! ISO/IEC 23001-7 scheme ([`BenchSample`]), decrypted either through the real API
 //! ([`hal::cenc::decrypt_sample`], validation included) or through the raw [`Aes128`]
-//! primitives ([`raw_cenc`], [`raw_cbcs`], [`raw_cbc1`]).
+//! primitives ([`raw_cenc`], [`raw_cbcs`], [`raw_cens`], [`raw_cbc1`]).
 
 use cdm_core::EncryptionScheme;
 use hal::aes::Aes128;
@@ -78,12 +78,12 @@ impl BenchScheme {
     /// Every configuration, in the order the benches run them.
     pub const ALL: [BenchScheme; 4] = [Self::Cenc, Self::Cbcs19, Self::Cens19, Self::Cbc1];
 
-    /// The criterion group name: `cenc`, `cbcs-1-9`, `cens`, `cbc1`.
+    /// The criterion group name: `cenc`, `cbcs-1-9`, `cens-1-9`, `cbc1`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Cenc => "cenc",
             Self::Cbcs19 => "cbcs-1-9",
-            Self::Cens19 => "cens",
+            Self::Cens19 => "cens-1-9",
             Self::Cbc1 => "cbc1",
         }
     }
@@ -125,7 +125,7 @@ pub struct BenchSample {
 
 impl BenchSample {
     /// The description for `kind` at `len` bytes. `cenc` and `cbc1` are full-sample (empty
-    /// subsample map); `cbcs-1-9` and `cens` get one video-like subsample:
+    /// subsample map); `cbcs-1-9` and `cens-1-9` get one video-like subsample:
     /// [`VIDEO_CLEAR_HEADER`] clear bytes, the rest protected under [`VIDEO_PATTERN`].
     ///
     /// [`BenchError::SampleTooLong`] if `len` does not fit a subsample entry (`u32`).
@@ -177,7 +177,7 @@ impl BenchSample {
         }
     }
 
-    /// The pattern: [`VIDEO_PATTERN`] for `cbcs-1-9` and `cens`, none (0:0) otherwise.
+    /// The pattern: [`VIDEO_PATTERN`] for `cbcs-1-9` and `cens-1-9`, none (0:0) otherwise.
     pub fn pattern(&self) -> Pattern {
         match self.kind {
             BenchScheme::Cbcs19 | BenchScheme::Cens19 => VIDEO_PATTERN,
@@ -212,8 +212,7 @@ impl BenchSample {
     }
 
     /// Decrypts `data` in place through the raw [`Aes128`] primitives, without the API's
-    /// validation: the lower bound for what `decrypt_sample` can cost. `cens` has no raw
-    /// path (there is no CTR-pattern primitive); it returns the API path's result instead.
+    /// validation: the lower bound for what `decrypt_sample` can cost.
     pub fn decrypt_raw(&self, key: &Aes128, data: &mut [u8]) -> Result<(), BenchError> {
         self.check_len(data)?;
         match self.kind {
@@ -224,7 +223,11 @@ impl BenchSample {
                 data.get_mut(VIDEO_CLEAR_HEADER.min(self.len)..)
                     .unwrap_or_default(),
             ),
-            BenchScheme::Cens19 => return self.decrypt(key, data),
+            BenchScheme::Cens19 => raw_cens(
+                key,
+                data.get_mut(VIDEO_CLEAR_HEADER.min(self.len)..)
+                    .unwrap_or_default(),
+            ),
         }
         Ok(())
     }
@@ -242,6 +245,19 @@ pub fn raw_cbcs(key: &Aes128, protected: &mut [u8]) {
     let mut iv = CBC_IV;
     key.cbc_decrypt_pattern(
         &mut iv,
+        protected,
+        usize::from(VIDEO_PATTERN.crypt),
+        usize::from(VIDEO_PATTERN.skip),
+    );
+}
+
+/// Raw `cens` 1:9 decryption of one protected range: the CTR keystream from [`CTR_IV`], block
+/// counter 0, over every tenth block, trailing partial block clear (ISO/IEC 23001-7 §10.3).
+pub fn raw_cens(key: &Aes128, protected: &mut [u8]) {
+    let mut ctr = 0u64;
+    key.ctr64_xor_pattern(
+        &CTR_IV,
+        &mut ctr,
         protected,
         usize::from(VIDEO_PATTERN.crypt),
         usize::from(VIDEO_PATTERN.skip),

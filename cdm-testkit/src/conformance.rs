@@ -7,6 +7,7 @@
 //! | [`ctr()`] | CTR on 0..=300 bytes and large sizes at every offset of a block, counters around every batch boundary and the 2^64 wrap, runs split across calls |
 //! | [`cbc()`] | CBC decryption on the same lengths, in one call, split, and block by block |
 //! | [`cbc_patterns`] | CBC under every `crypt:skip` pattern (0:0, 1:9, 5:5, 10:0, …) on lengths across the strided and gathered batches, partial final blocks clear |
+//! | [`ctr_patterns`] | CTR under every `crypt:skip` pattern and some beyond the `cens` range, on lengths whose encrypted blocks fill the keystream buffer several times, counters across the 2^64 wrap, runs split across calls, partial final blocks clear |
 //! | [`round_trips`] | encryption then decryption, block and sample level; every scheme's samples equal the portable engine's |
 //! | [`key_schedule_wiped`] | the zeroize check hook (needs the [`ScanningAllocator`]; not in [`run_all`]) |
 //!
@@ -42,6 +43,7 @@ pub fn run_all(engine: Engine) {
     ctr(engine);
     cbc(engine);
     cbc_patterns(engine);
+    ctr_patterns(engine);
     round_trips(engine);
 }
 
@@ -105,6 +107,35 @@ impl Textbook {
             .zip(ks.iter().flatten())
             .for_each(|(d, k)| *d ^= k);
         ctr.wrapping_add(n)
+    }
+
+    /// CTR under a `crypt:skip` pattern (0:0 or n:0: every block): the encrypted whole
+    /// blocks, in order, take the keystream of [`Textbook::ctr`] from `ctr`; skipped blocks and
+    /// a partial last block are untouched. Returns the next counter.
+    fn ctr_pattern(
+        &self,
+        iv_hi: &[u8; 8],
+        ctr: u64,
+        data: &mut [u8],
+        crypt: usize,
+        skip: usize,
+    ) -> u64 {
+        // In u128, so that a `skip` near `usize::MAX` cannot overflow the period.
+        let period = crypt as u128 + skip as u128;
+        let encrypted =
+            |(i, _): &(usize, _)| crypt == 0 || skip == 0 || (*i as u128) % period < crypt as u128;
+        let mut blocks: Vec<&mut [u8]> = data
+            .chunks_exact_mut(BLOCK)
+            .enumerate()
+            .filter(encrypted)
+            .map(|(_, b)| b)
+            .collect();
+        let mut ks = vec![0u8; blocks.len() * BLOCK];
+        let next = self.ctr(iv_hi, ctr, &mut ks);
+        for (block, k) in blocks.iter_mut().zip(ks.chunks_exact(BLOCK)) {
+            block.iter_mut().zip(k).for_each(|(b, k)| *b ^= k);
+        }
+        next
     }
 
     /// CBC decryption of the whole blocks under a `crypt:skip` pattern (0:0 or n:0: every
@@ -436,6 +467,87 @@ pub fn cbc_patterns(engine: Engine) {
         (got10, &iv[..]),
         (&b10, want_iv),
     );
+}
+
+/// CTR under every `crypt:skip` pattern with values 0..=15 (the `cens` range; 0:0 and n:0
+/// mean every block) and a few beyond it (runs longer than the keystream buffer, a skip that
+/// saturates the period), on lengths holding 0..=2, `crypt`, 33, 63..=65 and 129 encrypted
+/// blocks (around the drivers' 32- and 64-block buffers and batches), half of them with a few
+/// more blocks, each with a random partial final block that must stay clear; counters often just
+/// below the 2^64 wrap, so that it falls inside a batch; each run also split into two calls
+/// at a random block (the second call restarts the pattern, the counter runs on). Then a
+/// direct check that 1:9 takes consecutive counter blocks for blocks 0, 10 and 20.
+pub fn ctr_patterns(engine: Engine) {
+    let mut rng = TestRng::new(0xc7e_0002);
+    let key = rng.array::<16>();
+    let (k, model) = (engine.key(&key), Textbook::new(&key));
+    let mut patterns: Vec<(usize, usize)> = (0..=15)
+        .flat_map(|crypt| (0..=15).map(move |skip| (crypt, skip)))
+        .collect();
+    patterns.extend([
+        (64, 1),
+        (65, 2),
+        (100, 3),
+        (1, usize::MAX),
+        (3, usize::MAX - 1),
+    ]);
+    for (crypt, skip) in patterns {
+        let period = crypt.saturating_add(skip);
+        // Whole blocks holding `m` encrypted blocks (the last period cut short after them).
+        let holding = |m: usize| match (crypt, skip) {
+            (0, _) | (_, 0) => m,
+            _ => (m / crypt).saturating_mul(period).saturating_add(m % crypt),
+        };
+        let mut counts = vec![0, 1, 2, 33, 63, 64, 65, 129];
+        counts.push(crypt);
+        for n in counts.into_iter().map(holding).filter(|&n| n <= 4096) {
+            // Half of the lengths get up to 15 more blocks, so that samples also end inside
+            // or after the skipped blocks of a period.
+            let n = n + usize::from(rng.below(2) == 0) * skip.min(15);
+            let len = n * BLOCK + below::<usize>(&mut rng, 16);
+            let iv_hi = rng.array::<8>();
+            let start = match rng.below(3) {
+                0 => rng.next_u64(),
+                _ => u64::MAX - rng.below(80),
+            };
+            let data = rng.bytes(len);
+            let mut want = data.clone();
+            let want_ctr = model.ctr_pattern(&iv_hi, start, &mut want, crypt, skip);
+            let (mut got, mut ctr) = (data.clone(), start);
+            k.ctr64_xor_pattern(&iv_hi, &mut ctr, &mut got, crypt, skip);
+            let case = format_args!("ctr pattern {crypt}:{skip} on {len} bytes from {start:#x}");
+            same_run(engine, case, (&got, ctr), (&want, want_ctr));
+
+            let split = BLOCK * below::<usize>(&mut rng, n as u64 + 1);
+            let (mut want, mut got) = (data.clone(), data);
+            let (w1, w2) = want.split_at_mut(split);
+            let mid = model.ctr_pattern(&iv_hi, start, w1, crypt, skip);
+            let want_ctr = model.ctr_pattern(&iv_hi, mid, w2, crypt, skip);
+            let (g1, g2) = got.split_at_mut(split);
+            let mut ctr = start;
+            k.ctr64_xor_pattern(&iv_hi, &mut ctr, g1, crypt, skip);
+            k.ctr64_xor_pattern(&iv_hi, &mut ctr, g2, crypt, skip);
+            let case = format_args!(
+                "ctr pattern {crypt}:{skip} on {len} bytes from {start:#x}, split at {split}"
+            );
+            same_run(engine, case, (&got, ctr), (&want, want_ctr));
+        }
+    }
+
+    // Independent of the model: with 1:9 on zeros, only blocks 0, 10 and 20 change, and they
+    // become the encryptions of the counter blocks ctr, ctr + 1 (the 2^64 wrap: 0, no carry
+    // into the IV half) and ctr + 2; the counter advances by 3.
+    let iv_hi = [0x5a; 8];
+    let mut got = vec![0u8; 25 * BLOCK + 7];
+    let mut ctr = u64::MAX;
+    k.ctr64_xor_pattern(&iv_hi, &mut ctr, &mut got, 1, 9);
+    let mut want = vec![0u8; got.len()];
+    for (i, c) in [(0, u64::MAX), (10, 0), (20, 1)] {
+        let mut b = GenericArray::clone_from_slice(&[iv_hi, c.to_be_bytes()].concat());
+        model.0.encrypt_block(&mut b);
+        want[i * BLOCK..][..BLOCK].copy_from_slice(&b);
+    }
+    same_run(engine, "ctr pattern 1:9 on zeros", (&got, ctr), (&want, 2));
 }
 
 /// Encryption undone by decryption: `cbc_encrypt` then `cbc_decrypt` on every length, and for

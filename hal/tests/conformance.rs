@@ -32,6 +32,11 @@ fn cbc_patterns() {
 }
 
 #[test]
+fn ctr_patterns() {
+    for_every_engine(conformance::ctr_patterns);
+}
+
+#[test]
 fn round_trips() {
     for_every_engine(conformance::round_trips);
 }

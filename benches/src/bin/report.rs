@@ -2,13 +2,15 @@
 //!
 //! `cargo run --release -p benches --bin report`
 //!
-//! Every case (each available engine for `cenc` at 64 KiB and 1 MiB, `cbcs` 1:9 at 64 KiB,
-//! `cbc1` at 64 KiB and the raw `cenc` primitive at 64 KiB; OpenSSL AES-128-CTR and
-//! AES-128-CBC and RustCrypto `aes`+`ctr` at 64 KiB) is calibrated to a time slot, then all
-//! cases run round-robin for [`ROUNDS`] rounds of one slot each, so that frequency changes and
-//! noise from other processes spread over all cases alike. Per case the best and the median
-//! round are printed; ratios use the best rounds. GB/s means 10^9 bytes per second of sample
-//! data (clear bytes of a subsample map included, as a player sees it).
+//! Every case (each available engine for `cenc` at 64 KiB and 1 MiB, `cbcs` 1:9 and `cens`
+//! 1:9 at 64 KiB, `cbc1` at 64 KiB and the raw `cenc` primitive at 64 KiB; OpenSSL
+//! AES-128-CTR and AES-128-CBC and RustCrypto `aes`+`ctr` at 64 KiB) is calibrated to a time
+//! slot, then all cases run round-robin for [`ROUNDS`] rounds of one slot each, so that
+//! frequency changes and noise from other processes spread over all cases alike. Per case the
+//! best and the median round are printed; ratios use the best rounds. GB/s means 10^9 bytes
+//! per second of sample data (clear bytes of a subsample map included, as a player sees it).
+//! `cens` 1:9 and `cbcs` 1:9 use the same sample description, so they decrypt the same
+//! encrypted blocks; a summary line compares them (per encrypted block).
 //!
 //! A second section measures the layers above the engine, interleaved in the same rounds:
 //! `cenc` through the raw engine (`hal::cenc::decrypt_sample`), through `SecureWorld::process`
@@ -183,6 +185,9 @@ fn build_cases(engines: &[Engine]) -> Result<Vec<Case>, BenchError> {
         // The raw primitive next to the API path shows what validation and dispatch cost.
         cases.push(engine_case(engine, BenchScheme::Cenc, k64, true)?);
         cases.push(engine_case(engine, BenchScheme::Cbcs19, k64, false)?);
+        // Same sample map and pattern as `cbcs-1-9`, so the same 410 encrypted blocks: the
+        // two compare per encrypted block.
+        cases.push(engine_case(engine, BenchScheme::Cens19, k64, false)?);
         cases.push(engine_case(engine, BenchScheme::Cbc1, k64, false)?);
     }
 
@@ -464,6 +469,29 @@ fn main() -> Result<(), Box<dyn core::error::Error>> {
     println!(
         "cbcs-1-9-64KiB best / cenc-64KiB best = {:.2}",
         cbcs_best / cenc_best
+    );
+    // `cens-1-9` and `cbcs-1-9` decrypt the same encrypted blocks of the same sample, so the
+    // throughput ratio is the ratio of their speeds per encrypted block.
+    let cens_best = best_of(&cases, "cens-1-9", k64).unwrap_or(f64::NAN);
+    println!(
+        "cens-1-9-64KiB best / cbcs-1-9-64KiB best = {:.2} (per encrypted block)",
+        cens_best / cbcs_best
+    );
+    let per_engine: Vec<String> = engines
+        .iter()
+        .map(|e| {
+            let rate = |name: &str| {
+                cases
+                    .iter()
+                    .find(|c| c.name == name && c.engine == e.name() && c.size == k64)
+                    .map_or(f64::NAN, Case::best)
+            };
+            format!("{} {:.2}", e.name(), rate("cens-1-9") / rate("cbcs-1-9"))
+        })
+        .collect();
+    println!(
+        "cens-1-9-64KiB / cbcs-1-9-64KiB per engine: {}",
+        per_engine.join(", ")
     );
     println!("cenc-64KiB best/openssl = {:.2}", cenc_best / ossl_ctr);
     Ok(())

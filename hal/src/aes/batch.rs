@@ -8,17 +8,23 @@
 //! form one CBC chain whose links depend only on the ciphertext, so a 1:`skip` pattern runs a
 //! strided kernel straight on the sample, and other patterns gather the encrypted blocks into
 //! a buffer for the contiguous kernel. With the common 1:9 pattern this keeps a whole batch in
-//! flight instead of one block.
+//! flight instead of one block. Pattern CTR (`cens`, §10.3) likewise serves many periods at
+//! once: the encrypted blocks take consecutive counter blocks, so the keystream for all of
+//! them is one contiguous CTR run, made in a buffer and then XORed into the scattered blocks.
 //!
 //! Every driver runs inside [`Kernels::scope`], so with the hardware engines the loop and the
 //! kernels compile into one function with the engine's target features.
 
 use zeroize::Zeroize;
 
-use super::{pattern_runs, Block};
+use super::{pattern_runs, Block, BLOCK};
 
 /// Encrypted blocks collected across pattern periods before one CBC pass over them.
 const GATHER: usize = 32;
+
+/// Keystream blocks made per pass of pattern CTR: several batches of every engine, 1 KiB of
+/// stack.
+const KEYSTREAM: usize = 64;
 
 /// A key schedule's kernels, each on one batch of `N` blocks. Holding a hardware engine's
 /// schedule proves that the CPU has its instructions, which is what makes these methods safe.
@@ -169,6 +175,68 @@ fn cbc_gathered<const N: usize>(
         let Some(s) = s.take() else { break };
         *s = *b;
     }
+}
+
+/// CTR under a `crypt:skip` pattern (see [`pattern_runs`]): the encrypted blocks take the
+/// counter blocks `iv_hi || (ctr + i) mod 2^64` in order, skipped blocks are untouched and
+/// take none; `ctr` advances by the number of encrypted blocks (ISO/IEC 23001-7 `cens`,
+/// §10.3).
+///
+/// The blocks go in groups of whole periods holding at most [`KEYSTREAM`] encrypted blocks:
+/// their keystream is made in one CTR call on a zeroed buffer (whole batches, however short
+/// the runs), then XORed into them. The buffer is wiped at the end.
+#[inline(always)]
+pub(crate) fn ctr_pattern<const N: usize>(
+    k: &impl Kernels<N>,
+    iv_hi: &[u8; 8],
+    ctr: &mut u64,
+    blocks: &mut [Block],
+    crypt: usize,
+    skip: usize,
+) {
+    k.scope(|| {
+        let periods = KEYSTREAM.checked_div(crypt).unwrap_or(0);
+        if skip == 0 || periods == 0 {
+            // No pattern (one run of every block), or runs so long that they fill batches
+            // by themselves.
+            for run in pattern_runs(blocks, crypt, skip) {
+                k.ctr_blocks(iv_hi, ctr, run);
+            }
+            return;
+        }
+        // Saturation is exact here (as in `pattern_runs`): both values only bound lengths
+        // and strides in a slice, and `usize::MAX` exceeds every slice length.
+        let period = crypt.saturating_add(skip);
+        let mut ks = [[0u8; BLOCK]; KEYSTREAM];
+        for group in blocks.chunks_mut(period.saturating_mul(periods)) {
+            // The group starts a period, so the pattern restarts with it as on `blocks`:
+            // `crypt` encrypted blocks per whole period, at most `crypt` in a short last one;
+            // at most `periods` periods, so `n <= KEYSTREAM`.
+            let whole = group.len().checked_div(period).unwrap_or(0);
+            let short = group.len().checked_rem(period).unwrap_or(0);
+            let n = whole.saturating_mul(crypt).saturating_add(short.min(crypt));
+            let ks = ks.get_mut(..n).unwrap_or_default();
+            ks.as_flattened_mut().fill(0);
+            // CTR on zeros leaves the keystream itself.
+            k.ctr_blocks(iv_hi, ctr, ks);
+            // Block `j` of period `p` takes keystream block `p * crypt + j`: one strided pass
+            // per `j` (a plain strided loop is much faster than walking period by period).
+            // Both steps are non-zero: `crypt` divided `KEYSTREAM`, and `period > crypt`.
+            for j in 0..crypt {
+                let blocks = group.get_mut(j..).unwrap_or_default();
+                let keys = ks.get(j..).unwrap_or_default();
+                for (block, key) in blocks
+                    .iter_mut()
+                    .step_by(period)
+                    .zip(keys.iter().step_by(crypt))
+                {
+                    let x = u128::from_ne_bytes(*block) ^ u128::from_ne_bytes(*key);
+                    *block = x.to_ne_bytes();
+                }
+            }
+        }
+        ks.as_flattened_mut().zeroize();
+    });
 }
 
 /// Runs a batch kernel over `rest` (fewer than `N` blocks) in a zero-padded copy, then copies

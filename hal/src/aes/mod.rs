@@ -347,6 +347,27 @@ impl Aes128 {
         *ctr = keystream.counter();
     }
 
+    /// XORs the CTR keystream into the encrypted blocks of `data` under a `crypt:skip` block
+    /// pattern, in place: starting at the first byte, `crypt` whole blocks are encrypted, then
+    /// `skip` blocks are left clear, and so on; when fewer than `crypt` whole blocks remain,
+    /// those are encrypted, and a trailing partial block is always clear (ISO/IEC 23001-7
+    /// §9.6.1, §10.3). `crypt == 0` or `skip == 0` means "no pattern" (every whole block).
+    ///
+    /// Only encrypted blocks consume keystream: they take the counter blocks
+    /// `iv_hi || (ctr + i) mod 2^64` in order, as in [`Aes128::ctr64_xor`], and on return `ctr`
+    /// has advanced by their number, so consecutive calls continue one keystream.
+    pub fn ctr64_xor_pattern(
+        &self,
+        iv_hi: &[u8; 8],
+        ctr: &mut u64,
+        data: &mut [u8],
+        crypt: usize,
+        skip: usize,
+    ) {
+        let (blocks, _tail) = data.as_chunks_mut();
+        dispatch!(self, k => batch::ctr_pattern(k, iv_hi, ctr, blocks, crypt, skip))
+    }
+
     /// [`Aes128::ctr64_xor`] on whole blocks, for the [`Keystream`].
     fn ctr64_xor_blocks(&self, iv_hi: &[u8; 8], ctr: &mut u64, blocks: &mut [Block]) {
         dispatch!(self, k => k.ctr_blocks(iv_hi, ctr, blocks))

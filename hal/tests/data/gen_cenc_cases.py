@@ -116,6 +116,18 @@ CASES = [
     ('cens_0_0_every_block_partial_clear', 'cens', K2, IV16, (0, 0), [(3, 45), (2, 20)], 70),
     ('cens_2_3_short_last_run', 'cens', K1, IV8, (2, 3), [(0, 6 * 16 + 5)], 101),
     ('cens_1_1_wrap_no_carry', 'cens', K2, HI + bytes.fromhex('fffffffffffffffd'), (1, 1), [(1, 100), (2, 64)], 167),
+    # Many encrypted blocks per range (more than one keystream buffer of the engines' pattern
+    # CTR driver, 32..128 blocks), ranges that are not whole periods (short last runs, partial
+    # blocks), the 2^64 wrap inside a batch, one at a multiple of 64 blocks, 8- and 16-byte IVs.
+    ('cens_1_9_70_blocks_wrap_iv16', 'cens', K2, HI + (2**64 - 37).to_bytes(8, 'big'), (1, 9),
+     [(32, 16 * 700 + 9), (5, 16 * 25)], 32 + 16 * 700 + 9 + 5 + 16 * 25),
+    ('cens_9_1_ranges_not_whole_periods_iv8', 'cens', K1, IV8, (9, 1),
+     [(3, 16 * 77 + 5), (0, 16 * 43), (7, 16 * 150 + 15)], 3 + 16 * 77 + 5 + 16 * 43 + 7 + 16 * 150 + 15),
+    ('cens_5_3_wrap_after_64_blocks', 'cens', K1, IV16[:8] + (2**64 - 64).to_bytes(8, 'big'), (5, 3),
+     [(0, 16 * 208)], 16 * 208),
+    ('cens_0_0_140_blocks_wrap_iv16', 'cens', K2, HI + (2**64 - 3).to_bytes(8, 'big'), (0, 0), [], 16 * 140 + 4),
+    ('cens_10_0_every_block_iv8', 'cens', K2, IV8, (10, 0), [(1, 200)], 201),
+    ('cens_3_7_thirty_short_ranges', 'cens', K1, IV16, (3, 7), [(1, 16 * 4 + 1)] * 30 + [(2, 16 * 13)], 30 * 66 + 2 + 16 * 13),
     ('cbcs_1_9_iv_restart_partial_clear', 'cbcs', K1, CIV, (1, 9), [(16, 250), (5, 171), (0, 15), (0, 161)], 618),
     ('cbcs_1_9_full_sample', 'cbcs', K2, CIV, (1, 9), [], 1000),
     ('cbcs_0_0_every_block', 'cbcs', K1, CIV, (0, 0), [(7, 50), (0, 33)], 90),
