@@ -507,9 +507,12 @@ fn write_output(
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    // Created as any new file would be (0666 less the umask), not 0600: the clear file is the
+    // user's product, not a secret of ours.
     let tmp = tempfile::Builder::new()
         .prefix(".cdm-decrypt-")
         .suffix(".part")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(|source| CliError::Open {
             path: dir.to_path_buf(),

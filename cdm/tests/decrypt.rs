@@ -211,6 +211,14 @@ fn media_decrypt_ffmpeg_non_fragmented_cenc() {
     let out = m.scratch("clear_ffmpeg.mp4");
     let v = decrypt(&[m.ffmpeg_cenc()], &out, &["--key", &key_arg()]);
     assert_eq!(v["tracks"].as_array().unwrap().len(), 2);
+    // The output gets the mode any new file gets here (the umask's), not a private one.
+    let like = m.scratch("mode-reference");
+    std::fs::write(&like, b"").unwrap();
+    let mode = |p: &Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o777
+    };
+    assert_eq!(mode(&out), mode(&like));
     assert_clear(&out);
     assert!(same_as_source(&out, "v:0"));
     assert!(same_as_source(&out, "a:0"));
