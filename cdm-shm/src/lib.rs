@@ -223,9 +223,11 @@ pub fn recv_first(socket: &UnixStream) -> Result<FirstWord, ShmError> {
     }
 }
 
-/// Spins this many times on a doorbell before sleeping on it: a few microseconds, so that a
-/// reply that is nearly ready costs no system call.
-const SPINS: u32 = 4000;
+/// How long a doorbell is watched (spinning) before the waiter sleeps on it: long enough that
+/// a reply to a sample, or the next sample of a player that is streaming, costs no system call
+/// and no wake-up (each of which costs tens of microseconds, far more on a loaded machine),
+/// short enough that an idle player or host stops using the CPU at once.
+pub const SPIN_FOR: Duration = Duration::from_micros(100);
 
 /// How long one sleep on a doorbell lasts before the peer is checked again.
 const NAP: Duration = Duration::from_millis(50);
@@ -257,12 +259,19 @@ impl Doorbell {
         mut peer_gone: impl FnMut() -> bool,
     ) -> Result<Rung, ShmError> {
         let word = region.word(ring)?;
-        for _ in 0..SPINS {
-            let v = word.load(Ordering::Acquire);
-            if v != old {
-                return Ok(Rung::Value(v));
+        let spin_until = Instant::now().checked_add(SPIN_FOR);
+        'spin: loop {
+            // The clock is read once per 64 checks of the word.
+            for _ in 0..64 {
+                let v = word.load(Ordering::Acquire);
+                if v != old {
+                    return Ok(Rung::Value(v));
+                }
+                std::hint::spin_loop();
             }
-            std::hint::spin_loop();
+            if spin_until.is_none_or(|t| Instant::now() >= t) {
+                break 'spin;
+            }
         }
         let flag = region.word(waiting)?;
         flag.store(1, Ordering::SeqCst);
