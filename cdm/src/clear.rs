@@ -23,7 +23,7 @@ use std::io::{self, Write};
 use crate::error::CliError;
 use crate::mp4::boxes::BoxRef;
 use crate::mp4::cenc::parse_frma;
-use crate::mp4::movie::{audio_fields, CENC_SCHEMES, VISUAL_FIELDS};
+use crate::mp4::movie::{audio_fields, traf_base, CENC_SCHEMES, VISUAL_FIELDS};
 use crate::mp4::reader::to_u64;
 use crate::mp4::source::{read_top_level, TopBox};
 use crate::mp4::{FourCc, Movie, Mp4Error, Mp4ErrorKind, ReadError, Sample, Source, Track};
@@ -487,15 +487,7 @@ impl<'m> Pass<'m> {
             .transpose()?
             .ok_or_else(|| traf.error(Mp4ErrorKind::Missing(FourCc::new(b"tfhd"))))?;
         let tfhd = decode::<mp4_atom::Tfhd>(&tfhd_box)?;
-        let base = match (
-            tfhd.base_data_offset,
-            tfhd.default_base_is_moof,
-            previous_end,
-        ) {
-            (Some(b), _, _) => b,
-            (None, true, _) | (None, false, None) => moof.offset,
-            (None, false, Some(end)) => end,
-        };
+        let base = traf_base(&tfhd, moof.offset, previous_end);
         let trex_size = self
             .movie
             .tracks

@@ -1031,6 +1031,21 @@ fn parse_moof(
     Ok(())
 }
 
+/// The base data offset of a track fragment (ISO/IEC 14496-12 §8.8.7.1): an explicit base,
+/// else the `moof` (default-base-is-moof, or the first `traf`), else where the previous
+/// `traf`'s data ended.
+pub(crate) fn traf_base(tfhd: &mp4_atom::Tfhd, moof_offset: u64, previous_end: Option<u64>) -> u64 {
+    match (
+        tfhd.base_data_offset,
+        tfhd.default_base_is_moof,
+        previous_end,
+    ) {
+        (Some(b), _, _) => b,
+        (None, true, _) | (None, false, None) => moof_offset,
+        (None, false, Some(end)) => end,
+    }
+}
+
 /// One `traf`; returns the end of its sample data (the default base of the next `traf`).
 fn parse_traf(
     movie: &mut Movie,
@@ -1069,17 +1084,7 @@ fn parse_traf(
         .or(trex.as_ref().map(|t| t.default_sample_description_index))
         .ok_or_else(|| traf.error(Mp4ErrorKind::Missing(FourCc::new(b"trex"))))?;
     check_description(track, description_index, traf)?;
-    // §8.8.7.1: an explicit base, else the moof (default-base-is-moof, or the first traf),
-    // else where the previous traf's data ended.
-    let base = match (
-        tfhd.base_data_offset,
-        tfhd.default_base_is_moof,
-        previous_end,
-    ) {
-        (Some(b), _, _) => b,
-        (None, true, _) | (None, false, None) => moof.offset,
-        (None, false, Some(end)) => end,
-    };
+    let base = traf_base(&tfhd, moof.offset, previous_end);
     let default_size = tfhd
         .default_sample_size
         .or(trex.as_ref().map(|t| t.default_sample_size));
