@@ -308,6 +308,40 @@ impl EmePath {
         })
     }
 
+    /// Decrypts `sample` through `MediaKeys::sample_buffer`: copied into the buffer,
+    /// decrypted there, copied back (to check the zero-copy path on a known sample).
+    pub fn decrypt_via_buffer(&self, sample: &mut [u8]) -> Result<(), BenchError> {
+        let mut buffer = self.media_keys.sample_buffer(sample.len())?;
+        buffer.bytes_mut().copy_from_slice(sample);
+        match buffer.decrypt(&description())? {
+            DecryptedSample::InPlace => {
+                sample.copy_from_slice(buffer.bytes());
+                Ok(())
+            }
+            other => Err(BenchError::Unexpected(format!(
+                "decrypt answered {other:?}, not in place"
+            ))),
+        }
+    }
+
+    /// Decrypts the `len` bytes that lie in `MediaKeys::sample_buffer` where they lie: with
+    /// the shared-memory transport, no copy at all (the buffer alternates between ciphertext
+    /// and plaintext, which costs the same in CTR).
+    pub fn decrypt_in_buffer(&self, len: usize) -> Result<(), BenchError> {
+        let mut buffer = self.media_keys.sample_buffer(len)?;
+        if !buffer.is_shared() {
+            return Err(BenchError::Unexpected(
+                "the sample buffer is not shared".into(),
+            ));
+        }
+        match buffer.decrypt(&description())? {
+            DecryptedSample::InPlace => Ok(()),
+            other => Err(BenchError::Unexpected(format!(
+                "decrypt answered {other:?}, not in place"
+            ))),
+        }
+    }
+
     /// Decrypts `sample` in place through `MediaKeys::decrypt`.
     pub fn decrypt(&self, sample: &mut [u8]) -> Result<(), BenchError> {
         match self.media_keys.decrypt(sample, &description())? {

@@ -1,6 +1,6 @@
 //! # cdm-shm — the shared memory between a player and its secure-world host
 //!
-//! The shared-memory transport (`normal_world::transport::SocketTransport::spawn_shared`,
+//! The shared-memory transport (`normal_world::transport::SocketTransport::with_shared_memory`,
 //! served by `secure-world-host`) passes requests, responses and samples through one region
 //! both processes map, and rings a doorbell (a futex word in the region) instead of writing
 //! to the socket; the socket only hands the region over (`SCM_RIGHTS`) and tells each side
@@ -14,7 +14,7 @@
 //! - [`Layout`]: where the control words, the request, the response and the sample are.
 //! - [`Doorbell`]: spin briefly, then sleep on the futex, with a deadline and a check of the
 //!   peer between sleeps.
-//! - [`send_region`] / [`recv_region`]: the hand-over over a Unix socket.
+//! - [`send_region`] / [`recv_first`]: the hand-over over a Unix socket.
 //!
 //! Everything read from the region is treated as hostile: lengths are copied out once and
 //! checked, messages are copied out before they are parsed.

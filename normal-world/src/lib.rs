@@ -121,6 +121,6 @@ pub use decrypt::{
     DecryptedSample, OutputWish, RenderedSample, SampleDescription, SecureBufferHandle,
 };
 pub use error::EmeError;
-pub use media_keys::MediaKeys;
+pub use media_keys::{MediaKeys, SampleBuffer};
 pub use session::MediaKeySession;
 pub use session_state::{MediaKeySessionEvent, MediaKeyStatusMap};

@@ -22,6 +22,14 @@ use crate::error::EmeError;
 use crate::session_state::{lock_session, SessionCell};
 use crate::transport::{LivenessWatch, Transport};
 
+/// Where a call's sample is.
+pub(crate) enum SampleArg<'s> {
+    /// In the caller's buffer.
+    Slice(&'s mut [u8]),
+    /// The first bytes of the transport's sample area.
+    InArea(usize),
+}
+
 /// The channel to the secure world and the registry of the sessions using it.
 pub(crate) struct Link {
     transport: Box<dyn Transport>,
@@ -120,16 +128,42 @@ impl Link {
         sample: &mut [u8],
         what: &str,
     ) -> Result<(u64, O::Response), EmeError> {
+        self.call_with(session, op, SampleArg::Slice(sample), what)
+    }
+
+    /// The transport's sample area for a sample of `len` bytes, if it has one (see
+    /// [`Transport::sample_area`]).
+    pub(crate) fn sample_area(&mut self, len: usize) -> Option<&mut [u8]> {
+        if self.lost.is_some() {
+            return None;
+        }
+        self.transport.sample_area(len)
+    }
+
+    /// [`Link::call_full`] with the sample in the caller's buffer or in the transport's
+    /// sample area.
+    pub(crate) fn call_with<'a, O: Operation<'a>>(
+        &mut self,
+        session: u64,
+        op: &O,
+        sample: SampleArg<'_>,
+        what: &str,
+    ) -> Result<(u64, O::Response), EmeError> {
         self.check_alive()?;
-        debug_assert!(O::OPCODE.leases_sample() || sample.is_empty());
+        debug_assert!(
+            O::OPCODE.leases_sample() || matches!(&sample, SampleArg::Slice(s) if s.is_empty())
+        );
         let id = self.next_request_id;
         self.next_request_id = id.wrapping_add(1);
         // Arguments were validated against the ABI limits before; a failure here is still
         // the caller's argument, not the secure world's fault.
         let encoded = op.encode_message(session, id, &mut self.request);
-        let sent = encoded.is_ok().then(|| {
-            self.transport
-                .call(&self.request, sample, &mut self.response)
+        let sent = encoded.is_ok().then(|| match sample {
+            SampleArg::Slice(s) => self.transport.call(&self.request, s, &mut self.response),
+            SampleArg::InArea(n) => {
+                self.transport
+                    .call_in_area(&self.request, n, &mut self.response)
+            }
         });
         // Only the bytes of this request were written (the buffer never reallocates).
         self.request.as_mut_slice().zeroize();
@@ -239,7 +273,7 @@ impl Cdm {
     }
 
     /// The link, if no call holds it now.
-    fn try_lock_link(&self) -> Option<MutexGuard<'_, Link>> {
+    pub(crate) fn try_lock_link(&self) -> Option<MutexGuard<'_, Link>> {
         match self.link.try_lock() {
             Ok(g) => Some(g),
             Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),

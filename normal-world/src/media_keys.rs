@@ -6,7 +6,7 @@
 //! fails fast with [`EmeError::SecureWorldLost`]; a new `MediaKeys` connects to a new secure
 //! world.
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, MutexGuard, Weak};
 
 use cdm_core::abi::{
     Capabilities, DecryptOutput, DecryptRequest, GetCapabilities, GetKeyStatuses, OutputKind,
@@ -19,7 +19,7 @@ use crate::decrypt::{
     DecryptedSample, OutputWish, RenderedSample, SampleDescription, SecureBufferHandle,
 };
 use crate::error::EmeError;
-use crate::link::{watch_liveness, Cdm, Link};
+use crate::link::{watch_liveness, Cdm, Link, SampleArg};
 use crate::session::{new_session, MediaKeySession};
 use crate::session_state::{lock_session, SessionCell};
 use crate::transport::Transport;
@@ -187,52 +187,38 @@ impl MediaKeys {
         sample: &mut [u8],
         desc: &SampleDescription<'_>,
     ) -> Result<DecryptedSample, EmeError> {
-        const WHAT: &str = "decrypt";
-        let sample_len = u32::try_from(sample.len())
-            .map_err(|_| EmeError::TypeError(format!("{WHAT}: sample exceeds 16 MiB")))?;
-        let mut req = DecryptRequest {
-            key_id: desc.key_id,
-            scheme: desc.scheme,
-            pattern: desc.pattern,
-            output: OutputKind::InPlace,
-            iv: desc.iv,
-            sample_len,
-            subsamples: Subsamples::Pairs(desc.subsamples),
-        };
-        // The ABI's one check of a sample description, before anything is sent.
-        req.check_sample(sample.len())
-            .map_err(|e| EmeError::TypeError(format!("{WHAT}: {e}")))?;
+        let len = sample.len();
+        let mut link = self.cdm.lock_link();
+        decrypt_on(&mut link, SampleArg::Slice(sample), len, desc)
+    }
+
+    /// A buffer for one sample of `len` bytes that the secure world decrypts where it lies:
+    /// with the shared-memory transport it is the shared region's sample area (no copy in
+    /// either direction); otherwise a private buffer, handed to [`MediaKeys::decrypt`]. Fill
+    /// it ([`SampleBuffer::bytes_mut`]), [`SampleBuffer::decrypt`], read the result
+    /// ([`SampleBuffer::bytes`]). It holds this `MediaKeys`'s lock while it lives: no other
+    /// call of this `MediaKeys` or its sessions runs meanwhile, so drop it soon. Non-EME.
+    ///
+    /// Errors: `len` above the ABI's largest sample (16 MiB) → `TypeError`; the secure world
+    /// lost → [`EmeError::SecureWorldLost`].
+    pub fn sample_buffer(&self, len: usize) -> Result<SampleBuffer<'_>, EmeError> {
+        if len > cdm_core::abi::limits::MAX_SAMPLE_LEN {
+            return Err(EmeError::TypeError(format!(
+                "sample buffer: {len} bytes exceed 16 MiB"
+            )));
+        }
         let mut link = self.cdm.lock_link();
         link.check_alive()?;
-        let (cell, handle, robustness) = find_key(&link, desc.key_id)?;
-        req.output = match (desc.output, robustness) {
-            (OutputWish::Auto, Robustness::HwSecureDecode) | (OutputWish::SecureBuffer, _) => {
-                OutputKind::SecureBuffer
-            }
-            (OutputWish::Auto | OutputWish::InPlace, _) => OutputKind::InPlace,
+        let own = if link.sample_area(len).is_some() {
+            None
+        } else {
+            let mut v = Vec::new();
+            v.try_reserve_exact(len)
+                .map_err(|_| EmeError::QuotaExceededError(format!("sample buffer: {len} bytes")))?;
+            v.resize(len, 0);
+            Some(zeroize::Zeroizing::new(v))
         };
-        let answer = match link.call_full(handle, &req, sample, WHAT) {
-            Ok((_, answer)) => answer,
-            Err(e @ EmeError::WaitingForKey(_)) => {
-                // The key stopped being usable in the secure world (e.g. it expired): bring
-                // the session's statuses up to date so the player sees keystatuseschange.
-                if let Ok(state) = link.call(handle, &GetKeyStatuses, WHAT) {
-                    lock_session(&cell).apply_state(state, false);
-                }
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
-        match (answer, req.output) {
-            (DecryptOutput::InPlace, OutputKind::InPlace) => Ok(DecryptedSample::InPlace),
-            (DecryptOutput::SecureBuffer(buffer), OutputKind::SecureBuffer) => {
-                Ok(DecryptedSample::SecureBuffer(SecureBufferHandle {
-                    session: handle,
-                    buffer,
-                }))
-            }
-            _ => Err(link.protocol_violation(WHAT, "decrypted to another output than asked")),
-        }
+        Ok(SampleBuffer { link, len, own })
     }
 
     /// Hands a secure buffer to the secure output sink (the emulated secure decoder /
@@ -262,6 +248,113 @@ impl MediaKeys {
 }
 
 /// The session holding `key_id` as `usable`: the session, its handle and robustness.
+/// `MediaKeys::decrypt` on a locked link, the sample where `sample` says.
+fn decrypt_on(
+    link: &mut Link,
+    sample: SampleArg<'_>,
+    len: usize,
+    desc: &SampleDescription<'_>,
+) -> Result<DecryptedSample, EmeError> {
+    const WHAT: &str = "decrypt";
+    let sample_len = u32::try_from(len)
+        .map_err(|_| EmeError::TypeError(format!("{WHAT}: sample exceeds 16 MiB")))?;
+    let mut req = DecryptRequest {
+        key_id: desc.key_id,
+        scheme: desc.scheme,
+        pattern: desc.pattern,
+        output: OutputKind::InPlace,
+        iv: desc.iv,
+        sample_len,
+        subsamples: Subsamples::Pairs(desc.subsamples),
+    };
+    // The ABI's one check of a sample description, before anything is sent.
+    req.check_sample(len)
+        .map_err(|e| EmeError::TypeError(format!("{WHAT}: {e}")))?;
+    link.check_alive()?;
+    let (cell, handle, robustness) = find_key(link, desc.key_id)?;
+    req.output = match (desc.output, robustness) {
+        (OutputWish::Auto, Robustness::HwSecureDecode) | (OutputWish::SecureBuffer, _) => {
+            OutputKind::SecureBuffer
+        }
+        (OutputWish::Auto | OutputWish::InPlace, _) => OutputKind::InPlace,
+    };
+    let answer = match link.call_with(handle, &req, sample, WHAT) {
+        Ok((_, answer)) => answer,
+        Err(e @ EmeError::WaitingForKey(_)) => {
+            // The key stopped being usable in the secure world (e.g. it expired): bring
+            // the session's statuses up to date so the player sees keystatuseschange.
+            if let Ok(state) = link.call(handle, &GetKeyStatuses, WHAT) {
+                lock_session(&cell).apply_state(state, false);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    match (answer, req.output) {
+        (DecryptOutput::InPlace, OutputKind::InPlace) => Ok(DecryptedSample::InPlace),
+        (DecryptOutput::SecureBuffer(buffer), OutputKind::SecureBuffer) => {
+            Ok(DecryptedSample::SecureBuffer(SecureBufferHandle {
+                session: handle,
+                buffer,
+            }))
+        }
+        _ => Err(link.protocol_violation(WHAT, "decrypted to another output than asked")),
+    }
+}
+
+/// One sample's buffer, from [`MediaKeys::sample_buffer`]: in the shared region when the
+/// transport has one, else private. Holds the `MediaKeys`'s lock.
+pub struct SampleBuffer<'m> {
+    link: MutexGuard<'m, Link>,
+    len: usize,
+    /// The private buffer, when the transport has no sample area (wiped on drop: it may
+    /// hold a clear sample).
+    own: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for SampleBuffer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SampleBuffer")
+            .field("len", &self.len)
+            .field("shared", &self.own.is_none())
+            .finish()
+    }
+}
+
+impl SampleBuffer<'_> {
+    /// Whether the buffer is the shared region (no copies).
+    pub fn is_shared(&self) -> bool {
+        self.own.is_none()
+    }
+
+    /// The buffer, to fill with the encrypted sample.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        if self.own.is_none() && self.link.sample_area(len).is_none() {
+            // The secure world was lost since: the next decrypt fails anyway.
+            self.own = Some(zeroize::Zeroizing::new(vec![0; len]));
+        }
+        match &mut self.own {
+            Some(own) => own.as_mut_slice(),
+            None => self.link.sample_area(len).unwrap_or_default(),
+        }
+    }
+
+    /// The buffer: after [`SampleBuffer::decrypt`] answered `InPlace`, the clear sample.
+    pub fn bytes(&mut self) -> &[u8] {
+        self.bytes_mut()
+    }
+
+    /// [`MediaKeys::decrypt`] of the sample in this buffer.
+    pub fn decrypt(&mut self, desc: &SampleDescription<'_>) -> Result<DecryptedSample, EmeError> {
+        let len = self.len;
+        match &mut self.own {
+            Some(own) => decrypt_on(&mut self.link, SampleArg::Slice(own), len, desc),
+            None => decrypt_on(&mut self.link, SampleArg::InArea(len), len, desc),
+        }
+    }
+}
+
 fn find_key(link: &Link, key_id: &[u8]) -> Result<(Arc<SessionCell>, u64, Robustness), EmeError> {
     // The most recently updated session wins: after a key refresh in a new session the new key
     // is used, and the older session's key again once the newer session closes (what Chromium

@@ -414,3 +414,32 @@ both_transports!(
     newest_session_key_wins_and_falls_back,
     crate::newest_session_key_wins
 );
+
+#[test]
+fn sample_buffer_without_shared_memory_is_a_private_buffer() {
+    let (mk, _host) = media_keys(Kind::InProcess);
+    let session = mk.create_session(SessionType::Temporary).unwrap();
+    load_keys(&session, &[(&KID1, &KEY1)]);
+    let plain = plaintext(3000);
+    let mut enc = plain.clone();
+    encrypt_cenc(&KEY1, &[6; 8], &mut enc, &[(100, 2900)]);
+    let mut buffer = mk.sample_buffer(plain.len()).unwrap();
+    assert!(!buffer.is_shared());
+    buffer.bytes_mut().copy_from_slice(&enc);
+    let d = normal_world::SampleDescription {
+        key_id: &KID1,
+        scheme: normal_world::EncryptionScheme::Cenc,
+        iv: &[6; 8],
+        pattern: (0, 0),
+        subsamples: &[(100, 2900)],
+        output: normal_world::OutputWish::Auto,
+    };
+    assert_eq!(
+        buffer.decrypt(&d),
+        Ok(normal_world::DecryptedSample::InPlace)
+    );
+    assert_eq!(buffer.bytes(), plain.as_slice());
+    drop(buffer);
+    // The lock is released with the buffer.
+    session.close().unwrap();
+}

@@ -105,6 +105,36 @@ fn socket_shared_memory_decrypts_every_scheme_and_size() {
 }
 
 #[test]
+fn socket_shared_memory_sample_buffer_decrypts_where_the_sample_lies() {
+    let (mut child, socket, _dir) = host();
+    let (mk, region) = shared_media_keys(&socket);
+    let session = mk.create_session(SessionType::Temporary).unwrap();
+    load_keys(&session, &[(&KID1, &KEY1)]);
+    for len in [0usize, 100, 65536, 16 << 20] {
+        let plain = plaintext(len);
+        let mut enc = plain.clone();
+        encrypt_cenc(&KEY1, &[2; 8], &mut enc, &[]);
+        let mut buffer = mk.sample_buffer(len).unwrap();
+        assert!(buffer.is_shared());
+        buffer.bytes_mut().copy_from_slice(&enc);
+        assert_eq!(
+            buffer.decrypt(&desc(EncryptionScheme::Cenc, &[2; 8], (0, 0))),
+            Ok(DecryptedSample::InPlace)
+        );
+        assert!(buffer.bytes() == plain.as_slice(), "{len}");
+        drop(buffer);
+        // It was the shared region itself: the clear sample is there.
+        let mut seen = vec![0u8; len];
+        region.read(LAYOUT.sample, &mut seen).unwrap();
+        assert!(seen == plain, "{len}");
+    }
+    assert!(mk.sample_buffer((16 << 20) + 1).is_err());
+    drop(session);
+    drop(mk);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn socket_shared_memory_survives_a_hostile_normal_world() {
     let (mut child, socket, _dir) = host();
     let (mk, region) = shared_media_keys(&socket);

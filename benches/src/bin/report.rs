@@ -275,6 +275,15 @@ fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
             cases.push(abi_case(ABI_SHARED, "shared memory", len, move |b| {
                 shared.decrypt(b)
             })?);
+            let in_place = EmePath::shared_memory(host)?;
+            check_path(len, ABI_ZERO_COPY, |b| in_place.decrypt_via_buffer(b))?;
+            cases.push(Case::new(
+                ABI_ZERO_COPY,
+                "shared memory, sample buffer",
+                len,
+                Family::Ctr,
+                Box::new(move || in_place.decrypt_in_buffer(len)),
+            ));
         }
     }
     let local = SessionLoop::in_process()?;
@@ -295,6 +304,7 @@ const ABI_REMOTE: &str = "eme-out-of-process";
 const SESSIONS_LOCAL: &str = "sessions-in-process";
 const SESSIONS_REMOTE: &str = "sessions-out-of-process";
 const ABI_SHARED: &str = "eme-shared-memory";
+const ABI_ZERO_COPY: &str = "eme-shared-buffer";
 const SESSIONS_SHARED: &str = "sessions-shared-memory";
 
 /// The case with this name and size.
@@ -356,18 +366,21 @@ fn print_abi(cases: &[Case], notes: &[String]) {
     );
     if find(cases, ABI_REMOTE, k64).is_some() {
         println!(
-            "abi-out-of-process-64KiB / raw = {:.2} (socket), {:.2} (shared memory)",
+            "abi-out-of-process-64KiB / raw = {:.2} (socket), {:.2} (shared memory), {:.2} \
+             (shared memory, sample buffer: no copy)",
             gbs(ABI_REMOTE, k64) / gbs(ABI_RAW, k64),
-            gbs(ABI_SHARED, k64) / gbs(ABI_RAW, k64)
+            gbs(ABI_SHARED, k64) / gbs(ABI_RAW, k64),
+            gbs(ABI_ZERO_COPY, k64) / gbs(ABI_RAW, k64)
         );
     }
     println!(
         "per-call overhead 1KiB: secure-world {:.0} ns, EME in-process {:.0} ns, \
-         out-of-process socket {:.0} ns, shared memory {:.0} ns",
+         out-of-process socket {:.0} ns, shared memory {:.0} ns, sample buffer {:.0} ns",
         ns(ABI_WORLD) - ns(ABI_RAW),
         ns(ABI_EME) - ns(ABI_RAW),
         ns(ABI_REMOTE) - ns(ABI_RAW),
-        ns(ABI_SHARED) - ns(ABI_RAW)
+        ns(ABI_SHARED) - ns(ABI_RAW),
+        ns(ABI_ZERO_COPY) - ns(ABI_RAW)
     );
     println!(
         "sessions/s: in-process {}, out-of-process {} (socket), {} (shared memory)",

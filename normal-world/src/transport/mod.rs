@@ -78,6 +78,29 @@ pub trait Transport: Send {
     fn set_probe_deadline(&mut self, deadline: Option<Duration>) {
         let _ = deadline;
     }
+
+    /// Where a sample of `len` bytes can be put so that the secure world decrypts it without
+    /// a copy (the shared region's sample area), for [`Transport::call_in_area`]; `None` when
+    /// the transport has no such place (default).
+    fn sample_area(&mut self, len: usize) -> Option<&mut [u8]> {
+        let _ = len;
+        None
+    }
+
+    /// [`Transport::call`] for a sample that already lies in the first `sample_len` bytes of
+    /// [`Transport::sample_area`] (and stays there, decrypted in place when the response says
+    /// so). Default: refused, as there is no sample area.
+    fn call_in_area(
+        &mut self,
+        request: &[u8],
+        sample_len: usize,
+        response: &mut Vec<u8>,
+    ) -> Result<(), TransportError> {
+        let _ = (request, sample_len, response);
+        Err(TransportError::Setup(
+            "this transport has no sample area".into(),
+        ))
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -96,5 +119,18 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn set_probe_deadline(&mut self, deadline: Option<Duration>) {
         (**self).set_probe_deadline(deadline);
+    }
+
+    fn sample_area(&mut self, len: usize) -> Option<&mut [u8]> {
+        (**self).sample_area(len)
+    }
+
+    fn call_in_area(
+        &mut self,
+        request: &[u8],
+        sample_len: usize,
+        response: &mut Vec<u8>,
+    ) -> Result<(), TransportError> {
+        (**self).call_in_area(request, sample_len, response)
     }
 }

@@ -313,7 +313,7 @@ impl SocketTransport {
         }
         let timeout = self.call_timeout(sample.len());
         if self.shared.is_some() {
-            return self.exchange_shared(request, sample, response, timeout);
+            return self.exchange_shared(request, AreaSample::Copy(sample), response, timeout);
         }
         self.apply_timeout(timeout)?;
         let stream = self
@@ -360,7 +360,7 @@ impl SocketTransport {
     fn exchange_shared(
         &mut self,
         request: &[u8],
-        sample: &mut [u8],
+        sample: AreaSample<'_>,
         response: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<(), TransportError> {
@@ -375,8 +375,14 @@ impl SocketTransport {
         let len32 = |n: usize| {
             u32::try_from(n).map_err(|_| TransportError::FrameTooLarge(format!("{n} bytes")))
         };
+        let sample_len = match &sample {
+            AreaSample::Copy(s) => s.len(),
+            AreaSample::InArea(n) => *n,
+        };
         region.write(LAYOUT.request, request).map_err(fail)?;
-        region.write(LAYOUT.sample, sample).map_err(fail)?;
+        if let AreaSample::Copy(s) = &sample {
+            region.write(LAYOUT.sample, s).map_err(fail)?;
+        }
         region
             .word(word::REQ_LEN)
             .map_err(fail)?
@@ -384,7 +390,7 @@ impl SocketTransport {
         region
             .word(word::SAMPLE_LEN)
             .map_err(fail)?
-            .store(len32(sample.len())?, Ordering::Release);
+            .store(len32(sample_len)?, Ordering::Release);
         let old = shared.seq;
         let seq = old.wrapping_add(1);
         shared.seq = seq;
@@ -424,7 +430,7 @@ impl SocketTransport {
         response.resize(response_len, 0);
         region.read(LAYOUT.response, response).map_err(fail)?;
         let expected = if returns_sample(response) {
-            sample.len()
+            sample_len
         } else {
             0
         };
@@ -434,11 +440,37 @@ impl SocketTransport {
                 "reply sample of {back} bytes where {expected} were due"
             )));
         }
-        if expected > 0 {
-            region.read(LAYOUT.sample, sample).map_err(fail)?;
+        if let (AreaSample::Copy(s), true) = (sample, expected > 0) {
+            region.read(LAYOUT.sample, s).map_err(fail)?;
         }
         Ok(())
     }
+
+    /// Runs `f`, and breaks the transport for good if it fails.
+    fn guarded(
+        &mut self,
+        f: impl FnOnce(&mut SocketTransport) -> Result<(), TransportError>,
+    ) -> Result<(), TransportError> {
+        if let Some(why) = &self.broken {
+            return Err(TransportError::Disconnected(why.clone()));
+        }
+        let result = f(self);
+        if let Err(e) = &result {
+            // The stream's position within a frame is unknown: never use it again.
+            self.broken = Some(e.to_string());
+            if let Some(s) = self.stream.take() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        result
+    }
+}
+
+/// The sample of a shared-memory call: the caller's buffer (copied in and out) or the first
+/// bytes of the region's sample area, where the caller put it.
+enum AreaSample<'s> {
+    Copy(&'s mut [u8]),
+    InArea(usize),
 }
 
 /// Overwrites `len` bytes of `region` at `at` with zeros.
@@ -460,18 +492,35 @@ impl Transport for SocketTransport {
         sample: &mut [u8],
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
-        if let Some(why) = &self.broken {
-            return Err(TransportError::Disconnected(why.clone()));
+        self.guarded(|t| t.exchange(request, sample, response))
+    }
+
+    fn sample_area(&mut self, len: usize) -> Option<&mut [u8]> {
+        if self.broken.is_some() {
+            return None;
         }
-        let result = self.exchange(request, sample, response);
-        if let Err(e) = &result {
-            // The stream's position within a frame is unknown: never use it again.
-            self.broken = Some(e.to_string());
-            if let Some(s) = self.stream.take() {
-                let _ = s.shutdown(std::net::Shutdown::Both);
+        self.shared.as_mut()?.region.sample_mut(len).ok()
+    }
+
+    fn call_in_area(
+        &mut self,
+        request: &[u8],
+        sample_len: usize,
+        response: &mut Vec<u8>,
+    ) -> Result<(), TransportError> {
+        self.guarded(|t| {
+            if t.shared.is_none() {
+                return Err(TransportError::Setup("no shared memory".into()));
             }
-        }
-        result
+            if request.len() > MAX_MESSAGE_FRAME || sample_len > MAX_SAMPLE_LEN {
+                return Err(TransportError::FrameTooLarge(format!(
+                    "request of {} bytes, sample of {sample_len}",
+                    request.len()
+                )));
+            }
+            let timeout = t.call_timeout(sample_len);
+            t.exchange_shared(request, AreaSample::InArea(sample_len), response, timeout)
+        })
     }
 
     fn liveness_watch(&self) -> Option<Box<dyn LivenessWatch>> {
