@@ -272,6 +272,8 @@ impl Doorbell {
             if spin_until.is_none_or(|t| Instant::now() >= t) {
                 break 'spin;
             }
+            // Let the other side run if it waits for this very core.
+            std::thread::yield_now();
         }
         let flag = region.word(waiting)?;
         flag.store(1, Ordering::SeqCst);

@@ -342,14 +342,18 @@ fn run() -> Result<(), Failure> {
 
     // The secure world in its own process: this executable, re-launched as the host.
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let transport = SocketTransport::spawn(&exe).map_err(|e| format!("spawn secure world: {e}"))?;
+    // Requests, responses and samples go through a sealed memfd both processes map; the
+    // socket only hands it over and tells each side when the other has gone.
+    let transport = SocketTransport::spawn(&exe)
+        .and_then(SocketTransport::with_shared_memory)
+        .map_err(|e| format!("spawn secure world: {e}"))?;
     let host_pid = transport.host().map(|h| h.id());
     let mk = access
         .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
         .map_err(|e| format!("createMediaKeys: {e}"))?;
     let caps = mk.capabilities();
     println!(
-        "\nsecure world     pid {} over a Unix socket; ABI v{}; AES engine {}",
+        "\nsecure world     pid {} over shared memory (handed over a Unix socket); ABI v{}; AES engine {}",
         host_pid.map_or("?".into(), |p| p.to_string()),
         caps.abi_version,
         caps.engine
