@@ -236,3 +236,72 @@ pub(crate) fn overlaps(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -
     // Ranges were checked not to wrap; saturate anyway rather than trust that here.
     a < b.saturating_add(b_len) && b < a.saturating_add(a_len)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_is_caught_and_reported() {
+        let st = guard("tee_cdm_test", || panic!("boom"));
+        assert_eq!(st, TeeCdmStatus::Panic);
+        let mut buf = [0u8; 128];
+        let mut needed = 0;
+        // SAFETY: `buf` holds 128 writable bytes; `needed` is a live local.
+        let st = unsafe {
+            crate::status::tee_cdm_last_error_message(buf.as_mut_ptr().cast(), 128, &mut needed)
+        };
+        assert_eq!(st, TeeCdmStatus::Ok);
+        let msg = std::ffi::CStr::from_bytes_until_nul(&buf).unwrap();
+        assert_eq!(
+            msg.to_str().unwrap(),
+            "tee_cdm_test: internal panic caught at the C boundary (a bug)"
+        );
+        // The quiet guard too.
+        assert_eq!(guard_quiet(|| panic!("boom")), TeeCdmStatus::Panic);
+    }
+
+    #[test]
+    fn ranges_past_the_address_space_or_too_long_are_refused() {
+        let end: *const u8 = std::ptr::without_provenance(usize::MAX - 7);
+        // SAFETY: refused before any access (the range wraps).
+        let e = unsafe { slice(end, 16, "x") }.unwrap_err();
+        assert_eq!(e.status, TeeCdmStatus::InvalidArgument);
+        let p: *const u64 = std::ptr::without_provenance(0x1000);
+        // SAFETY: refused before any access (len × 8 overflows).
+        let e = unsafe { slice(p, usize::MAX / 4, "x") }.unwrap_err();
+        assert_eq!(e.status, TeeCdmStatus::InvalidArgument);
+        // SAFETY: refused before any access (more than isize::MAX bytes).
+        let e = unsafe { slice_mut(0x1000 as *mut u8, usize::MAX / 2 + 1, "x") }.unwrap_err();
+        assert_eq!(e.status, TeeCdmStatus::InvalidArgument);
+        // Length 0 never touches the pointer, whatever it is.
+        // SAFETY: as above.
+        assert!(unsafe { slice(end, 0, "x") }.unwrap().is_empty());
+    }
+
+    #[test]
+    fn overlap_is_exact_at_the_edges() {
+        let buf = [0u8; 64];
+        let p = buf.as_ptr();
+        assert!(overlaps(p, 10, p.wrapping_add(9), 1));
+        assert!(!overlaps(p, 10, p.wrapping_add(10), 5));
+        assert!(!overlaps(p.wrapping_add(10), 5, p, 10));
+        assert!(overlaps(p, 64, p.wrapping_add(30), 2));
+        assert!(!overlaps(p, 0, p, 10), "an empty range overlaps nothing");
+    }
+
+    #[test]
+    fn strings_are_read_up_to_their_nul_or_the_limit() {
+        let mut s = vec![b'x'; TEE_CDM_MAX_STRING_LEN];
+        s.push(0);
+        // SAFETY: NUL-terminated.
+        let read = unsafe { c_str(s.as_ptr().cast(), "s") };
+        assert_eq!(read.unwrap().len(), 4096);
+        s.insert(0, b'y');
+        // SAFETY: NUL-terminated; refused at the limit, before the NUL.
+        let e = unsafe { c_str(s.as_ptr().cast(), "s") }.unwrap_err();
+        assert_eq!(e.status, TeeCdmStatus::InvalidArgument);
+        // SAFETY: NULL is checked.
+        assert_eq!(unsafe { opt_c_str(std::ptr::null(), "s") }.unwrap(), None);
+    }
+}
