@@ -27,7 +27,7 @@ use hal::platform::{
     DIGEST_LEN, MAX_BLOB_LEN, MAX_NAME_LEN,
 };
 use secure_world::{Config, ConfigError, SecureWorld};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use crate::boundary::{guard, overlaps, read, slice, slice_mut, write};
 use crate::handles::Registry;
@@ -613,12 +613,25 @@ type CWorld = SecureWorld<CRandom, CClock, CSink>;
 struct World {
     world: CWorld,
     /// The request, copied out of the caller's (possibly shared) memory before it is parsed;
-    /// wiped after every call (Clear Key licenses carry keys).
-    request: Zeroizing<Vec<u8>>,
+    /// wiped after every call (Clear Key licenses carry keys), its buffer reused.
+    request: Vec<u8>,
     response: Vec<u8>,
 }
 
 static WORLDS: Registry<Mutex<World>> = Registry::new("TeeCdmSecureWorld");
+
+/// Wipes the request copy when dropped. Only its length needs wiping: every byte past it was
+/// wiped at the end of an earlier call (so the cost is the request's size, not the buffer's),
+/// and a reallocation in `try_reserve` happens while the buffer is empty, so it moves nothing
+/// unwiped.
+struct WipeOnDrop<'a>(&'a mut Vec<u8>);
+
+impl Drop for WipeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.as_mut_slice().zeroize();
+        self.0.clear();
+    }
+}
 
 fn limit(value: u32, default: usize) -> Result<usize, Failure> {
     if value == 0 {
@@ -733,7 +746,7 @@ pub unsafe extern "C" fn tee_cdm_sw_create(
         .map_err(config_failure)?;
         let handle = WORLDS.insert(Mutex::new(World {
             world,
-            request: Zeroizing::new(Vec::new()),
+            request: Vec::new(),
             response: Vec::new(),
         }))?;
         // SAFETY: as above.
@@ -824,22 +837,24 @@ pub unsafe extern "C" fn tee_cdm_sw_process(
             request: copy,
             response: out,
         } = &mut *guard;
+        // SAFETY: the caller's contract on `sample`; it overlaps neither the request nor the
+        // response buffer (checked above).
+        let sample = unsafe { slice_mut(sample, sample_len, "sample")? };
+        // The copy is wiped when this call ends, however it ends (it may hold a Clear Key
+        // license, i.e. content keys).
+        let copy = WipeOnDrop(copy);
         // SAFETY: the caller's contract on `request`; the borrow ends with this block, before
         // anything writes `response` (which may overlap it).
         unsafe {
             let src = slice(request, request_len, "request")?;
-            copy.clear();
-            copy.try_reserve(src.len())
+            copy.0.clear();
+            copy.0
+                .try_reserve(src.len())
                 .map_err(|_| Failure::new(TeeCdmStatus::OutOfMemory, "request copy"))?;
-            copy.extend_from_slice(src);
+            copy.0.extend_from_slice(src);
         }
-        {
-            // SAFETY: the caller's contract on `sample`; it overlaps neither the request
-            // (already copied) nor the response buffer (checked above).
-            let sample = unsafe { slice_mut(sample, sample_len, "sample")? };
-            world.process(copy, sample, out);
-        }
-        copy.zeroize();
+        world.process(copy.0, sample, out);
+        drop(copy);
         if out.is_empty() {
             // The secure world could not allocate even a response header.
             return Err(Failure::new(

@@ -233,7 +233,7 @@ fn clear_key_flow_decrypts_cenc_and_cbcs_samples_of_the_reference_encryptor() {
 }
 
 #[test]
-fn persistent_license_is_loaded_by_a_new_media_keys_on_the_same_storage() {
+fn persistent_license_is_loaded_by_a_new_secure_world_on_the_same_storage() {
     let dir = TempDir::new("cdm-ffi-persistent");
     let dir_c = CString::new(dir.path().to_str().unwrap()).unwrap();
     let access = access_with(Some(&dir_c), &["persistent-license"]);
