@@ -71,4 +71,20 @@ else
     step "npm packages already installed (browser-test/node_modules)"
 fi
 
+# --- The C compiler for cdm-ffi's C example: gcc with its AddressSanitizer and UBSan runtimes
+# (libasan8 and libubsan1 come with gcc on bookworm) and the C library headers ---
+c_missing=()
+for p in gcc libc6-dev; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        c_missing+=("$p")
+    fi
+done
+if ((${#c_missing[@]})); then
+    step "apt-get install ${c_missing[*]} (C example)"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${c_missing[@]}"
+else
+    step "C compiler already installed ($(cc --version | head -n 1))"
+fi
+
 step "done"

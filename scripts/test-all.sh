@@ -97,6 +97,15 @@ CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$aarch64_linker" \
 CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$qemu_runner -E LD_PRELOAD=$repo/target/noaes.so" \
     cargo test --workspace --exclude benches --target aarch64-unknown-linux-gnu -- "${QEMU_TEST_SKIP[@]}"
 
+# The C ABI (cdm-ffi): the header check is a cargo test (also run with the workspace above);
+# then the static library is linked into the C example, compiled by the system C compiler with
+# -std=c11 -Wall -Wextra -Werror under AddressSanitizer + UBSan, and run: the Clear Key flow
+# through the host API (in process and against a secure-world-host process) and the
+# secure-world API with C callbacks.
+step "C ABI: cdm-ffi header up to date, C example under ASan + UBSan"
+cargo test -p cdm-ffi --test header
+bash cdm-ffi/examples/c/run.sh
+
 step "cargo bench --no-run"
 cargo bench --workspace --no-run
 
