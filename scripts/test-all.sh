@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs everything CI checks, in order, stopping at the first failure:
-# formatting, lints, host tests, no_std builds for bare-metal targets, the whole test suite on
+# formatting, lints, host tests, no_std builds for bare-metal targets, the bare-metal firmware
+# image booted under qemu-system-aarch64, the whole test suite on
 # aarch64 under qemu-user with and without the ARMv8 crypto extensions, benchmark builds, a
 # real browser (headless Chromium) against the license server, and the fuzz targets (built
 # and run briefly).
@@ -71,6 +72,32 @@ CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS="-C target-feature=+aes" \
 step "no_std build: thumbv7em-none-eabihf (Portable engine only)"
 cargo build -p cdm-core -p hal -p secure-world --no-default-features \
     --target thumbv7em-none-eabihf
+
+# The bare-metal image (firmware/qemu-virt): its own workspace and target directory (its
+# rustflags and linker script differ from the host's). Booted under qemu-system-aarch64, it runs
+# the known-answer tests and a Clear Key session, prints one summary line on the UART and exits
+# through semihosting: 0 only if everything passed. Both the status and the line are checked.
+fw_dir="$repo/firmware/qemu-virt"
+fw_target="${CARGO_TARGET_DIR:-target}"
+[[ "$fw_target" == /* ]] || fw_target="$repo/$fw_target"
+fw_target="$fw_target/firmware"
+fw_elf="$fw_target/aarch64-unknown-none/release/firmware-qemu-virt"
+step "firmware: fmt, clippy and release build of firmware/qemu-virt (aarch64-unknown-none, +aes)"
+(cd "$fw_dir" && cargo fmt --check)
+(cd "$fw_dir" && CARGO_TARGET_DIR="$fw_target" cargo clippy --release -- -D warnings)
+(cd "$fw_dir" && CARGO_TARGET_DIR="$fw_target" cargo build --release)
+
+step "firmware: boot the image under qemu-system-aarch64 (-M virt -cpu max)"
+fw_log="$fw_target/boot.log"
+fw_status=0
+timeout 120 qemu-system-aarch64 -M virt -cpu max -nographic -semihosting -net none \
+    -kernel "$fw_elf" </dev/null >"$fw_log" 2>&1 || fw_status=$?
+tr -d '\r' <"$fw_log"
+fw_summary='^tee-cdm firmware: [0-9]+ known-answer tests passed, Clear Key session ok \(cenc, cbcs\), engine armce$'
+if [[ $fw_status -ne 0 ]] || ! tr -d '\r' <"$fw_log" | grep -Eq "$fw_summary"; then
+    echo "firmware image failed (exit status $fw_status, or no passing summary line)" >&2
+    exit 1
+fi
 
 step "cargo test on aarch64 under qemu-user (crypto extensions present: expect armce)"
 TEE_CDM_EXPECT_ENGINE=armce \
