@@ -71,14 +71,16 @@ pub(crate) fn run() -> Tally {
         ("cenc_cases.txt", CENC),
     ] {
         for (f, kind, want) in EXPECTED {
-            if f == file {
-                let got = records(text).filter(|r| r.kind == kind).count();
-                let check = if got == want {
-                    Ok(())
-                } else {
-                    Err(format!("{got} `{kind}` records, expected {want}"))
-                };
-                tally.record(&format!("data file {file}"), check);
+            if f != file {
+                continue;
+            }
+            let got = records(text).filter(|r| r.kind == kind).count();
+            if got != want {
+                // Counted as a failure only: a complete file is not a test of hal.
+                tally.record(
+                    &format!("data file {file}"),
+                    Err(format!("{got} `{kind}` records, expected {want}")),
+                );
             }
         }
     }
