@@ -6,19 +6,19 @@
 //! randomness, a PL031 + generic-timer clock and a SHA-256 digest sink. It
 //!
 //! 1. checks those platform services;
-//! 2. runs hal's known-answer tests (FIPS-197, NIST SP 800-38A ECB/CBC/CTR, ISO/IEC 23001-7
-//!    corner cases and refusals) on every AES engine it has (`kat`);
-//! 3. runs a whole Clear Key session through `SecureWorld::process` with ABI-encoded requests,
-//!    decrypting a `cenc` and a `cbcs` sample made by an independent encryptor, and checks
-//!    that the keys are gone after close (`session`);
-//! 4. requires the ARMv8 Crypto Extensions engine (`armce`);
+//! 2. runs the checks of `firmware-selftest`: hal's known-answer tests (FIPS-197, NIST SP
+//!    800-38A ECB/CBC/CTR, ISO/IEC 23001-7 corner cases and refusals) on every AES engine it
+//!    has, and a whole Clear Key session through `SecureWorld::process` with ABI-encoded
+//!    requests, decrypting a `cenc` and a `cbcs` sample made by an independent encryptor, then
+//!    checking that the keys are gone after close;
+//! 3. requires the ARMv8 Crypto Extensions engine (`armce`) and a stack that did not run out;
 //!
 //! then prints one summary line on the PL011 UART and exits through semihosting: status 0 if
 //! everything passed, 1 otherwise (3 after a CPU exception, 101 after a panic).
 //!
 //! `unsafe` lives only in the runtime modules — `entry` (reset, vectors, stack), `heap`
-//! (allocator, critical section, heap scans), `uart`, `semihosting` and `platform` (system
-//! and device registers) — each block with a `// SAFETY:` comment.
+//! (allocator set-up, critical section), `uart`, `semihosting` and `platform` (system and
+//! device registers) — each block with a `// SAFETY:` comment.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -34,20 +34,15 @@ extern crate alloc;
 
 mod entry;
 mod heap;
-mod kat;
 mod platform;
-mod reference;
 mod semihosting;
-mod session;
 mod uart;
-mod vectors;
 
 use alloc::string::String;
 
 use hal::aes::{Engine, EngineKind};
 use hal::platform::{Clock, Platform, SecureOutputSink, SecureRandom};
-use secure_world::{Config, SecureWorld};
-use uart::println;
+use uart::{println, Uart};
 
 /// The engine this image must run on (built with `+aes` for `-cpu max`).
 const REQUIRED_ENGINE: EngineKind = EngineKind::ArmCe;
@@ -62,119 +57,49 @@ fn main() -> ! {
 
 /// Everything the image checks; `true` when all of it passed.
 fn run() -> bool {
-    let mut ok = true;
-
-    let engine = Engine::detect();
-    println!(
-        "engine: {} (available: {})",
-        engine.name(),
-        Engine::available()
-            .map(Engine::name)
-            .collect::<alloc::vec::Vec<_>>()
-            .join(", ")
-    );
-    if engine.kind() != REQUIRED_ENGINE {
-        println!(
-            "FAIL engine: {} selected, {} required (build with -C target-feature=+aes)",
-            engine.name(),
-            REQUIRED_ENGINE.name()
-        );
-        ok = false;
-    }
-
     let Some(rng) = platform::Rndr::new() else {
         println!("FAIL platform: the CPU has no RNDR (FEAT_RNG); run with -cpu max");
-        summary(0, 1, None, engine.name());
         return false;
     };
     let clock = platform::BoardClock::new();
     let mut sink = platform::DigestSink::default();
-    if let Err(why) = platform_checks(&rng, &clock, &mut sink) {
-        println!("FAIL platform: {why}");
-        ok = false;
-    }
-
-    let tally = kat::run();
-    println!(
-        "known-answer tests: {} passed, {} failed (FIPS-197, SP 800-38A ECB/CBC/CTR, CENC cases)",
-        tally.passed, tally.failed
-    );
-    ok &= tally.failed == 0 && tally.passed > 0;
-
-    let platform = Platform::new(rng, clock, sink, engine);
-    let session = match SecureWorld::new(platform, Config::default()) {
-        Ok(mut world) => {
-            let report = session::run(&mut world);
+    let platform_ok = match platform_checks(&rng, &clock, &mut sink) {
+        Ok(()) => {
             println!(
                 "platform: rng rndr, clock pl031 + cntvct at {} Hz, sink sha-256",
-                world.platform().clock.frequency()
+                clock.frequency()
             );
-            report
-        }
-        Err(e) => Err(alloc::format!(
-            "secure world refused its configuration: {e}"
-        )),
-    };
-    let session_ok = match &session {
-        Ok(report) => {
-            println!(
-                "clear key session: cenc and cbcs samples decrypted; keys gone after close ({} freed heap blocks, {} bytes scanned, no key bytes)",
-                report.scan.blocks, report.scan.bytes
-            );
-            if report.engine != REQUIRED_ENGINE.name() {
-                println!(
-                    "FAIL capabilities: the secure world reports engine {}",
-                    report.engine
-                );
-                ok = false;
-            }
             true
         }
         Err(why) => {
-            println!("FAIL clear key session: {why}");
+            println!("FAIL platform: {why}");
             false
         }
     };
-    ok &= session_ok;
+
+    let platform = Platform::new(rng, clock, sink, Engine::detect());
+    let mut verdict = firmware_selftest::run(
+        &mut Uart,
+        &heap::HEAP,
+        REQUIRED_ENGINE,
+        platform,
+        platform_ok,
+    );
 
     let stack_used = entry::stack_high_water();
     println!(
         "memory: stack {} of {} KiB used, heap peak {} of {} KiB",
         stack_used / 1024,
         entry::stack_size() / 1024,
-        heap::peak() / 1024,
-        heap::size() / 1024
+        heap::HEAP.peak() / 1024,
+        heap::HEAP.size() / 1024
     );
     if stack_used >= entry::stack_size() {
         println!("FAIL stack: the whole stack was used (it may have overflowed)");
-        ok = false;
+        verdict.other_checks = false;
     }
-
-    let reported = session
-        .as_ref()
-        .map_or(engine.name(), |r| r.engine.as_str());
-    summary(tally.passed, tally.failed, Some(session_ok), reported);
-    ok
-}
-
-/// The one line CI looks for. `engine` is the one the secure world reported (or, if the
-/// session never got that far, the one detected).
-fn summary(passed: usize, failed: usize, session: Option<bool>, engine: &str) {
-    let session = match session {
-        Some(true) => "Clear Key session ok (cenc, cbcs)",
-        Some(false) => "Clear Key session FAILED",
-        None => "Clear Key session not run",
-    };
-    if failed == 0 {
-        println!(
-            "tee-cdm firmware: {passed} known-answer tests passed, {session}, engine {engine}"
-        );
-    } else {
-        println!(
-            "tee-cdm firmware: {failed} of {} known-answer tests FAILED, {session}, engine {engine}",
-            passed.saturating_add(failed)
-        );
-    }
+    verdict.summarize(&mut Uart);
+    verdict.passed()
 }
 
 /// The image's platform services answer sensibly: random bytes vary, the clock is past 2020

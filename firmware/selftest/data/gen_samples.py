@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """SHA-256 of the Clear Key session's two ciphertext samples, encrypted with `openssl enc`.
 
-The firmware image (src/session.rs) encrypts its samples with RustCrypto and pins these digests,
-so the reference encryptor in the image is itself checked against OpenSSL. Only the byte
+The firmware images encrypt these samples with RustCrypto (firmware/selftest/src/session.rs)
+and pin these digests, so their reference encryptor is itself checked against OpenSSL. Only the byte
 selection (which bytes each scheme runs through its cipher, ISO/IEC 23001-7 §10.1 and §10.4)
 is written here; the cipher is OpenSSL's. Run: python3 data/gen_samples.py
 """

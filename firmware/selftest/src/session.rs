@@ -28,22 +28,19 @@ use cdm_core::abi::{
 };
 use cdm_core::SessionType;
 use cdm_core::{EncryptionScheme, InitDataType, KeyStatus, KeySystem, MessageType, Robustness};
+use hal::platform::{Clock, SecureOutputSink, SecureRandom};
 use secure_world::SecureWorld;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-use crate::heap::{self, ScanReport, MAX_NEEDLES};
-use crate::platform::{BoardClock, DigestSink, Rndr};
+use crate::heap::{ScanReport, ScanningHeap, MAX_NEEDLES};
 use crate::reference;
-
-/// The secure world as this image builds it.
-pub(crate) type World = SecureWorld<Rndr, BoardClock, DigestSink>;
 
 /// Key ID of the `cenc` key: "tee-cdm fw cenc." in ASCII.
 const KID_CENC: [u8; 16] = *b"tee-cdm fw cenc.";
 /// Key ID of the `cbcs` key: "tee-cdm fw cbcs." in ASCII.
 const KID_CBCS: [u8; 16] = *b"tee-cdm fw cbcs.";
-/// Content key of the `cenc` sample (used only by this image).
+/// Content key of the `cenc` sample (used only by the firmware images).
 const KEY_CENC: [u8; 16] = [
     0x5c, 0xe0, 0xa1, 0xf2, 0x87, 0x3b, 0x6d, 0x44, 0x19, 0xe7, 0xc2, 0xa8, 0x5f, 0x0b, 0x3d, 0x96,
 ];
@@ -98,11 +95,11 @@ const NEEDLES: [&[u8]; MAX_NEEDLES] = [
 
 /// What a successful session showed.
 #[derive(Debug)]
-pub(crate) struct SessionReport {
+pub struct SessionReport {
     /// The engine the secure world reported in its capabilities.
-    pub(crate) engine: String,
+    pub engine: String,
     /// The scan of freed blocks from `update` to `close`.
-    pub(crate) scan: ScanReport,
+    pub scan: ScanReport,
 }
 
 /// Fails with a message unless `cond`.
@@ -115,14 +112,14 @@ macro_rules! ensure {
 }
 
 /// The normal world's side of the ABI: encodes requests, calls `process`, decodes answers.
-struct Client<'w> {
-    world: &'w mut World,
+struct Client<'w, R, C, S> {
+    world: &'w mut SecureWorld<R, C, S>,
     request: Vec<u8>,
     response: Vec<u8>,
     next_id: u32,
 }
 
-impl Client<'_> {
+impl<R: SecureRandom, C: Clock, S: SecureOutputSink> Client<'_, R, C, S> {
     /// Sends `op` for `session` (with the shared `sample` buffer) and decodes the answer;
     /// answers the response header's session handle and the typed result.
     fn call<'a, O: Operation<'a>>(
@@ -279,28 +276,31 @@ fn samples() -> Result<[Sample; 2], String> {
 /// Proves that both heap scans find a needle that is there: a block holding it, freed while
 /// armed, is one hit, and the arena scan still sees it in free memory afterwards (the needle
 /// sits past the free-list header the allocator writes into a freed block).
-fn scanner_self_test() -> Result<(), String> {
+fn scanner_self_test(heap: &ScanningHeap) -> Result<(), String> {
     const PROBE: &[u8] = b"heap scanner probe, not a key";
     let needles: [&[u8]; MAX_NEEDLES] = [PROBE, &[], &[], &[]];
     let mut block = alloc::vec![0x55u8; 32];
     block.extend_from_slice(PROBE);
-    heap::arm(&needles);
+    heap.arm(&needles);
     drop(block);
-    let report = heap::disarm();
+    let report = heap.disarm();
     ensure!(
         report.hits[0] == 1,
         "heap scanner self-test: a freed block holding the probe was not found"
     );
     ensure!(
-        heap::arena_hits(&needles)[0],
+        heap.arena_hits(&needles)[0],
         "heap scanner self-test: the arena scan missed the probe"
     );
     Ok(())
 }
 
 /// Runs the session; `Err` names the first check that failed.
-pub(crate) fn run(world: &mut World) -> Result<SessionReport, String> {
-    scanner_self_test()?;
+pub(crate) fn run<R: SecureRandom, C: Clock, S: SecureOutputSink>(
+    world: &mut SecureWorld<R, C, S>,
+    heap: &ScanningHeap,
+) -> Result<SessionReport, String> {
+    scanner_self_test(heap)?;
     let [Sample {
         plain: cenc_pt,
         cipher: mut cenc,
@@ -354,9 +354,9 @@ pub(crate) fn run(world: &mut World) -> Result<SessionReport, String> {
     .encode_message(s, update_id, &mut update)
     .map_err(|e| format!("encoding Update: {e}"))?;
 
-    heap::arm(&NEEDLES);
+    heap.arm(&NEEDLES);
     let outcome = keyed_part(&mut c, s, &update, update_id, &mut cenc, &mut cbcs);
-    let scan = heap::disarm();
+    let scan = heap.disarm();
     outcome?;
     update.zeroize();
     drop(update);
@@ -409,7 +409,7 @@ pub(crate) fn run(world: &mut World) -> Result<SessionReport, String> {
     c.ok(s2, &CloseSession, &mut [])?;
 
     // In memory: the whole heap, now that the normal world wiped its copy of the license.
-    let in_heap = heap::arena_hits(&NEEDLES);
+    let in_heap = heap.arena_hits(&NEEDLES);
     ensure!(
         in_heap == [false; MAX_NEEDLES],
         "the heap still holds key material after close (raw cenc, raw cbcs, cenc text, cbcs text: {in_heap:?})"
@@ -435,8 +435,8 @@ fn cenc_request<'a>(kid: &'a [u8; 16], sample: &[u8]) -> DecryptRequest<'a> {
 }
 
 /// From `update` to `close`: the part of the session during which keys exist.
-fn keyed_part(
-    c: &mut Client<'_>,
+fn keyed_part<R: SecureRandom, C: Clock, S: SecureOutputSink>(
+    c: &mut Client<'_, R, C, S>,
     s: u64,
     update: &[u8],
     update_id: u32,

@@ -1,5 +1,5 @@
-//! Known-answer tests of hal's AES engines and CENC schemes, on every engine this image can
-//! run (`armce` and `portable` when built with `+aes`).
+//! Known-answer tests of hal's AES engines and CENC schemes, on every engine the image can run
+//! (`armce` and `portable` on aarch64 built with `+aes`; `portable` on Cortex-M).
 //!
 //! The expected values are not produced by hal: they are the repository's own test data,
 //! embedded at build time —
@@ -22,7 +22,9 @@ use alloc::vec::Vec;
 use hal::aes::{Aes128, Engine};
 use hal::cenc::{decrypt_sample, CencError, Pattern, Scheme, Subsample};
 
-use crate::uart::println;
+use core::fmt::Write;
+
+use crate::say;
 use crate::vectors::{records, DataError, Record};
 
 /// FIPS-197 and SP 800-38A CBC/CTR vectors (shared with the host conformance suite).
@@ -42,28 +44,28 @@ const EXPECTED: [(&str, &str, usize); 4] = [
 
 /// Passed and failed test counts; failures are printed as they happen.
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
+pub struct Tally {
     /// Tests that passed.
-    pub(crate) passed: usize,
+    pub passed: usize,
     /// Tests that failed.
-    pub(crate) failed: usize,
+    pub failed: usize,
 }
 
 impl Tally {
-    /// Counts one test.
-    pub(crate) fn record(&mut self, name: &str, result: Result<(), String>) {
+    /// Counts one test, printing it to `out` if it failed.
+    fn record(&mut self, out: &mut dyn Write, name: &str, result: Result<(), String>) {
         match result {
             Ok(()) => self.passed = self.passed.saturating_add(1),
             Err(why) => {
                 self.failed = self.failed.saturating_add(1);
-                println!("FAIL {name}: {why}");
+                say!(out, "FAIL {name}: {why}");
             }
         }
     }
 }
 
 /// Runs every known-answer test on every available engine.
-pub(crate) fn run() -> Tally {
+pub(crate) fn run(out: &mut dyn Write) -> Tally {
     let mut tally = Tally::default();
     for (file, text) in [
         ("nist_sp800_38a.txt", NIST),
@@ -78,6 +80,7 @@ pub(crate) fn run() -> Tally {
             if got != want {
                 // Counted as a failure only: a complete file is not a test of hal.
                 tally.record(
+                    out,
                     &format!("data file {file}"),
                     Err(format!("{got} `{kind}` records, expected {want}")),
                 );
@@ -87,7 +90,11 @@ pub(crate) fn run() -> Tally {
     for engine in Engine::available() {
         for r in records(NIST).chain(records(ECB)) {
             let name = format!("{} on {}", r.name(), engine.name());
-            tally.record(&name, aes_vector(engine, &r).map_err(|e| format!("{e}")));
+            tally.record(
+                out,
+                &name,
+                aes_vector(engine, &r).map_err(|e| format!("{e}")),
+            );
         }
         for r in records(CENC) {
             let name = format!("{} on {}", r.name(), engine.name());
@@ -96,7 +103,7 @@ pub(crate) fn run() -> Tally {
                 "error" => cenc_error(engine, &r),
                 other => Err(DataError(format!("unknown record kind `{other}`"))),
             };
-            tally.record(&name, result.map_err(|e| format!("{e}")));
+            tally.record(out, &name, result.map_err(|e| format!("{e}")));
         }
     }
     tally
