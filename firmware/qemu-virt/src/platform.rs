@@ -1,16 +1,16 @@
-//! The `hal::platform` services of the image: randomness from the CPU (`RNDR`), a clock from
-//! the board's RTC and the generic timer, and a secure output sink that reports SHA-256
-//! digests. System and device registers are read here and nowhere else.
+//! The `hal::platform` services of the image that need the hardware: randomness from the CPU
+//! (`RNDR`) and a clock from the board's RTC and the generic timer (the secure output sink is
+//! `firmware_selftest::DigestSink`). System and device registers are read here and nowhere
+//! else.
 //!
 //! | service | source | trust on a real device |
 //! |---|---|---|
 //! | [`Rndr`] | `RNDR` (FEAT_RNG, ARMv8.5), present on QEMU's `-cpu max` | the CPU's TRNG-seeded generator; a TEE would use its secure TRNG |
 //! | [`BoardClock`] | PL031 RTC at boot (Unix seconds) plus `CNTVCT_EL0 / CNTFRQ_EL0` since then | the PL031 belongs to the normal world here; a TEE uses a secure RTC or trusted time |
-//! | [`DigestSink`] | SHA-256 (`sha2`) of every frame, frames and bytes counted | stands in for the secure video path |
+//! | `firmware_selftest::DigestSink` | SHA-256 (`sha2`) of every frame | stands in for the secure video path |
 #![allow(unsafe_code)]
 
-use hal::platform::{Clock, OutputError, RngError, SecureOutputSink, SecureRandom, DIGEST_LEN};
-use sha2::{Digest, Sha256};
+use hal::platform::{Clock, RngError, SecureRandom};
 
 /// `RNDR` (FEAT_RNG): a 64-bit random number from the CPU, or `None` when the CPU reports
 /// that none was available in reasonable time (`PSTATE.Z` set; Arm ARM D17.2 `RNDR`).
@@ -157,23 +157,5 @@ impl Clock for BoardClock {
         }
         let since = i64::try_from(self.uptime_ms()?).ok()?;
         self.epoch_ms.checked_add(since)
-    }
-}
-
-/// The stand-in for the secure video path: answers the SHA-256 of each frame it is given and
-/// keeps nothing of it.
-#[derive(Debug, Default)]
-pub(crate) struct DigestSink {
-    frames: u64,
-    bytes: u64,
-}
-
-impl SecureOutputSink for DigestSink {
-    fn render(&mut self, frame: &[u8]) -> Result<[u8; DIGEST_LEN], OutputError> {
-        let len = u64::try_from(frame.len()).map_err(|_| OutputError::TooLarge)?;
-        let digest: [u8; DIGEST_LEN] = Sha256::digest(frame).into();
-        self.frames = self.frames.saturating_add(1);
-        self.bytes = self.bytes.saturating_add(len);
-        Ok(digest)
     }
 }

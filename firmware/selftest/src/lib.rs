@@ -10,6 +10,8 @@
 //!   checks that the keys are gone after close;
 //! - [`heap::ScanningHeap`]: the global allocator both images use, which the wiping checks
 //!   read;
+//! - [`DigestSink`], the secure output sink of both images, and [`check_rng`] /
+//!   [`check_sink`] for the images' platform checks;
 //! - [`Verdict`]: the summary line CI looks for.
 //!
 //! `no_std` + `alloc`; `unsafe` only in [`heap`] (the allocator and its memory scans).
@@ -27,6 +29,7 @@ extern crate alloc;
 
 pub mod heap;
 mod kat;
+mod platform;
 mod reference;
 mod session;
 mod vectors;
@@ -39,6 +42,7 @@ use hal::platform::{Clock, Platform, SecureOutputSink, SecureRandom};
 use secure_world::{Config, SecureWorld};
 
 pub use kat::Tally;
+pub use platform::{check_rng, check_sink, DigestSink};
 pub use session::SessionReport;
 
 /// Writes one line to a console (the images' consoles cannot fail, so errors are dropped).
