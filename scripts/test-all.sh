@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs everything CI checks, in order, stopping at the first failure:
 # formatting, lints, host tests, no_std builds for bare-metal targets, the bare-metal firmware
-# image booted under qemu-system-aarch64, the whole test suite on
+# images booted under QEMU (aarch64 and Cortex-M4F), the whole test suite on
 # aarch64 under qemu-user with and without the ARMv8 crypto extensions, benchmark builds, a
 # real browser (headless Chromium) against the license server, and the fuzz targets (built
 # and run briefly).
