@@ -9,6 +9,8 @@ step() { printf '\n==> install-deps: %s\n' "$*"; }
 # ffmpeg (the cdm tests make their media with it), npm if missing (Shaka Packager below) ---
 apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libssl-dev pkg-config ffmpeg)
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
+# qemu-system-aarch64 boots the bare-metal firmware image (firmware/qemu-virt).
+apt_pkgs+=(qemu-system-arm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

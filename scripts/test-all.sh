@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs everything CI checks, in order, stopping at the first failure:
-# formatting, lints, host tests, no_std builds for bare-metal targets, the whole test suite on
+# formatting, lints, host tests, no_std builds for bare-metal targets, the bare-metal firmware
+# images booted under QEMU (aarch64 and Cortex-M4F), the whole test suite on
 # aarch64 under qemu-user with and without the ARMv8 crypto extensions, benchmark builds, a
 # real browser (headless Chromium) against the license server, and the fuzz targets (built
 # and run briefly).
@@ -71,6 +72,50 @@ CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS="-C target-feature=+aes" \
 step "no_std build: thumbv7em-none-eabihf (Portable engine only)"
 cargo build -p cdm-core -p hal -p secure-world --no-default-features \
     --target thumbv7em-none-eabihf
+
+# The bare-metal images (firmware/: qemu-virt for aarch64 with the armce engine, mps2-an386
+# for a Cortex-M4F with the portable one, and the checks they share in selftest). Each is its
+# own workspace (own rustflags and linker scripts); they share one target directory. Booted
+# under QEMU, an image runs the known-answer tests and a Clear Key session, prints one summary
+# line on its UART and exits through semihosting: 0 only if everything passed. Both the status
+# and the line are checked.
+fw_target="${CARGO_TARGET_DIR:-target}"
+[[ "$fw_target" == /* ]] || fw_target="$repo/$fw_target"
+fw_target="$fw_target/firmware"
+fw_images=(qemu-virt mps2-an386)
+
+step "firmware: fmt and clippy (firmware/selftest, ${fw_images[*]})"
+for d in selftest "${fw_images[@]}"; do
+    (cd "$repo/firmware/$d" && cargo fmt --check &&
+        CARGO_TARGET_DIR="$fw_target" cargo clippy --release -- -D warnings)
+done
+
+step "firmware: release builds (aarch64-unknown-none +aes, thumbv7em-none-eabihf)"
+for d in "${fw_images[@]}"; do
+    (cd "$repo/firmware/$d" && CARGO_TARGET_DIR="$fw_target" cargo build --release)
+done
+
+# boot_firmware NAME ENGINE QEMU_ARGS...: boots an image, shows its output, checks it.
+boot_firmware() {
+    local name=$1 engine=$2 log="$fw_target/$1.boot.log" status=0
+    shift 2
+    timeout 120 "$@" </dev/null >"$log" 2>&1 || status=$?
+    tr -d '\r' <"$log"
+    local summary="^tee-cdm firmware: [0-9]+ known-answer tests passed, Clear Key session ok \\(cenc, cbcs\\), engine $engine\$"
+    if [[ $status -ne 0 ]] || ! tr -d '\r' <"$log" | grep -Eq "$summary"; then
+        echo "firmware image $name failed (exit status $status, or no passing summary line)" >&2
+        exit 1
+    fi
+}
+
+step "firmware: boot qemu-virt under qemu-system-aarch64 (-M virt -cpu max)"
+boot_firmware qemu-virt armce qemu-system-aarch64 -M virt -cpu max -nographic -semihosting \
+    -net none -kernel "$fw_target/aarch64-unknown-none/release/firmware-qemu-virt"
+
+# (QEMU warns that the board's on-board NIC has no peer: expected with -net none.)
+step "firmware: boot mps2-an386 under qemu-system-arm (Cortex-M4F)"
+boot_firmware mps2-an386 portable qemu-system-arm -M mps2-an386 -nographic -semihosting \
+    -net none -kernel "$fw_target/thumbv7em-none-eabihf/release/firmware-mps2-an386"
 
 step "cargo test on aarch64 under qemu-user (crypto extensions present: expect armce)"
 TEE_CDM_EXPECT_ENGINE=armce \
