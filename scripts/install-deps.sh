@@ -11,6 +11,8 @@ apt_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libssl-dev pkg-c
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 # qemu-system-aarch64 boots the bare-metal firmware image (firmware/qemu-virt).
 apt_pkgs+=(qemu-system-arm)
+# Headless Chromium: the browser checks (scripts/browser-test.sh, scripts/chromium-cdm-test.sh).
+apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -163,6 +163,12 @@ cargo run --release -p benches --bin flood -- --quick
 step "browser: headless Chromium plays Clear Key MP4 with a license from license-server"
 bash scripts/browser-test.sh
 
+# Chromium loads OUR CDM (chromium-cdm, libtee_cdm_chromium.so) as its library CDM and plays
+# cenc and cbcs video through it, the secure world in a secure-world-host process; the CDM's
+# count of decrypted samples is checked; a wrong key must fail. About a minute.
+step "browser: headless Chromium plays through tee-cdm as its library CDM (cenc, cbcs, wrong key)"
+bash scripts/chromium-cdm-test.sh
+
 if [[ -f fuzz/Cargo.toml ]]; then
     # Stable toolchain: no sanitizer (`-s none`); debug assertions on, so arithmetic overflow
     # panics are found. The same flags for build and run, so `run` does not rebuild.

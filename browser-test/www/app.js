@@ -2,6 +2,10 @@
 // Extensions and Encrypted Media Extensions with the browser's own `org.w3.clearkey` CDM; the
 // license comes from our license server at /clearkey/license (same origin).
 //
+// Query parameters (run.mjs's tee-cdm mode): `keySystem` (default `org.w3.clearkey`; our
+// library CDM is loaded as `org.chromium.externalclearkey`) and `media` (default
+// `video.mp4`; e.g. `video-cbcs.mp4`).
+//
 // Progress is published on `window.result` for the driver (run.mjs):
 //   { state, currentTime, frames, licenseRequests, keyStatuses, error, log }
 // `error` is set (and stays set) on the first failure.
@@ -9,7 +13,9 @@
 
 // Must match the encoded video (make-media.sh: H.264 Main profile, level 3.0).
 const MIME = 'video/mp4; codecs="avc1.4d401e"';
-const MEDIA_URL = 'video.mp4';
+const params = new URLSearchParams(location.search);
+const KEY_SYSTEM = params.get('keySystem') || 'org.w3.clearkey';
+const MEDIA_URL = params.get('media') || 'video.mp4';
 const LICENSE_URL = '/clearkey/license';
 
 const video = document.getElementById('video');
@@ -121,7 +127,7 @@ async function main() {
 
   // MediaKeys are attached before any media arrives, so the "encrypted" event can start a
   // session at once and the decoder waits for the key rather than failing.
-  const access = await navigator.requestMediaKeySystemAccess('org.w3.clearkey', [{
+  const access = await navigator.requestMediaKeySystemAccess(KEY_SYSTEM, [{
     initDataTypes: ['cenc'],
     videoCapabilities: [{ contentType: MIME }],
   }]);
