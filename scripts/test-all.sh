@@ -66,11 +66,11 @@ cargo test -p secure-world-host --test crash_host -- --exact --nocapture \
 
 step "no_std build: aarch64-unknown-none (+aes: ArmCe selected at build time)"
 CARGO_TARGET_AARCH64_UNKNOWN_NONE_RUSTFLAGS="-C target-feature=+aes" \
-    cargo build -p cdm-core -p hal -p secure-world --no-default-features \
+    cargo build -p cdm-core -p hal -p secure-world -p protected-license --no-default-features \
     --target aarch64-unknown-none
 
 step "no_std build: thumbv7em-none-eabihf (Portable engine only)"
-cargo build -p cdm-core -p hal -p secure-world --no-default-features \
+cargo build -p cdm-core -p hal -p secure-world -p protected-license --no-default-features \
     --target thumbv7em-none-eabihf
 
 # The bare-metal images (firmware/: qemu-virt for aarch64 with the armce engine, mps2-an386
