@@ -168,8 +168,9 @@ fn key_from_hex(kid: &str, key: &str, allow_persistent: bool) -> Result<StoredKe
     if kid.len() != 32 || hex::decode_to_slice(kid, &mut kid_bytes).is_err() {
         return Err(KeySpecError::BadKeyId(kid.to_owned()));
     }
+    // The key is secret: decoded in constant time (`base16ct`), unlike the public key ID.
     let mut key_bytes = Zeroizing::new([0u8; 16]);
-    if key.len() != 32 || hex::decode_to_slice(key, &mut key_bytes[..]).is_err() {
+    if key.len() != 32 || base16ct::mixed::decode(key, &mut key_bytes[..]).is_err() {
         return Err(KeySpecError::BadKey(key.chars().count()));
     }
     // From the zeroizing buffer, not by value (which would leave an unwiped copy).
