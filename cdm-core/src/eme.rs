@@ -142,5 +142,34 @@ wire_enum! {
         /// `"org.w3.clearkey"`: the Clear Key system every EME implementation supports
         /// (EME §9.1).
         ClearKey = 1 => "org.w3.clearkey",
+        /// `"org.teecdm.protected"`: this project's protected key system: device-bound keys,
+        /// signed licenses, enforced policy (`docs/protected-license.md`).
+        Protected = 2 => "org.teecdm.protected",
+    }
+}
+
+wire_enum! {
+    /// HDCP versions of the EME HDCP Policy Check (`MediaKeysPolicy.minHdcpVersion`, the
+    /// strings of the "HDCP Version" registry). The wire value is the version as two BCD
+    /// digits (`0x22` is 2.2), the encoding `docs/protected-license.md` uses too.
+    pub enum HdcpVersion: u8, eme "HDCP version" {
+        /// HDCP 1.0.
+        V1_0 = 0x10 => "1.0",
+        /// HDCP 1.1.
+        V1_1 = 0x11 => "1.1",
+        /// HDCP 1.2.
+        V1_2 = 0x12 => "1.2",
+        /// HDCP 1.3.
+        V1_3 = 0x13 => "1.3",
+        /// HDCP 1.4.
+        V1_4 = 0x14 => "1.4",
+        /// HDCP 2.0.
+        V2_0 = 0x20 => "2.0",
+        /// HDCP 2.1.
+        V2_1 = 0x21 => "2.1",
+        /// HDCP 2.2.
+        V2_2 = 0x22 => "2.2",
+        /// HDCP 2.3.
+        V2_3 = 0x23 => "2.3",
     }
 }

@@ -65,8 +65,8 @@ pub mod key_id;
 
 pub use clearkey::{ClearKeyError, ContentKey, License, LicenseRequest};
 pub use eme::{
-    ClosedReason, EncryptionScheme, InitDataType, KeyStatus, KeySystem, MessageType, Robustness,
-    SessionType,
+    ClosedReason, EncryptionScheme, HdcpVersion, InitDataType, KeyStatus, KeySystem, MessageType,
+    Robustness, SessionType,
 };
 pub use init_data::{parse_init_data, InitDataError};
 pub use key_id::{KeyId, KeyIdError};

@@ -377,6 +377,7 @@ fn status_codes_are_stable() {
         (Status::SessionIdInUse, 0x207),
         (Status::InvalidInitData, 0x301),
         (Status::InvalidLicense, 0x302),
+        (Status::InvalidServerCertificate, 0x303),
         (Status::NoKey, 0x401),
         (Status::KeyNotUsable, 0x402),
         (Status::DecryptFailed, 0x403),
@@ -398,6 +399,8 @@ fn status_codes_are_stable() {
     }
     let opcodes: &[(Opcode, u16)] = &[
         (Opcode::GetCapabilities, 0x0001),
+        (Opcode::SetServerCertificate, 0x0002),
+        (Opcode::GetStatusForPolicy, 0x0003),
         (Opcode::OpenSession, 0x0100),
         (Opcode::CloseSession, 0x0101),
         (Opcode::GenerateRequest, 0x0200),
@@ -405,6 +408,8 @@ fn status_codes_are_stable() {
         (Opcode::Load, 0x0202),
         (Opcode::Remove, 0x0203),
         (Opcode::GetKeyStatuses, 0x0204),
+        (Opcode::Renew, 0x0205),
+        (Opcode::AddInBandKeys, 0x0206),
         (Opcode::Decrypt, 0x0300),
         (Opcode::RenderSecureBuffer, 0x0400),
         (Opcode::ReleaseSecureBuffer, 0x0401),
@@ -413,4 +418,72 @@ fn status_codes_are_stable() {
     for &(o, v) in opcodes {
         assert_eq!(Opcode::from_wire(v), Some(o));
     }
+}
+
+#[test]
+fn protected_key_system_messages() {
+    use cdm_core::abi::{
+        AddInBandKeys, GetStatusForPolicy, PolicyStatus, Renew, SetServerCertificate,
+    };
+    use cdm_core::HdcpVersion;
+
+    // SetServerCertificate (0x0002), handle 0: bytes32 certificate.
+    let mut g = header(0x0002, 0, 1, 4 + 3, 0);
+    g.extend(h("03000000 | aabbcc"));
+    check_request(
+        &Request::SetServerCertificate(SetServerCertificate {
+            certificate: &[0xaa, 0xbb, 0xcc],
+        }),
+        0,
+        1,
+        &g,
+    );
+    // GetStatusForPolicy (0x0003): u8 min_hdcp (two BCD digits), u8[3] reserved.
+    let mut g = header(0x0003, 0, 2, 4, 0);
+    g.extend(h("22 000000"));
+    check_request(
+        &Request::GetStatusForPolicy(GetStatusForPolicy {
+            min_hdcp: Some(HdcpVersion::V2_2),
+        }),
+        0,
+        2,
+        &g,
+    );
+    let mut g = header(0x0003, 0, 2, 4, 0);
+    g.extend(h("00 000000"));
+    check_request(
+        &Request::GetStatusForPolicy(GetStatusForPolicy { min_hdcp: None }),
+        0,
+        2,
+        &g,
+    );
+    // An HDCP value outside the registry is refused.
+    let mut bad = header(0x0003, 0, 2, 4, 0);
+    bad.extend(h("15 000000"));
+    assert!(Request::parse(&bad).is_err());
+    // Renew (0x0205): empty.
+    let g = header(0x0205, SESSION, 3, 0, 0);
+    check_request(&Request::Renew(Renew), SESSION, 3, &g);
+    // AddInBandKeys (0x0206): bytes32 record.
+    let mut g = header(0x0206, SESSION, 4, 4 + 2, 0);
+    g.extend(h("02000000 | 5443"));
+    check_request(
+        &Request::AddInBandKeys(AddInBandKeys { record: b"TC" }),
+        SESSION,
+        4,
+        &g,
+    );
+    // PolicyStatus: u8 key_status (4 = output-restricted), u8[3] reserved.
+    let mut g = header(0x0003, SESSION, 9, 4, 0);
+    g.extend(h("04 000000"));
+    check_response(
+        &Response::GetStatusForPolicy(PolicyStatus {
+            status: KeyStatus::OutputRestricted,
+        }),
+        Opcode::GetStatusForPolicy,
+        &g,
+    );
+    // The protected key system's wire value.
+    assert_eq!(KeySystem::Protected.to_wire(), 2);
+    assert_eq!(KeySystem::Protected.as_str(), "org.teecdm.protected");
 }

@@ -659,14 +659,17 @@ fn to_config(c: &TeeCdmSwConfig) -> Result<Config, Failure> {
         hw_secure_decode: robustness & TEE_CDM_SW_ROBUSTNESS_HW_SECURE_DECODE != 0,
         max_persistent_licenses: limit(c.max_persistent_licenses, d.max_persistent_licenses)?,
         max_license_record_len: limit(c.max_license_record_len, d.max_license_record_len)?,
+        // The C ABI does not expose the protected key system yet.
+        protected_root: None,
     })
 }
 
 fn config_failure(e: ConfigError) -> Failure {
     let status = match e {
-        ConfigError::AboveDefault(_) | ConfigError::Zero(_) | ConfigError::NoRobustness => {
-            TeeCdmStatus::InvalidArgument
-        }
+        ConfigError::AboveDefault(_)
+        | ConfigError::Zero(_)
+        | ConfigError::NoRobustness
+        | ConfigError::ProtectedRoot => TeeCdmStatus::InvalidArgument,
         ConfigError::RootKey => TeeCdmStatus::PlatformError,
         ConfigError::OutOfMemory => TeeCdmStatus::OutOfMemory,
     };

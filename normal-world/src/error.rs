@@ -113,6 +113,9 @@ impl EmeError {
             Status::InvalidLicense => {
                 EmeError::TypeError(msg("the response is not a valid license for this session"))
             }
+            Status::InvalidServerCertificate => EmeError::TypeError(msg(
+                "the server certificate does not verify against the key system's root",
+            )),
             Status::NoKey => EmeError::WaitingForKey(msg("no usable key for the key ID")),
             Status::KeyNotUsable => EmeError::WaitingForKey(msg("the key is not usable now")),
             Status::DecryptFailed => EmeError::DecryptError(msg("decryption failed")),

@@ -194,6 +194,9 @@ pub struct AcceptedLicense {
     pub keys: Vec<LicensedKey>,
     /// Entitlement keys, by ID (for [`unwrap_rotation_record`]).
     pub entitlement_keys: Vec<(KeyId, EntitlementKey)>,
+    /// The restrictions of each entitlement key, in the order of `entitlement_keys`: the
+    /// content keys it unwraps inherit them.
+    pub entitlement_rules: Vec<(KeyId, Robustness, Hdcp)>,
 }
 
 /// The fields every server response is checked by.
@@ -392,6 +395,7 @@ impl Device {
         let mut ctx = HpkeReceiver::setup(&self.keys.encryption, &lic.enc, &info)?;
         let mut keys = Vec::new();
         let mut entitlement_keys = Vec::new();
+        let mut entitlement_rules = Vec::new();
         for sealed in &lic.keys {
             let mut buf = Zeroizing::new([0u8; KEY_LEN]);
             let (ct, tag) = sealed.sealed.split_at(KEY_LEN);
@@ -413,6 +417,10 @@ impl Device {
                         .try_reserve(1)
                         .map_err(|_| Error::OutOfMemory)?;
                     entitlement_keys.push((sealed.key_id, EntitlementKey::new(*buf)));
+                    entitlement_rules
+                        .try_reserve(1)
+                        .map_err(|_| Error::OutOfMemory)?;
+                    entitlement_rules.push((sealed.key_id, sealed.robustness, sealed.min_hdcp));
                 }
             }
         }
@@ -424,6 +432,7 @@ impl Device {
             issued_at: lic.issued_at,
             keys,
             entitlement_keys,
+            entitlement_rules,
         })
     }
 

@@ -26,6 +26,10 @@ pub struct Config {
     /// Bytes of one stored license record (its key IDs and keys) before sealing
     /// (1..=16 KiB).
     pub max_license_record_len: usize,
+    /// The pinned root public key of the protected key system (`org.teecdm.protected`), as
+    /// 65 bytes of uncompressed SEC1 P-256; `None` disables the key system. Licenses,
+    /// server certificates and provisioning responses verify against it.
+    pub protected_root: Option<[u8; 65]>,
 }
 
 /// Default (and largest) [`Config::max_sessions`].
@@ -59,6 +63,7 @@ impl Default for Config {
             hw_secure_decode: true,
             max_persistent_licenses: DEFAULT_MAX_PERSISTENT_LICENSES,
             max_license_record_len: DEFAULT_MAX_LICENSE_RECORD_LEN,
+            protected_root: None,
         }
     }
 }
@@ -75,6 +80,9 @@ pub enum ConfigError {
     /// Neither robustness level is enabled.
     #[error("no robustness level is enabled")]
     NoRobustness,
+    /// The protected key system's root key is not a P-256 public key.
+    #[error("the protected key system's root key is not a valid public key")]
+    ProtectedRoot,
     /// The device root key could not be read, so storage cannot be opened.
     #[error("the device root key is unavailable")]
     RootKey,

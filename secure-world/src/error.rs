@@ -49,6 +49,10 @@ pub(crate) enum Error {
     SessionIdInUse,
     #[error("storage: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("protected license refused: {0}")]
+    Protected(protected_license::Error),
+    #[error("server certificate refused")]
+    ServerCertificate,
     #[error("out of memory")]
     OutOfMemory,
     #[error("internal error: {0}")]
@@ -83,7 +87,10 @@ impl Error {
             Error::InitData(InitDataError::OutOfMemory)
             | Error::License(ClearKeyError::OutOfMemory) => Status::OutOfMemory,
             Error::InitData(_) => Status::InvalidInitData,
-            Error::License(_) | Error::LicenseMismatch(_) => Status::InvalidLicense,
+            Error::License(_) | Error::LicenseMismatch(_) | Error::Protected(_) => {
+                Status::InvalidLicense
+            }
+            Error::ServerCertificate => Status::InvalidServerCertificate,
             Error::NoKey => Status::NoKey,
             Error::KeyNotUsable => Status::KeyNotUsable,
             Error::DecryptFailed => Status::DecryptFailed,

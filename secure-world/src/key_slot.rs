@@ -8,6 +8,7 @@ use cdm_core::KeyStatus;
 use hal::aes::Aes128;
 
 use crate::error::Error;
+use crate::protected::Requirement;
 
 /// A loaded key: its ID, its EME status and, while usable, its AES-128 schedule.
 ///
@@ -18,6 +19,8 @@ pub(crate) struct KeySlot {
     kid: Vec<u8>,
     key: Option<Aes128>,
     status: KeyStatus,
+    /// What using a protected key requires (`None` for Clear Key).
+    requirement: Option<Requirement>,
 }
 
 impl KeySlot {
@@ -27,6 +30,28 @@ impl KeySlot {
             kid,
             key: Some(key),
             status: KeyStatus::Usable,
+            requirement: None,
+        }
+    }
+
+    /// A usable protected key with its requirement.
+    pub(crate) fn protected(kid: Vec<u8>, key: Aes128, requirement: Requirement) -> Self {
+        KeySlot {
+            requirement: Some(requirement),
+            ..KeySlot::new(kid, key)
+        }
+    }
+
+    /// What using the key requires (protected keys).
+    pub(crate) fn requirement(&self) -> Option<Requirement> {
+        self.requirement
+    }
+
+    /// Sets the status of a key that is not released (policy and output protection
+    /// decide between `usable`, `expired` and `output-restricted`).
+    pub(crate) fn set_status(&mut self, status: KeyStatus) {
+        if self.key.is_some() {
+            self.status = status;
         }
     }
 
@@ -38,6 +63,7 @@ impl KeySlot {
             kid,
             key: None,
             status: KeyStatus::Released,
+            requirement: None,
         }
     }
 
@@ -60,9 +86,10 @@ impl KeySlot {
 
     /// Replaces the schedule (a license carrying a key ID the session already has): the old
     /// schedule is dropped, and so wiped, in place.
-    pub(crate) fn replace(&mut self, key: Aes128) {
+    pub(crate) fn replace(&mut self, key: Aes128, requirement: Option<Requirement>) {
         self.key = Some(key);
         self.status = KeyStatus::Usable;
+        self.requirement = requirement;
     }
 
     /// EME `remove()`: the schedule is destroyed (wiped on drop) and the status becomes

@@ -108,6 +108,7 @@ mod config;
 mod decrypt;
 mod error;
 mod key_slot;
+mod protected;
 pub mod sealed;
 mod secure_buffer;
 mod session;

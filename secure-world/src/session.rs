@@ -21,11 +21,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use cdm_core::abi::SessionState;
-use cdm_core::{ClosedReason, KeyId, KeyStatus, License, Robustness, SessionType};
+use cdm_core::{ClosedReason, KeyId, KeyStatus, KeySystem, License, Robustness, SessionType};
 use hal::aes::Aes128;
+use hal::platform::Hdcp;
 
 use crate::error::Error;
 use crate::key_slot::KeySlot;
+use crate::protected::{ProtectedSession, Requirement};
 
 /// Where a session is in its EME life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +52,11 @@ pub(crate) struct Session {
     /// Capacity reserved for the key quota at the first license, so the vector never
     /// reallocates (a reallocation would leave copies of key schedules in freed memory).
     slots: Vec<KeySlot>,
+    key_system: KeySystem,
+    /// The protocol state of an `org.teecdm.protected` session (`None` for Clear Key).
+    protected: Option<ProtectedSession>,
+    /// EME `expiration`, ms since the epoch (protected licenses with a duration).
+    expiration_ms: Option<i64>,
 }
 
 /// A fallibly allocated copy of `b`.
@@ -67,6 +74,7 @@ impl Session {
         id: String,
         robustness: Robustness,
         session_type: SessionType,
+        key_system: KeySystem,
     ) -> Self {
         Session {
             handle,
@@ -75,6 +83,12 @@ impl Session {
             session_type,
             phase: Phase::Created,
             slots: Vec::new(),
+            key_system,
+            protected: match key_system {
+                KeySystem::ClearKey => None,
+                KeySystem::Protected => Some(ProtectedSession::default()),
+            },
+            expiration_ms: None,
         }
     }
 
@@ -85,20 +99,29 @@ impl Session {
         handle: u64,
         id: String,
         robustness: Robustness,
-        keys: Vec<(KeyId, Option<Aes128>)>,
+        keys: Vec<(KeyId, Option<Aes128>, Option<Requirement>)>,
         released: bool,
         max_keys: usize,
+        protected: Option<ProtectedSession>,
     ) -> Result<Self, Error> {
         let mut slots = Vec::new();
         slots.try_reserve_exact(max_keys.max(keys.len()))?;
-        for (kid, schedule) in keys {
+        for (kid, schedule, requirement) in keys {
             let kid = bytes(kid.as_bytes())?;
-            slots.push(match schedule {
-                Some(schedule) => KeySlot::new(kid, schedule),
-                None => KeySlot::released(kid),
+            slots.push(match (schedule, requirement) {
+                (Some(schedule), Some(req)) => KeySlot::protected(kid, schedule, req),
+                (Some(schedule), None) => KeySlot::new(kid, schedule),
+                (None, _) => KeySlot::released(kid),
             });
         }
+        let key_system = match protected {
+            Some(_) => KeySystem::Protected,
+            None => KeySystem::ClearKey,
+        };
         Ok(Session {
+            key_system,
+            protected,
+            expiration_ms: None,
             handle,
             id,
             robustness,
@@ -169,7 +192,7 @@ impl Session {
             key_statuses.push((KeyId::new(slot.kid())?, slot.status()));
         }
         Ok(SessionState {
-            expiration_ms: None,
+            expiration_ms: self.expiration_ms,
             closed,
             key_statuses,
         })
@@ -189,9 +212,22 @@ impl Session {
                 "license type is not the session type",
             ));
         }
-        let mut new_kids = Vec::new();
-        new_kids.try_reserve_exact(license.keys.len())?;
-        for (kid, _) in &license.keys {
+        self.prepare_keys(license.keys.iter().map(|(k, _)| k), max_keys)
+    }
+
+    /// [`Session::prepare_license`] for any list of key IDs (a protected license, in-band
+    /// keys): quota, memory and the state once loaded, all statuses of these keys `usable`.
+    pub(crate) fn prepare_keys<'k>(
+        &mut self,
+        kids: impl Iterator<Item = &'k KeyId> + Clone,
+        max_keys: usize,
+    ) -> Result<(SessionState, Vec<Vec<u8>>), Error> {
+        let mut new_kids: Vec<Vec<u8>> = Vec::new();
+        new_kids.try_reserve_exact(kids.clone().count())?;
+        for kid in kids.clone() {
+            if new_kids.iter().any(|k| k.as_slice() == kid.as_bytes()) {
+                continue;
+            }
             if self.slot(kid.as_bytes()).is_none() {
                 new_kids.push(bytes(kid.as_bytes())?);
             }
@@ -211,7 +247,7 @@ impl Session {
         }
         let mut state = self.state(None)?;
         state.key_statuses.try_reserve_exact(new_kids.len())?;
-        for (kid, _) in &license.keys {
+        for kid in kids {
             match state.key_statuses.iter_mut().find(|(k, _)| k == kid) {
                 // A replaced key becomes usable again.
                 Some((_, status)) => *status = KeyStatus::Usable,
@@ -227,19 +263,66 @@ impl Session {
     /// copied (infallible once that succeeded).
     pub(crate) fn commit_license(
         &mut self,
-        schedules: Vec<(KeyId, Aes128)>,
+        schedules: Vec<(KeyId, Aes128, Option<Requirement>)>,
         new_kids: Vec<Vec<u8>>,
     ) {
         let mut new_kids = new_kids.into_iter();
-        for (kid, schedule) in schedules {
+        for (kid, schedule, requirement) in schedules {
             match self.slots.iter_mut().find(|s| s.kid() == kid.as_bytes()) {
-                Some(slot) => slot.replace(schedule),
+                Some(slot) => slot.replace(schedule, requirement),
                 None => {
                     if let Some(kid) = new_kids.next() {
-                        self.slots.push(KeySlot::new(kid, schedule));
+                        self.slots.push(match requirement {
+                            Some(req) => KeySlot::protected(kid, schedule, req),
+                            None => KeySlot::new(kid, schedule),
+                        });
                     }
                 }
             }
+        }
+    }
+
+    /// The key system the session serves.
+    pub(crate) fn key_system(&self) -> KeySystem {
+        self.key_system
+    }
+
+    /// The protocol state of a protected session.
+    pub(crate) fn protected(&self) -> Option<&ProtectedSession> {
+        self.protected.as_ref()
+    }
+
+    /// The protocol state of a protected session, mutably.
+    pub(crate) fn protected_mut(&mut self) -> Option<&mut ProtectedSession> {
+        self.protected.as_mut()
+    }
+
+    /// Whether `generateRequest` produced a license request (and `remove()` was not called).
+    pub(crate) fn is_requested(&self) -> bool {
+        self.phase == Phase::Requested
+    }
+
+    /// Whether `remove()` was called.
+    pub(crate) fn is_released(&self) -> bool {
+        self.phase == Phase::Released
+    }
+
+    /// Re-evaluates a protected session's key statuses at `now` (seconds) with the outputs at
+    /// `hdcp`: `expired` once the policy ends, else `output-restricted` for keys whose
+    /// minimum HDCP is not met, else `usable`; and its EME expiration.
+    pub(crate) fn refresh(&mut self, now: u64, hdcp: Hdcp) {
+        let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
+            return;
+        };
+        let usable = license.usable_at(now);
+        self.expiration_ms = license.expiration_ms();
+        for slot in &mut self.slots {
+            let status = match slot.requirement() {
+                _ if !usable => KeyStatus::Expired,
+                Some(req) if req.min_hdcp > hdcp => KeyStatus::OutputRestricted,
+                _ => KeyStatus::Usable,
+            };
+            slot.set_status(status);
         }
     }
 

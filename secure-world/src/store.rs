@@ -47,8 +47,14 @@ use crate::sealed::{seal, unseal, RecordKind, SealError, SealingKey, MAX_PLAINTE
 const TABLE_NAME: &str = "index";
 /// Prefix of license record names.
 const RECORD_PREFIX: &str = "lic-";
-/// Format version of the table and record plaintexts.
+/// Format version of the table and of Clear Key license records.
 const FORMAT_VERSION: u8 = 1;
+/// Format version of license records that carry a protected-license extension.
+const PROTECTED_FORMAT_VERSION: u8 = 2;
+/// Name of the device identity record (the protected key system's device keys and chain).
+const DEVICE_NAME: &str = "device";
+/// Longest protected-license extension of a record.
+const MAX_EXTENSION_LEN: usize = 4096;
 /// Bytes of a table entry for a session id of `n` bytes: length byte, id, generation,
 /// release flag.
 const fn entry_len(n: usize) -> usize {
@@ -149,6 +155,9 @@ pub(crate) struct Entry {
 pub(crate) struct StoredLicense {
     pub(crate) robustness: Robustness,
     pub(crate) keys: Vec<(KeyId, ContentKey)>,
+    /// For a protected license: its policy state, key requirements and entitlement keys
+    /// (`crate::protected`'s encoding; wiped on drop).
+    pub(crate) protected: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl fmt::Debug for StoredLicense {
@@ -156,6 +165,7 @@ impl fmt::Debug for StoredLicense {
         f.debug_struct("StoredLicense")
             .field("robustness", &self.robustness)
             .field("keys", &self.keys.len())
+            .field("protected", &self.protected.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +176,7 @@ pub(crate) struct Store {
     counter: Box<dyn MonotonicCounter + Send>,
     record_key: SealingKey,
     table_key: SealingKey,
+    device_key: SealingKey,
     /// The table as last committed.
     entries: Vec<Entry>,
     /// Generation of the committed table (equal to the counter).
@@ -221,15 +232,20 @@ impl Store {
     ) -> Result<Self, hal::platform::RootKeyError> {
         let mut root_key = RootKey::zeroed();
         root.root_key(&mut root_key)?;
-        let keys = SealingKey::derive(&root_key, RecordKind::License)
-            .and_then(|r| SealingKey::derive(&root_key, RecordKind::LicenseTable).map(|t| (r, t)));
+        let keys = SealingKey::derive(&root_key, RecordKind::License).and_then(|r| {
+            let t = SealingKey::derive(&root_key, RecordKind::LicenseTable)?;
+            let d = SealingKey::derive(&root_key, RecordKind::DeviceIdentity)?;
+            Ok((r, t, d))
+        });
         drop(root_key);
-        let (record_key, table_key) = keys.map_err(|_| hal::platform::RootKeyError::Unavailable)?;
+        let (record_key, table_key, device_key) =
+            keys.map_err(|_| hal::platform::RootKeyError::Unavailable)?;
         let mut store = Store {
             storage,
             counter,
             record_key,
             table_key,
+            device_key,
             entries: Vec::new(),
             generation: 0,
             fault: None,
@@ -321,20 +337,47 @@ impl Store {
         Ok(license)
     }
 
+    /// The device identity record's plaintext, `None` if none was stored yet. The record is
+    /// outside the license table: it is written once per provisioning and a rolled-back copy
+    /// only costs a new provisioning (`docs/storage.md`).
+    pub(crate) fn read_device(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let name = BlobName::new(DEVICE_NAME).map_err(|_| StoreError::Unavailable)?;
+        let mut blob = Vec::new();
+        match self.storage.get(&name, &mut blob) {
+            Ok(()) => Ok(Some(unseal(&self.device_key, &name, None, &blob)?)),
+            Err(StorageError::NotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Seals and writes the device identity record (an atomic replace).
+    pub(crate) fn write_device(
+        &mut self,
+        plain: &[u8],
+        rng: &impl SecureRandom,
+    ) -> Result<(), StoreError> {
+        let name = BlobName::new(DEVICE_NAME).map_err(|_| StoreError::Unavailable)?;
+        let blob = seal(&self.device_key, &name, 0, plain, rng)?;
+        self.storage.put(&name, &blob)?;
+        Ok(())
+    }
+
     /// Checks that a license of `keys` for session `id` can be stored (quota on licenses and
-    /// on record length) and encodes its record.
+    /// on record length) and encodes its record; `protected` is the extension of a protected
+    /// license.
     pub(crate) fn prepare(
         &self,
         id: &[u8],
         robustness: Robustness,
         keys: &[(KeyId, ContentKey)],
+        protected: Option<&[u8]>,
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         self.check()?;
         let known = self.entries.iter().any(|e| e.id == id);
         if !known && self.entries.len() >= self.max_licenses.min(MAX_TABLE_ENTRIES) {
             return Err(StoreError::Quota);
         }
-        let record = encode_record(id, robustness, keys)?;
+        let record = encode_record(id, robustness, keys, protected)?;
         if record.len() > self.max_record_len.min(MAX_PLAINTEXT_LEN) {
             return Err(StoreError::Quota);
         }
@@ -533,14 +576,20 @@ fn decode_table(plain: &[u8]) -> Result<(u64, Vec<Entry>), StoreError> {
 }
 
 /// `u8 version, u8 robustness, bytes8 session_id, u16 count`, then per key `bytes16 kid,
-/// u8[16] key`. Built in a buffer wiped on drop.
+/// u8[16] key`; version 2 adds `bytes16 extension` (a protected license). Built in a buffer
+/// wiped on drop.
 fn encode_record(
     id: &[u8],
     robustness: Robustness,
     keys: &[(KeyId, ContentKey)],
+    protected: Option<&[u8]>,
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let extra = protected.map_or(0, |p| p.len().saturating_add(2));
     let len = keys.iter().try_fold(
-        4usize.saturating_add(id.len()).saturating_add(2),
+        4usize
+            .saturating_add(id.len())
+            .saturating_add(2)
+            .saturating_add(extra),
         |n, (kid, _)| {
             n.checked_add(2)?
                 .checked_add(kid.as_bytes().len())?
@@ -554,7 +603,10 @@ fn encode_record(
     let mut out = Zeroizing::new(Vec::new());
     out.try_reserve_exact(len)?;
     let mut w = Writer::new(&mut out);
-    w.u8(FORMAT_VERSION)?;
+    w.u8(match protected {
+        None => FORMAT_VERSION,
+        Some(_) => PROTECTED_FORMAT_VERSION,
+    })?;
     w.u8(robustness.to_wire())?;
     w.bytes_u8(id, MAX_SESSION_ID_LEN)?;
     w.u16(u16::try_from(keys.len()).map_err(|_| StoreError::Quota)?)?;
@@ -562,12 +614,16 @@ fn encode_record(
         w.bytes_u16(kid.as_bytes(), MAX_KEY_ID_LEN)?;
         w.put(key.as_bytes())?;
     }
+    if let Some(ext) = protected {
+        w.bytes_u16(ext, MAX_EXTENSION_LEN)?;
+    }
     Ok(out)
 }
 
 fn decode_record(plain: &[u8]) -> Result<(&[u8], StoredLicense), StoreError> {
     let mut r = Reader::new(plain);
-    if r.u8()? != FORMAT_VERSION {
+    let version = r.u8()?;
+    if version != FORMAT_VERSION && version != PROTECTED_FORMAT_VERSION {
         return Err(StoreError::Corrupt);
     }
     let robustness = Robustness::from_wire(r.u8()?).ok_or(StoreError::Corrupt)?;
@@ -583,8 +639,24 @@ fn decode_record(plain: &[u8]) -> Result<(&[u8], StoredLicense), StoreError> {
         }
         keys.push((kid, key));
     }
+    let protected = if version == PROTECTED_FORMAT_VERSION {
+        let ext = r.bytes_u16(MAX_EXTENSION_LEN)?;
+        let mut v = Zeroizing::new(Vec::new());
+        v.try_reserve_exact(ext.len())?;
+        v.extend_from_slice(ext);
+        Some(v)
+    } else {
+        None
+    };
     r.finish()?;
-    Ok((id, StoredLicense { robustness, keys }))
+    Ok((
+        id,
+        StoredLicense {
+            robustness,
+            keys,
+            protected,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -624,7 +696,8 @@ mod tests {
     fn records_round_trip_and_reject_duplicates() {
         let kid = KeyId::new(&[7; 16]).unwrap();
         let keys = alloc::vec![(kid.clone(), ContentKey::new([9; 16]))];
-        let rec = encode_record(b"0123456789abcdef", Robustness::SwSecureCrypto, &keys).unwrap();
+        let rec =
+            encode_record(b"0123456789abcdef", Robustness::SwSecureCrypto, &keys, None).unwrap();
         let (id, lic) = decode_record(&rec).unwrap();
         assert_eq!(id, b"0123456789abcdef");
         assert_eq!(lic.robustness, Robustness::SwSecureCrypto);
@@ -634,7 +707,7 @@ mod tests {
             (kid.clone(), ContentKey::new([1; 16])),
             (kid, ContentKey::new([2; 16]))
         ];
-        let rec = encode_record(b"x", Robustness::SwSecureCrypto, &twice).unwrap();
+        let rec = encode_record(b"x", Robustness::SwSecureCrypto, &twice, None).unwrap();
         assert_eq!(decode_record(&rec).unwrap_err(), StoreError::Corrupt);
         assert_eq!(
             decode_record(&rec[..rec.len() - 1]).unwrap_err(),

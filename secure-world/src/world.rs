@@ -5,10 +5,11 @@ use alloc::vec::Vec;
 
 use cdm_core::abi::limits::{MAX_SAMPLE_LEN, MAX_SUBSAMPLES};
 use cdm_core::abi::{
-    encode_response, Capabilities, CloseSession, DecryptOutput, DecryptRequest, Done,
-    GenerateRequest, GetCapabilities, GetKeyStatuses, Header, Load, Loaded, Message, OpenSession,
-    Operation, OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Rendered, Request,
-    Response, SampleError, SessionOpened, Status, Update, ABI_VERSION, HEADER_LEN, MAGIC,
+    encode_response, AddInBandKeys, Capabilities, CloseSession, DecryptOutput, DecryptRequest,
+    Done, GenerateRequest, GetCapabilities, GetKeyStatuses, Header, Load, Loaded, Message,
+    OpenSession, Operation, OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Rendered,
+    Renew, Request, Response, SampleError, SessionOpened, SetServerCertificate, Status, Update,
+    ABI_VERSION, HEADER_LEN, MAGIC,
 };
 use cdm_core::clearkey::{kids_json, parse_license, parse_license_release, ClearKeyError};
 use cdm_core::{
@@ -22,9 +23,12 @@ use hal::platform::{
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
+use crate::protected::{now_secs, Protected, Requirement};
 use crate::secure_buffer::Pool;
 use crate::session::Session;
 use crate::store::Store;
+
+mod protected_ops;
 
 /// How many times a random handle or session id is redrawn on collision before giving up
 /// (with 64-bit values a second draw already essentially never happens).
@@ -46,6 +50,8 @@ pub struct SecureWorld<R, C, S> {
     scratch: Scratch,
     /// Persistent licenses; `None` when the secure world was built without storage.
     store: Option<Store>,
+    /// The protected key system; `None` when no root is pinned in the configuration.
+    protected: Option<Protected>,
 }
 
 impl<R, C, S> core::fmt::Debug for SecureWorld<R, C, S> {
@@ -55,6 +61,7 @@ impl<R, C, S> core::fmt::Debug for SecureWorld<R, C, S> {
             .field("config", &self.config)
             .field("sessions", &self.sessions.len())
             .field("store", &self.store)
+            .field("protected", &self.protected)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +153,10 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let buffers = Pool::new(max_buffers, config.max_secure_buffer_bytes)
             .map_err(|_| ConfigError::OutOfMemory)?;
         let scratch = Scratch::new().map_err(|_| ConfigError::OutOfMemory)?;
+        let protected = match &config.protected_root {
+            None => None,
+            Some(root) => Some(Protected::new(root).ok_or(ConfigError::ProtectedRoot)?),
+        };
         Ok(SecureWorld {
             platform,
             config,
@@ -153,6 +164,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             buffers,
             scratch,
             store: None,
+            protected,
         })
     }
 
@@ -252,6 +264,10 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     ) -> Result<(), Error> {
         match req {
             Request::GetCapabilities(GetCapabilities) => self.capabilities(header, out),
+            Request::SetServerCertificate(SetServerCertificate { certificate }) => {
+                self.set_server_certificate(header, certificate, out)
+            }
+            Request::GetStatusForPolicy(policy) => self.status_for_policy(header, policy, out),
             Request::OpenSession(open) => self.open_session(header, open, out),
             Request::CloseSession(CloseSession) => self.close_session(header, out),
             Request::GenerateRequest(gen) => self.generate_request(header, gen, out),
@@ -259,8 +275,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             Request::Load(load) => self.load(header, load, out),
             Request::Remove(Remove) => self.remove(header, out),
             Request::GetKeyStatuses(GetKeyStatuses) => {
+                let i = self.session_index(header.session)?;
+                self.refresh(i)?;
                 let state = self.session(header.session)?.state(None)?;
                 write::<GetKeyStatuses>(&state, header, out)
+            }
+            Request::Renew(Renew) => self.renew(header, out),
+            Request::AddInBandKeys(AddInBandKeys { record }) => {
+                self.add_in_band_keys(header, record, out)
             }
             Request::Decrypt(d) => self.decrypt(header, &d, sample, out),
             Request::RenderSecureBuffer(RenderSecureBuffer { buffer }) => {
@@ -379,8 +401,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         write::<OpenSession>(&SessionOpened { session_id }, &answered, out)?;
         // Capacity for max_sessions was reserved at construction: no reallocation.
         self.sessions.try_reserve(1)?;
-        self.sessions
-            .push(Session::new(handle, id, effective, session_type));
+        self.sessions.push(Session::new(
+            handle,
+            id,
+            effective,
+            session_type,
+            key_system,
+        ));
         Ok(())
     }
 
@@ -392,6 +419,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     ) -> Result<Robustness, Error> {
         match key_system {
             KeySystem::ClearKey => {}
+            KeySystem::Protected if self.protected.is_some() => {}
+            KeySystem::Protected => {
+                return Err(Error::NotSupported(
+                    "org.teecdm.protected has no pinned root",
+                ))
+            }
         }
         match robustness {
             Robustness::Empty | Robustness::SwSecureCrypto if self.config.sw_secure_crypto => {
@@ -455,6 +488,18 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 "the license was stored at another robustness level",
             ));
         }
+        match (key_system, stored.protected.is_some()) {
+            (KeySystem::ClearKey, false) => {}
+            (KeySystem::Protected, true) => {
+                let released = entry.released;
+                return self.load_protected(header, session_id, effective, stored, released, out);
+            }
+            _ => {
+                return Err(Error::NotSupported(
+                    "the license was stored for another key system",
+                ))
+            }
+        }
         let released = entry.released;
         let id = core::str::from_utf8(session_id)
             .map_err(|_| Error::Internal("stored session id"))
@@ -463,12 +508,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             stored
                 .keys
                 .iter()
-                .map(|(kid, _)| kid.try_clone().map(|k| (k, None)))
+                .map(|(kid, _)| kid.try_clone().map(|k| (k, None, None)))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
-            expand_keys(self.platform.engine, stored.keys)?
+            expand_keys(self.platform.engine, stored.keys, |_| None)?
                 .into_iter()
-                .map(|(k, s)| (k, Some(s)))
+                .map(|(k, s, r)| (k, Some(s), r))
                 .collect()
         };
         let sessions = &self.sessions;
@@ -482,6 +527,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             keys,
             released,
             self.config.max_keys_per_session,
+            None,
         )?;
         let state = session.state(None)?;
         let release_message = if released {
@@ -519,9 +565,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             init_data_type,
             init_data,
         } = gen;
+        let i = self.session_index(header.session)?;
         let session = self.session_mut(header.session)?;
         session.check_generate()?;
         let kids = parse_init_data(init_data_type, init_data)?;
+        if session.key_system() == KeySystem::Protected {
+            return self.generate_protected(header, i, &kids, init_data, out);
+        }
         // EME §9.1.3: {"kids":[...],"type":"temporary"}.
         let message = kids_json(
             kids.iter().map(|k| k.as_bytes()),
@@ -557,6 +607,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = sessions
             .get_mut(i)
             .ok_or(Error::Internal("session index"))?;
+        if session.key_system() == KeySystem::Protected {
+            return self.update_protected(header, i, license, out);
+        }
         let persistent = session.session_type() == SessionType::PersistentLicense;
         if session.expects_release_ack()? {
             // EME §9.1.6: the acknowledgement lists the released key IDs.
@@ -609,10 +662,10 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                         None => keys.push((kid.try_clone()?, key.clone())),
                     }
                 }
-                Some(store.prepare(id, session.robustness(), &keys)?)
+                Some(store.prepare(id, session.robustness(), &keys, None)?)
             }
         };
-        let schedules = expand_keys(platform.engine, parsed.keys)?;
+        let schedules = expand_keys(platform.engine, parsed.keys, |_| None)?;
         write::<Update<'_>>(&state, header, out)?;
         if let (Some(record), Some(store)) = (record, store.as_mut()) {
             store.store(session.id().as_bytes(), &record, &platform.rng)?;
@@ -633,6 +686,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             .get_mut(i)
             .ok_or(Error::Internal("session index"))?;
         session.check_remove()?;
+        if session.key_system() == KeySystem::Protected {
+            return self.remove_protected(header, i, out);
+        }
         // EME §9.1.5: the record of license destruction, {"kids":[...]}.
         let message = kids_json(session.kids(), None)?;
         let state = session.state_after_release()?;
@@ -671,9 +727,26 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             scratch,
             ..
         } = self;
-        let session = sessions.get(i).ok_or(Error::Internal("session index"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        // Protected keys: the policy and the output protection decide, now.
+        let protected_now = match session.key_system() {
+            KeySystem::ClearKey => None,
+            KeySystem::Protected => {
+                let now = now_secs(&platform.clock)?;
+                session.refresh(now, platform.output_protection.hdcp());
+                Some(now)
+            }
+        };
+        let session = &*session;
         // EME "waiting for key" when absent; expired/released keys are not usable.
-        let key = session.slot(req.key_id).ok_or(Error::NoKey)?.usable_key()?;
+        let slot = session.slot(req.key_id).ok_or(Error::NoKey)?;
+        let key = slot.usable_key()?;
+        if req.output == OutputKind::InPlace && slot.requirement().is_some_and(|r| r.hw_only) {
+            // A key that requires HW_SECURE_DECODE never yields clear output.
+            return Err(Error::OutputNotAllowed);
+        }
         req.check_sample(sample.len()).map_err(|e| match e {
             SampleError::SampleTooLarge => Error::SampleTooLarge,
             _ => Error::DecryptFailed,
@@ -696,7 +769,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 write::<DecryptRequest<'_>>(&DecryptOutput::SecureBuffer(handle), header, out)?;
                 buffers.insert(handle, header.session, data)
             }
+        }?;
+        if let Some(now) = protected_now {
+            self.started_playback(i, now);
         }
+        Ok(())
     }
 
     fn render(&mut self, header: &Header, handle: u64, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -718,12 +795,14 @@ fn session_id_copy(id: &str) -> Result<String, Error> {
 }
 
 /// Expands every key of `keys` (fallibly: nothing is loaded if one allocation fails), wiping
-/// each raw key in place right after its expansion; the vector, and with it every key ID, is
-/// dropped when this returns, so neither its memory nor a moved copy keeps a key.
+/// each raw key in place right after its expansion, and pairs it with `requirement(key ID)`;
+/// the vector, and with it every key ID, is dropped when this returns, so neither its memory
+/// nor a moved copy keeps a key.
 fn expand_keys(
     engine: hal::aes::Engine,
     mut keys: Vec<(cdm_core::KeyId, cdm_core::ContentKey)>,
-) -> Result<Vec<(cdm_core::KeyId, hal::aes::Aes128)>, Error> {
+    requirement: impl Fn(&cdm_core::KeyId) -> Option<Requirement>,
+) -> Result<Vec<(cdm_core::KeyId, hal::aes::Aes128, Option<Requirement>)>, Error> {
     let mut schedules = Vec::new();
     schedules
         .try_reserve_exact(keys.len())
@@ -732,7 +811,8 @@ fn expand_keys(
         let schedule = engine.try_key(key.as_bytes());
         zeroize::Zeroize::zeroize(key);
         let schedule = schedule.map_err(|_| Error::OutOfMemory)?;
-        schedules.push((kid.clone(), schedule));
+        let req = requirement(kid);
+        schedules.push((kid.clone(), schedule, req));
     }
     Ok(schedules)
 }

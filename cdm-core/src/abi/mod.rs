@@ -27,13 +27,13 @@ pub use crate::codec::{Payload, Reader, Writer};
 pub use error::AbiError;
 pub use header::{Header, ABI_VERSION, HEADER_LEN, MAGIC};
 pub use request::{
-    CloseSession, DecryptRequest, GenerateRequest, GetCapabilities, GetKeyStatuses, Load,
-    OpenSession, OutputKind, ReleaseSecureBuffer, Remove, RenderSecureBuffer, SampleError,
-    Subsamples, Update,
+    AddInBandKeys, CloseSession, DecryptRequest, GenerateRequest, GetCapabilities, GetKeyStatuses,
+    GetStatusForPolicy, Load, OpenSession, OutputKind, ReleaseSecureBuffer, Remove,
+    RenderSecureBuffer, Renew, SampleError, SetServerCertificate, Subsamples, Update,
 };
 pub use response::{
-    Capabilities, DecryptOutput, Done, Loaded, Message, Rendered, SessionOpened, SessionState,
-    MAX_ENGINE_NAME_LEN,
+    Capabilities, DecryptOutput, Done, Loaded, Message, PolicyStatus, Rendered, SessionOpened,
+    SessionState, MAX_ENGINE_NAME_LEN,
 };
 pub use status::Status;
 pub use table::{encode_response, parse_response, Opcode, Operation, Request, Response};

@@ -9,7 +9,7 @@ use super::limits::{
     MAX_SUBSAMPLES,
 };
 use crate::codec::{empty_payload, Payload, Reader, Writer};
-use crate::eme::{EncryptionScheme, InitDataType, KeySystem, Robustness, SessionType};
+use crate::eme::{EncryptionScheme, HdcpVersion, InitDataType, KeySystem, Robustness, SessionType};
 
 /// [`super::Opcode::GetCapabilities`]; empty payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,85 @@ pub struct Remove;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GetKeyStatuses;
 
-empty_payload!(GetCapabilities, CloseSession, Remove, GetKeyStatuses);
+/// [`super::Opcode::Renew`]; empty payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Renew;
+
+empty_payload!(GetCapabilities, CloseSession, Remove, GetKeyStatuses, Renew);
+
+/// [`super::Opcode::SetServerCertificate`]: `bytes32 certificate`. Sent with session handle
+/// 0: the certificate applies to every protected session the secure world opens afterwards
+/// (EME `MediaKeys.setServerCertificate()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetServerCertificate<'a> {
+    /// The license server's certificate, 1 to [`MAX_LICENSE_LEN`] bytes.
+    pub certificate: &'a [u8],
+}
+
+impl<'a> Payload<'a> for SetServerCertificate<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        Ok(SetServerCertificate {
+            certificate: r.bytes_u32(MAX_LICENSE_LEN)?,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.bytes_u32(self.certificate, MAX_LICENSE_LEN)
+    }
+}
+
+/// [`super::Opcode::GetStatusForPolicy`]: `u8 min_hdcp (0 = none), u8[3] reserved`. Sent
+/// with session handle 0 (EME `MediaKeys.getStatusForPolicy()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GetStatusForPolicy {
+    /// The policy's `minHdcpVersion`; `None` when the policy names none.
+    pub min_hdcp: Option<HdcpVersion>,
+}
+
+impl<'a> Payload<'a> for GetStatusForPolicy {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let min_hdcp = match r.u8()? {
+            0 => None,
+            v => Some(HdcpVersion::from_wire(v).ok_or(AbiError::InvalidField("min_hdcp"))?),
+        };
+        r.reserved(3)?;
+        Ok(GetStatusForPolicy { min_hdcp })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(self.min_hdcp.map_or(0, HdcpVersion::to_wire))?;
+        w.reserved(3)
+    }
+}
+
+/// [`super::Opcode::AddInBandKeys`]: `bytes32 record`, content keys delivered in the media
+/// (the data of a `pssh` box of the protected key system), wrapped under an entitlement key
+/// of the session's license.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct AddInBandKeys<'a> {
+    /// The record, 1 to [`MAX_INIT_DATA_LEN`] bytes.
+    pub record: &'a [u8],
+}
+
+impl<'a> Payload<'a> for AddInBandKeys<'a> {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        Ok(AddInBandKeys {
+            record: r.bytes_u32(MAX_INIT_DATA_LEN)?,
+        })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.bytes_u32(self.record, MAX_INIT_DATA_LEN)
+    }
+}
+
+impl fmt::Debug for AddInBandKeys<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddInBandKeys")
+            .field("record_len", &self.record.len())
+            .finish_non_exhaustive()
+    }
+}
 
 /// [`super::Opcode::OpenSession`]: `u8 key_system, u8 robustness, u8 session_type, u8
 /// reserved`.

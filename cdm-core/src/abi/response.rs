@@ -103,6 +103,27 @@ pub struct Rendered {
     pub digest: [u8; 32],
 }
 
+/// Answer to [`super::Opcode::GetStatusForPolicy`]: `u8 key_status, u8[3] reserved`, the
+/// status a key restricted by the policy would have now (`usable` or `output-restricted`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// EME `MediaKeyStatus`.
+    pub status: KeyStatus,
+}
+
+impl<'a> Payload<'a> for PolicyStatus {
+    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+        let status = KeyStatus::from_wire(r.u8()?).ok_or(AbiError::InvalidField("key_status"))?;
+        r.reserved(3)?;
+        Ok(PolicyStatus { status })
+    }
+
+    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+        w.u8(self.status.to_wire())?;
+        w.reserved(3)
+    }
+}
+
 /// The empty answer of [`super::Opcode::CloseSession`] and
 /// [`super::Opcode::ReleaseSecureBuffer`] (and the payload of every error response).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

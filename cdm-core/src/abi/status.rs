@@ -44,6 +44,9 @@ wire_enum! {
         InvalidInitData = 0x0301,
         /// The license (or release acknowledgement) could not be parsed or does not apply.
         InvalidLicense = 0x0302,
+        /// A server certificate (EME `setServerCertificate`) does not verify against the
+        /// pinned root of the key system, or the key system takes none.
+        InvalidServerCertificate = 0x0303,
         /// No usable key with the sample's key ID is loaded in the session (EME "waiting for key").
         NoKey = 0x0401,
         /// The key exists but may not be used now (expired, released, output restricted).

@@ -12,11 +12,13 @@ use super::error::AbiError;
 use super::header::{Header, HEADER_LEN};
 use super::limits::MAX_PAYLOAD_LEN;
 use super::request::{
-    CloseSession, DecryptRequest, GenerateRequest, GetCapabilities, GetKeyStatuses, Load,
-    OpenSession, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Update,
+    AddInBandKeys, CloseSession, DecryptRequest, GenerateRequest, GetCapabilities, GetKeyStatuses,
+    GetStatusForPolicy, Load, OpenSession, ReleaseSecureBuffer, Remove, RenderSecureBuffer, Renew,
+    SetServerCertificate, Update,
 };
 use super::response::{
-    Capabilities, DecryptOutput, Done, Loaded, Message, Rendered, SessionOpened, SessionState,
+    Capabilities, DecryptOutput, Done, Loaded, Message, PolicyStatus, Rendered, SessionOpened,
+    SessionState,
 };
 use super::status::Status;
 use crate::codec::{Payload, Reader, Writer};
@@ -216,6 +218,11 @@ macro_rules! operations {
 operations! {
     /// Engine, robustness levels, limits and ABI version of the secure world.
     GetCapabilities = 0x0001: GetCapabilities => Capabilities;
+    /// EME `setServerCertificate`: verifies a license server certificate and uses it to
+    /// encrypt the license requests of protected sessions opened afterwards.
+    SetServerCertificate = 0x0002: SetServerCertificate<'a> => Done;
+    /// EME `getStatusForPolicy`: the key status a policy's minimum HDCP version yields now.
+    GetStatusForPolicy = 0x0003: GetStatusForPolicy => PolicyStatus;
     /// Opens a session for a key system and robustness level; answers the handle.
     OpenSession = 0x0100: OpenSession => SessionOpened;
     /// Closes a session and wipes its keys.
@@ -230,6 +237,11 @@ operations! {
     Remove = 0x0203: Remove => Message;
     /// Key statuses and expiration of a session.
     GetKeyStatuses = 0x0204: GetKeyStatuses => SessionState;
+    /// A `license-renewal` message if the session's license is due for renewal (an empty
+    /// message otherwise).
+    Renew = 0x0205: Renew => Message;
+    /// Content keys delivered in the media, unwrapped with the license's entitlement key.
+    AddInBandKeys = 0x0206: AddInBandKeys<'a> => SessionState;
     /// Decrypts one sample held in the shared buffer.
     Decrypt = 0x0300: DecryptRequest<'a> => DecryptOutput, lease sample;
     /// Hands a secure buffer to the secure output sink; answers its digest.

@@ -23,6 +23,7 @@ mod counter;
 #[cfg(all(feature = "std", unix))]
 pub mod crash_test;
 mod output;
+mod output_protection;
 mod rng;
 mod root_key;
 mod storage;
@@ -36,6 +37,9 @@ pub use counter::{CounterError, MonotonicCounter};
 #[cfg(feature = "std")]
 pub use output::DigestSink;
 pub use output::{OutputError, SecureOutputSink, DIGEST_LEN};
+#[cfg(feature = "std")]
+pub use output_protection::EmulatedOutputProtection;
+pub use output_protection::{Hdcp, NoOutputProtection, OutputProtection};
 #[cfg(feature = "std")]
 pub use rng::SystemRandom;
 pub use rng::{RngError, SecureRandom};
@@ -62,6 +66,9 @@ pub struct Platform<R, C, S> {
     pub sink: S,
     /// The AES engine chosen for this device (detection already ran).
     pub engine: Engine,
+    /// The HDCP level of the outputs, for keys with a minimum HDCP version
+    /// ([`NoOutputProtection`] unless [`Platform::with_output_protection`] sets one).
+    pub output_protection: alloc::boxed::Box<dyn OutputProtection>,
 }
 
 impl<R: SecureRandom, C: Clock, S: SecureOutputSink> Platform<R, C, S> {
@@ -72,7 +79,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> Platform<R, C, S> {
             clock,
             sink,
             engine,
+            output_protection: alloc::boxed::Box::new(NoOutputProtection),
         }
+    }
+
+    /// The same platform with `protection` reporting the outputs' HDCP level.
+    pub fn with_output_protection(mut self, protection: impl OutputProtection + 'static) -> Self {
+        self.output_protection = alloc::boxed::Box::new(protection);
+        self
     }
 }
 

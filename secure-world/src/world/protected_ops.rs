@@ -1,0 +1,789 @@
+//! The operations of the protected key system (`org.teecdm.protected`) and the parts of
+//! `GenerateRequest`, `Update`, `Remove` and `Load` that differ from Clear Key.
+//!
+//! Every handler keeps the secure world's rule: parse and verify everything, build the
+//! answer, then store, then change state (infallibly); a rejected message changes nothing.
+//! Nonces are consumed in a copy of the session's outstanding set that replaces it only at
+//! the end.
+
+use alloc::vec::Vec;
+
+use cdm_core::abi::{
+    AddInBandKeys, GenerateRequest, GetStatusForPolicy, Header, Load, Loaded, Message,
+    PolicyStatus, Remove, Renew, SessionState, SetServerCertificate, Update,
+};
+use cdm_core::{ClosedReason, ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
+use hal::platform::{Clock, Hdcp, SecureOutputSink, SecureRandom};
+use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
+use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, LicensedKey};
+use protected_license::messages::{
+    peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
+    MAX_CONTENT_ID_LEN,
+};
+
+use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
+use crate::error::Error;
+use crate::protected::{
+    decode_extension, encode_device, encode_extension, now_secs, protocol, Entitlement,
+    LicenseState, ProtectedSession, Requirement, RngAdapter,
+};
+use crate::session::Session;
+
+/// Key rules as stored: key ID, required robustness, minimum HDCP.
+type Rules = Vec<([u8; 16], PlRobustness, PlHdcp)>;
+
+impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
+    /// What the device claims when it provisions: the robustness levels of the
+    /// configuration and the outputs' HDCP version now.
+    fn claims(&self) -> (PlRobustness, PlHdcp) {
+        let mut bits = 0u8;
+        if self.config.sw_secure_crypto {
+            bits |= PlRobustness::SW_SECURE_CRYPTO.bits();
+        }
+        if self.config.hw_secure_decode {
+            bits |= PlRobustness::HW_SECURE_DECODE.bits();
+        }
+        (
+            PlRobustness::from_bits(bits).unwrap_or(PlRobustness::SW_SECURE_CRYPTO),
+            PlHdcp::from_u8(self.platform.output_protection.hdcp().bcd()).unwrap_or(PlHdcp::NONE),
+        )
+    }
+
+    fn protected_session(&self, i: usize) -> Result<&Session, Error> {
+        self.sessions.get(i).ok_or(Error::Internal("session index"))
+    }
+
+    /// Re-evaluates the key statuses of session `i` (protected sessions only).
+    pub(super) fn refresh(&mut self, i: usize) -> Result<(), Error> {
+        let hdcp = self.platform.output_protection.hdcp();
+        let Some(session) = self.sessions.get_mut(i) else {
+            return Err(Error::Internal("session index"));
+        };
+        if session.protected().is_some() {
+            let now = now_secs(&self.platform.clock)?;
+            session.refresh(now, hdcp);
+        }
+        Ok(())
+    }
+
+    /// Records the first decrypt of session `i` (the playback duration starts).
+    pub(super) fn started_playback(&mut self, i: usize, now: u64) {
+        let hdcp = self.platform.output_protection.hdcp();
+        if let Some(session) = self.sessions.get_mut(i) {
+            let first = session
+                .protected_mut()
+                .and_then(|p| p.license.as_mut())
+                .filter(|l| l.first_playback.is_none());
+            if let Some(license) = first {
+                license.first_playback = Some(now);
+                session.refresh(now, hdcp);
+            }
+        }
+    }
+
+    /// EME `setServerCertificate`.
+    pub(super) fn set_server_certificate(
+        &mut self,
+        header: &Header,
+        certificate: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let protected = self.protected.as_mut().ok_or(Error::NotSupported(
+            "no key system takes a server certificate",
+        ))?;
+        super::reserve_response(out, 0)?;
+        protected.set_server_certificate(certificate, now)?;
+        write::<SetServerCertificate<'_>>(&cdm_core::abi::Done, header, out)
+    }
+
+    /// EME `getStatusForPolicy`: `usable` if the outputs meet the policy's minimum HDCP
+    /// version now, else `output-restricted`.
+    pub(super) fn status_for_policy(
+        &self,
+        header: &Header,
+        policy: GetStatusForPolicy,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let current = self.platform.output_protection.hdcp();
+        let status = match policy.min_hdcp {
+            Some(min) if Hdcp::from_bcd(min.to_wire()).unwrap_or(Hdcp::V2_3) > current => {
+                KeyStatus::OutputRestricted
+            }
+            _ => KeyStatus::Usable,
+        };
+        write::<GetStatusForPolicy>(&PolicyStatus { status }, header, out)
+    }
+
+    /// `GenerateRequest` of a protected session: an `individualization-request` while the
+    /// device is not provisioned, else a signed (and, with a server certificate, encrypted)
+    /// license request.
+    pub(super) fn generate_protected(
+        &mut self,
+        header: &Header,
+        i: usize,
+        kids: &[KeyId],
+        init_data: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let claims = self.claims();
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_mut()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        let mut outstanding = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?
+            .outstanding
+            .clone();
+        protected.device(&platform.rng, store.as_mut(), now, claims)?;
+        let protected = &*protected;
+        let device = protected.current()?;
+        let mut rng = RngAdapter::new(&platform.rng);
+        let (message_type, message) = if device.chain().is_none() {
+            let m = device
+                .provisioning_request(&mut rng, now, &mut outstanding)
+                .map_err(protocol)?;
+            (MessageType::IndividualizationRequest, m)
+        } else {
+            let mut key_ids = Vec::new();
+            key_ids.try_reserve_exact(kids.len())?;
+            for kid in kids {
+                let id: [u8; 16] = kid.as_bytes().try_into().map_err(|_| {
+                    Error::NotSupported("org.teecdm.protected key IDs are 16 bytes")
+                })?;
+                key_ids.push(id);
+            }
+            let mut content_id = Vec::new();
+            if init_data.len() <= MAX_CONTENT_ID_LEN {
+                content_id.try_reserve_exact(init_data.len())?;
+                content_id.extend_from_slice(init_data);
+            }
+            let params = LicenseRequestParams {
+                session_type: match session.session_type() {
+                    SessionType::Temporary => PlSessionType::Temporary,
+                    SessionType::PersistentLicense => PlSessionType::PersistentLicense,
+                },
+                robustness: match session.robustness() {
+                    Robustness::HwSecureDecode => PlRobustness::HW_SECURE_DECODE,
+                    _ => PlRobustness::SW_SECURE_CRYPTO,
+                },
+                hdcp: claims.1,
+                key_ids,
+                content_id,
+            };
+            let m = device
+                .license_request(&mut rng, now, &mut outstanding, &params, protected.server())
+                .map_err(protocol)?;
+            (MessageType::LicenseRequest, m)
+        };
+        rng.check()?;
+        let state = session.state(None)?;
+        let resp = Message {
+            message_type,
+            message,
+            state,
+        };
+        write::<GenerateRequest<'_>>(&resp, header, out)?;
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+        }
+        if message_type == MessageType::LicenseRequest {
+            session.mark_requested();
+        }
+        Ok(())
+    }
+
+    /// `Update` of a protected session: a provisioning response, a license, a renewal
+    /// response or a release acknowledgement, by the message's type.
+    pub(super) fn update_protected(
+        &mut self,
+        header: &Header,
+        i: usize,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        match peek_type(bytes).map_err(protocol)? {
+            PlMessage::ProvisioningResponse => self.accept_provisioning(header, i, bytes, out),
+            PlMessage::License => self.accept_license(header, i, bytes, out),
+            PlMessage::RenewalResponse => self.accept_renewal(header, i, bytes, out),
+            PlMessage::ReleaseAck => self.accept_release_ack(header, i, bytes, out),
+            _ => Err(Error::LicenseMismatch("not a server response")),
+        }
+    }
+
+    fn accept_provisioning(
+        &mut self,
+        header: &Header,
+        i: usize,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let claims = self.claims();
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_mut()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        if session.is_released() {
+            return Err(Error::InvalidState("session released"));
+        }
+        let mut outstanding = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?
+            .outstanding
+            .clone();
+        let mut candidate = protected.candidate(claims)?;
+        candidate
+            .accept_provisioning(&mut outstanding, bytes, now)
+            .map_err(protocol)?;
+        let record = encode_device(&candidate)?;
+        let state = session.state(None)?;
+        write::<Update<'_>>(&state, header, out)?;
+        if let Some(store) = store.as_mut() {
+            store.write_device(&record, &platform.rng)?;
+        }
+        protected.replace_device(candidate);
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+        }
+        Ok(())
+    }
+
+    fn accept_license(
+        &mut self,
+        header: &Header,
+        i: usize,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let hdcp = self.platform.output_protection.hdcp();
+        let max_keys = self.config.max_keys_per_session;
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_ref()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        if !session.is_requested() {
+            return Err(Error::InvalidState("no license request is pending"));
+        }
+        let device = protected.current()?;
+        let mut outstanding = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?
+            .outstanding
+            .clone();
+        let accepted = device
+            .accept_license(&mut outstanding, bytes, now)
+            .map_err(protocol)?;
+        let persistent = session.session_type() == SessionType::PersistentLicense;
+        if persistent && !accepted.policy.can_persist {
+            return Err(Error::LicenseMismatch("the license may not be persisted"));
+        }
+        let (keys, rules) = license_keys(&accepted.keys)?;
+        let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
+        let mut entitlements = Vec::new();
+        entitlements.try_reserve_exact(accepted.entitlement_keys.len())?;
+        for ((kid, key), (_, robustness, min_hdcp)) in accepted
+            .entitlement_keys
+            .iter()
+            .zip(accepted.entitlement_rules.iter())
+        {
+            entitlements.push(Entitlement {
+                kid: *kid,
+                key: key.clone(),
+                requirement: Requirement::from_license(*robustness, *min_hdcp),
+                robustness: *robustness,
+                min_hdcp: *min_hdcp,
+            });
+        }
+        let license = LicenseState {
+            session_id: accepted.session_id,
+            policy: accepted.policy,
+            accepted_at: now,
+            first_playback: None,
+            entitlements,
+        };
+        restrict(&mut state, &rules, hdcp);
+        state.expiration_ms = license.expiration_ms();
+        let record = match (persistent, store.as_ref()) {
+            (false, _) => None,
+            (true, None) => return Err(Error::Internal("persistent session without storage")),
+            (true, Some(store)) => {
+                let ext = encode_extension(&license, &rules)?;
+                Some(store.prepare(
+                    session.id().as_bytes(),
+                    session.robustness(),
+                    &keys,
+                    Some(&ext),
+                )?)
+            }
+        };
+        let schedules = expand_keys(platform.engine, keys, |kid| rule_of(&rules, kid))?;
+        write::<Update<'_>>(&state, header, out)?;
+        if let (Some(record), Some(store)) = (record, store.as_mut()) {
+            store.store(session.id().as_bytes(), &record, &platform.rng)?;
+        }
+        session.commit_license(schedules, new_kids);
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+            p.license = Some(license);
+            p.renewal_pending = false;
+        }
+        session.refresh(now, hdcp);
+        Ok(())
+    }
+
+    fn accept_renewal(
+        &mut self,
+        header: &Header,
+        i: usize,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let hdcp = self.platform.output_protection.hdcp();
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_ref()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        if !session.is_requested() {
+            return Err(Error::InvalidState("no license to renew"));
+        }
+        let device = protected.current()?;
+        let ps = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?;
+        let license = ps
+            .license
+            .as_ref()
+            .ok_or(Error::InvalidState("no license to renew"))?;
+        let mut outstanding = ps.outstanding.clone();
+        let policy = device
+            .accept_renewal(&mut outstanding, &license.session_id, bytes, now)
+            .map_err(protocol)?;
+        let first_playback = license.first_playback.map(|_| now);
+        // The stored record (persistent sessions) carries the new policy.
+        let record = match (session.session_type(), store.as_ref()) {
+            (SessionType::PersistentLicense, Some(store)) => {
+                let id = session.id().as_bytes();
+                match store.find(id)? {
+                    None => None,
+                    Some(entry) => {
+                        let stored = store.read(entry)?;
+                        let ext = stored
+                            .protected
+                            .as_ref()
+                            .ok_or(Error::Internal("stored protected license"))?;
+                        let (mut lic, rules) = decode_extension(ext)?;
+                        lic.policy = policy;
+                        lic.accepted_at = now;
+                        lic.first_playback = first_playback;
+                        let ext = encode_extension(&lic, &rules)?;
+                        Some(store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?)
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (old_policy, old_accepted, old_first) =
+            (license.policy, license.accepted_at, license.first_playback);
+        let set = |session: &mut Session, p, a, f| {
+            if let Some(l) = session.protected_mut().and_then(|p| p.license.as_mut()) {
+                l.policy = p;
+                l.accepted_at = a;
+                l.first_playback = f;
+            }
+        };
+        set(session, policy, now, first_playback);
+        session.refresh(now, hdcp);
+        let answered = session
+            .state(None)
+            .and_then(|state| write::<Update<'_>>(&state, header, out))
+            .and_then(|()| match (record, store.as_mut()) {
+                (Some(record), Some(store)) => store
+                    .store(session.id().as_bytes(), &record, &platform.rng)
+                    .map_err(Error::from),
+                _ => Ok(()),
+            });
+        if let Err(e) = answered {
+            set(session, old_policy, old_accepted, old_first);
+            session.refresh(now, hdcp);
+            return Err(e);
+        }
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+            p.renewal_pending = false;
+        }
+        Ok(())
+    }
+
+    fn accept_release_ack(
+        &mut self,
+        header: &Header,
+        i: usize,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_ref()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions.get(i).ok_or(Error::Internal("session index"))?;
+        if !session.is_released() {
+            return Err(Error::InvalidState("remove() was not called"));
+        }
+        let device = protected.current()?;
+        let ps = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?;
+        let license = ps
+            .license
+            .as_ref()
+            .ok_or(Error::InvalidState("no license was released"))?;
+        let mut outstanding = ps.outstanding.clone();
+        device
+            .accept_release_ack(&mut outstanding, &license.session_id, bytes, now)
+            .map_err(protocol)?;
+        let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
+        write::<Update<'_>>(&state, header, out)?;
+        if session.session_type() == SessionType::PersistentLicense {
+            if let Some(store) = store.as_mut() {
+                let id = session.id().as_bytes();
+                if store.find(id)?.is_some() {
+                    store.forget(id, &platform.rng)?;
+                }
+            }
+        }
+        self.close_index(i);
+        Ok(())
+    }
+
+    /// `Remove` of a protected session: a signed release request.
+    pub(super) fn remove_protected(
+        &mut self,
+        header: &Header,
+        i: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_ref()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        let device = protected.current()?;
+        let ps = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?;
+        let license = ps
+            .license
+            .as_ref()
+            .ok_or(Error::InvalidState("no license to release"))?;
+        let mut outstanding = ps.outstanding.clone();
+        let mut rng = RngAdapter::new(&platform.rng);
+        let message = device
+            .release_request(&mut rng, now, &mut outstanding, &license.session_id)
+            .map_err(protocol)?;
+        rng.check()?;
+        let state = session.state_after_release()?;
+        let resp = Message {
+            message_type: MessageType::LicenseRelease,
+            message,
+            state,
+        };
+        write::<Remove>(&resp, header, out)?;
+        if session.session_type() == SessionType::PersistentLicense {
+            if let Some(store) = store.as_mut() {
+                let id = session.id().as_bytes();
+                if store.find(id)?.is_some() {
+                    store.mark_released(id, &platform.rng)?;
+                }
+            }
+        }
+        session.release();
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+        }
+        Ok(())
+    }
+
+    /// `Renew`: a `license-renewal` message when the license's renewal is due and none is
+    /// pending; an empty message otherwise (and always for Clear Key).
+    pub(super) fn renew(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+        let i = self.session_index(header.session)?;
+        self.refresh(i)?;
+        let session = self.protected_session(i)?;
+        let due = match session.protected().and_then(|p| p.license.as_ref()) {
+            Some(license) if session.is_requested() => {
+                let now = now_secs(&self.platform.clock)?;
+                let pending = session.protected().is_some_and(|p| p.renewal_pending);
+                let due_at = license.policy.renewal_due(license.accepted_at);
+                (!pending && due_at.is_some_and(|t| t <= now)).then_some((now, license.session_id))
+            }
+            _ => None,
+        };
+        let Some((now, server_session)) = due else {
+            let resp = Message {
+                message_type: MessageType::LicenseRenewal,
+                message: Vec::new(),
+                state: session.state(None)?,
+            };
+            return write::<Renew>(&resp, header, out);
+        };
+        let Self {
+            platform,
+            sessions,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_ref()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let device = protected.current()?;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        let mut outstanding = session
+            .protected()
+            .ok_or(Error::Internal("protected state"))?
+            .outstanding
+            .clone();
+        let mut rng = RngAdapter::new(&platform.rng);
+        let message = device
+            .renewal_request(&mut rng, now, &mut outstanding, &server_session)
+            .map_err(protocol)?;
+        rng.check()?;
+        let resp = Message {
+            message_type: MessageType::LicenseRenewal,
+            message,
+            state: session.state(None)?,
+        };
+        write::<Renew>(&resp, header, out)?;
+        if let Some(p) = session.protected_mut() {
+            p.outstanding = outstanding;
+            p.renewal_pending = true;
+        }
+        Ok(())
+    }
+
+    /// `AddInBandKeys`: content keys wrapped under an entitlement key of the session's
+    /// license become usable with that key's restrictions, without a license request.
+    pub(super) fn add_in_band_keys(
+        &mut self,
+        header: &Header,
+        record: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let i = self.session_index(header.session)?;
+        let now = now_secs(&self.platform.clock)?;
+        let hdcp = self.platform.output_protection.hdcp();
+        let max_keys = self.config.max_keys_per_session;
+        let engine = self.platform.engine;
+        let session = self
+            .sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        if !session.is_requested() {
+            return Err(Error::InvalidState("no license in the session"));
+        }
+        let license = session
+            .protected()
+            .and_then(|p| p.license.as_ref())
+            .ok_or(Error::InvalidState("no protected license in the session"))?;
+        let parsed = RotationRecord::parse(record).map_err(protocol)?;
+        let entitlement = license
+            .entitlements
+            .iter()
+            .find(|e| e.kid == parsed.entitlement_key_id)
+            .ok_or(Error::LicenseMismatch("unknown entitlement key"))?;
+        let (robustness, min_hdcp, requirement) = (
+            entitlement.robustness,
+            entitlement.min_hdcp,
+            entitlement.requirement,
+        );
+        let unwrapped =
+            unwrap_rotation_record(&license.entitlement_pairs()?, record).map_err(protocol)?;
+        let mut keys = Vec::new();
+        keys.try_reserve_exact(unwrapped.len())?;
+        let mut rules = Vec::new();
+        rules.try_reserve_exact(unwrapped.len())?;
+        for (kid, key) in &unwrapped {
+            keys.push((KeyId::new(kid)?, ContentKey::new(*key.expose())));
+            rules.push((*kid, robustness, min_hdcp));
+        }
+        drop(unwrapped);
+        let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
+        restrict(&mut state, &rules, hdcp);
+        let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
+        write::<AddInBandKeys<'_>>(&state, header, out)?;
+        session.commit_license(schedules, new_kids);
+        session.refresh(now, hdcp);
+        Ok(())
+    }
+
+    /// `Load` of a stored protected license.
+    pub(super) fn load_protected(
+        &mut self,
+        header: &Header,
+        session_id: &[u8],
+        effective: Robustness,
+        stored: crate::store::StoredLicense,
+        released: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let now = now_secs(&self.platform.clock)?;
+        let hdcp = self.platform.output_protection.hdcp();
+        let claims = self.claims();
+        let ext = stored
+            .protected
+            .as_ref()
+            .ok_or(Error::Internal("stored protected license"))?;
+        let (license, rules) = decode_extension(ext)?;
+        let id = core::str::from_utf8(session_id)
+            .map_err(|_| Error::Internal("stored session id"))
+            .and_then(session_id_copy)?;
+        let mut keys = Vec::new();
+        keys.try_reserve_exact(stored.keys.len())?;
+        if released {
+            for (kid, _) in &stored.keys {
+                keys.push((kid.try_clone()?, None, None));
+            }
+        } else {
+            let expanded = expand_keys(self.platform.engine, stored.keys, |kid| {
+                rule_of(&rules, kid)
+            })?;
+            for (kid, schedule, req) in expanded {
+                keys.push((kid, Some(schedule), req));
+            }
+        }
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        let protected = protected
+            .as_mut()
+            .ok_or(Error::Internal("protected session without key system"))?;
+        let device = protected.device(&platform.rng, store.as_mut(), now, claims)?;
+        let mut ps = ProtectedSession::default();
+        let release_message = if released {
+            let mut rng = RngAdapter::new(&platform.rng);
+            let m = device
+                .release_request(&mut rng, now, &mut ps.outstanding, &license.session_id)
+                .map_err(protocol)?;
+            rng.check()?;
+            m
+        } else {
+            Vec::new()
+        };
+        ps.license = Some(license);
+        let handle = fresh_handle(&platform.rng, |h| sessions.iter().any(|s| s.handle() == h))?;
+        let max_keys = self.config.max_keys_per_session;
+        let mut session =
+            Session::restored(handle, id, effective, keys, released, max_keys, Some(ps))?;
+        session.refresh(now, hdcp);
+        let state = session.state(None)?;
+        let mut answered = *header;
+        answered.session = handle;
+        let loaded = Loaded {
+            found: true,
+            release_message,
+            state,
+        };
+        write::<Load<'_>>(&loaded, &answered, out)?;
+        self.sessions.try_reserve(1)?;
+        self.sessions.push(session);
+        Ok(())
+    }
+}
+
+/// A license's content keys as (key ID, key) pairs (wiped on drop) and their rules.
+fn license_keys(licensed: &[LicensedKey]) -> Result<(Vec<(KeyId, ContentKey)>, Rules), Error> {
+    let mut keys = Vec::new();
+    keys.try_reserve_exact(licensed.len())?;
+    let mut rules = Vec::new();
+    rules.try_reserve_exact(licensed.len())?;
+    for k in licensed {
+        keys.push((KeyId::new(&k.key_id)?, ContentKey::new(*k.key.expose())));
+        rules.push((k.key_id, k.robustness, k.min_hdcp));
+    }
+    Ok((keys, rules))
+}
+
+/// The requirement of `kid` under `rules`.
+fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
+    rules
+        .iter()
+        .find(|(k, _, _)| k.as_slice() == kid.as_bytes())
+        .map(|(_, r, h)| Requirement::from_license(*r, *h))
+}
+
+/// Marks the keys of `rules` whose minimum HDCP the outputs do not meet `output-restricted`
+/// in an answer being built.
+fn restrict(state: &mut SessionState, rules: &Rules, hdcp: Hdcp) {
+    for (kid, status) in &mut state.key_statuses {
+        let rule = rules
+            .iter()
+            .find(|(k, _, _)| k.as_slice() == kid.as_bytes());
+        if let Some((_, r, h)) = rule {
+            if Requirement::from_license(*r, *h).min_hdcp > hdcp {
+                *status = KeyStatus::OutputRestricted;
+            }
+        }
+    }
+}
