@@ -315,6 +315,24 @@ fn binary_protected_init_import_and_serve_protected() {
     // --device-validity-days needs --protected.
     let bad = run(&["serve", "--device-validity-days", "5"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    // The key material is never published as static files.
+    let bad = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--protected",
+        material_s,
+        "--static",
+        material_s,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("overlaps the protected key material"),
+        "{}",
+        text(&bad.stderr)
+    );
 
     let server = Serving::start_with(&db, &["--protected", material_s]);
     let post = |path: &str, body: &[u8]| {
