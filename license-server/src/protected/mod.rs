@@ -42,7 +42,9 @@
 //!   requirements: the license carries each key with its requirement and the secure world
 //!   enforces it (a key the output cannot satisfy is `output-restricted` there), so a device
 //!   whose HDCP improves later can use the key without a new license, and the server does not
-//!   act on the device's self-reported state. The content ID is ignored.
+//!   act on the device's self-reported state. Nor are they compared with the capabilities in
+//!   the device certificate: with open provisioning those are self-claimed too (a server that
+//!   restricts provisioning should add that check). The content ID is ignored.
 //! - **Renewals** are answered with the license's recorded policy, for sessions not released
 //!   and whose policy has a renewal interval; the request must be signed by the device the
 //!   license was issued to.
