@@ -1,24 +1,44 @@
-//! The `license-server` program: `serve` and `import`.
+//! The `license-server` program: `serve`, `import`, `protected-init` and
+//! `protected-rotation`.
 //!
 //! ```text
 //! license-server serve  [--addr 127.0.0.1:8080] [--db license-server.db] [--static DIR]
-//! license-server import [--db license-server.db] [--persistent] [--file FILE] [KID_HEX:KEY_HEX]...
+//!                       [--protected DIR [--device-validity-days 3650]]
+//! license-server import [--db license-server.db] [--persistent] [--file FILE]
+//!                       [--protected-key KID_HEX:KEY_HEX[:OPTION]...]... [KID_HEX:KEY_HEX]...
+//! license-server protected-init --dir DIR [--validity-days 3650]
+//! license-server protected-rotation --entitlement KID_HEX:KEY_HEX --key KID_HEX:KEY_HEX...
+//!                       [--out FILE] [--pssh-out FILE]
 //! ```
 //!
 //! `serve` prints `listening on ADDR` on standard output once bound (`--addr 127.0.0.1:0`
 //! picks a free port), logs to standard error (`RUST_LOG` sets the level, `info` by default)
-//! and stops on SIGINT or SIGTERM.
+//! and stops on SIGINT or SIGTERM. With `--protected DIR` it loads the protected key system's
+//! key material from DIR ([`crate::protected::material`]; refusing to start if it is
+//! incomplete, inconsistent or not valid now) and serves the `/protected/` routes; device
+//! certificates it issues are valid for `--device-validity-days`.
 //!
 //! `import` adds keys (or replaces the key and policy of a key ID already stored), all in one
-//! transaction. Key IDs and keys are 16 bytes, written as 32 hex digits. `--file FILE` (`-`
-//! for standard input) has one key per line, `KID_HEX KEY_HEX [persistent]`, with blank lines
-//! and `#` comments allowed; `--persistent` allows persistence for every key imported.
-//! Prefer `--file` for real keys: command-line arguments are visible to other processes
-//! (`/proc/PID/cmdline`) and cannot be wiped.
+//! transaction. Key IDs and keys are 16 bytes, written as 32 hex digits. Positional arguments
+//! are Clear Key keys; `--protected-key` imports a key of the protected key system, with the
+//! options of [`crate::protected::keys`] after the key (`:robustness=hw:hdcp=2.2:renewal=600`).
+//! `--file FILE` (`-` for standard input) has one key per line, `KID_HEX KEY_HEX [persistent]`
+//! for Clear Key or `protected KID_HEX KEY_HEX [OPTION]...` for the protected key system, with
+//! blank lines and `#` comments allowed; `--persistent` allows persistence for every key
+//! imported. Prefer `--file` for real keys: command-line arguments are visible to other
+//! processes (`/proc/PID/cmdline`) and cannot be wiped. Clear Key and protected keys are
+//! stored apart: a key is served only by the key system it was imported for.
+//!
+//! `protected-init` writes a new root, provisioning and license server key set into DIR
+//! (refusing to overwrite any file), certificates valid for `--validity-days`.
+//!
+//! `protected-rotation` writes a rotation record (content keys wrapped under an entitlement
+//! key; the data of a `pssh` box of the protected key system) to `--out` and/or the whole
+//! version 0 `pssh` box to `--pssh-out` (at least one; existing files are replaced, atomically).
 //!
 //! Exit status: 0 on success, 2 on a usage error (unknown option, malformed or wrongly sized
-//! hex, a malformed file line, nothing to import), 1 when the database, a file or the network
-//! fails.
+//! hex, a malformed key option or file line, nothing to import, no output), 1 when the
+//! database, a file, the key material or the network fails.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
@@ -32,8 +52,13 @@ use clap::{Args, Parser, Subcommand};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::metrics::Metrics;
-use crate::store::{KeyStore, SqliteStore, StoredKey};
-use crate::{router, serve, DEFAULT_ADDR, DEFAULT_DB};
+use crate::protected::keys::{parse_protected_fields, parse_protected_key_arg, ProtectedKey};
+use crate::protected::material::{
+    self, ProtectedMaterial, DEFAULT_DEVICE_VALIDITY_DAYS, DEFAULT_VALIDITY_DAYS, MAX_VALIDITY_DAYS,
+};
+use crate::protected::{rotation, unix_now, ProtectedService};
+use crate::store::{SqliteStore, StoredKey};
+use crate::{router, router_with_protected, serve, DEFAULT_ADDR, DEFAULT_DB};
 
 /// Exit status of usage errors.
 const EXIT_USAGE: u8 = 2;
@@ -43,7 +68,7 @@ const EXIT_USAGE: u8 = 2;
 #[command(
     name = "license-server",
     version,
-    about = "A Clear Key license server (EME §9.1)."
+    about = "A license server for Clear Key (EME §9.1) and the protected key system (org.teecdm.protected)."
 )]
 pub struct Cli {
     /// What to do.
@@ -58,6 +83,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Import content keys into the database.
     Import(ImportArgs),
+    /// Generate the protected key system's root, provisioning and license server keys.
+    ProtectedInit(ProtectedInitArgs),
+    /// Write a rotation record (and/or its pssh box) for packagers.
+    ProtectedRotation(ProtectedRotationArgs),
 }
 
 /// Options of `serve`.
@@ -72,6 +101,69 @@ pub struct ServeArgs {
     /// Also serve the files of DIR at `/` (a test page and its media, same origin).
     #[arg(long = "static", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
+    /// Serve the protected key system with the key material of DIR (from `protected-init`).
+    #[arg(long, value_name = "DIR")]
+    pub protected: Option<PathBuf>,
+    /// Lifetime of the device certificates issued by `/protected/provision`, in days.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = DEFAULT_DEVICE_VALIDITY_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_VALIDITY_DAYS)),
+        requires = "protected"
+    )]
+    pub device_validity_days: u32,
+}
+
+/// Options of `protected-init`.
+#[derive(Debug, Args)]
+pub struct ProtectedInitArgs {
+    /// Directory to write the key material into (created if missing; no file may exist).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Validity of the provisioning and license server certificates, in days.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = DEFAULT_VALIDITY_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_VALIDITY_DAYS))
+    )]
+    pub validity_days: u32,
+}
+
+/// Options of `protected-rotation`.
+#[derive(Args)]
+pub struct ProtectedRotationArgs {
+    /// The entitlement key that wraps the content keys (as imported with
+    /// `--protected-key KID:KEY:entitlement`).
+    #[arg(long, value_name = "KID_HEX:KEY_HEX")]
+    pub entitlement: String,
+    /// A content key to deliver in the record (1 to 32).
+    #[arg(long = "key", value_name = "KID_HEX:KEY_HEX", required = true)]
+    pub keys: Vec<String>,
+    /// Write the rotation record (the pssh box's data) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the whole version 0 pssh box to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub pssh_out: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ProtectedRotationArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProtectedRotationArgs")
+            .field("keys", &self.keys.len())
+            .field("out", &self.out)
+            .field("pssh_out", &self.pssh_out)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ProtectedRotationArgs {
+    fn drop(&mut self) {
+        self.entitlement.zeroize();
+        self.keys.zeroize();
+    }
 }
 
 /// Options of `import`.
@@ -83,10 +175,15 @@ pub struct ImportArgs {
     /// Allow every imported key in persistent-license sessions.
     #[arg(long)]
     pub persistent: bool,
-    /// Read keys from FILE (`-`: standard input): lines `KID_HEX KEY_HEX [persistent]`.
+    /// Read keys from FILE (`-`: standard input): lines `KID_HEX KEY_HEX [persistent]`, or
+    /// `protected KID_HEX KEY_HEX [OPTION]...`.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Keys to import, each a 16-byte key ID and a 16-byte key in hex.
+    /// A key of the protected key system, with options: robustness=sw|hw, hdcp=none|1.4|2.2|…,
+    /// license=SECS, playback=SECS, renewal=SECS, persist, entitlement.
+    #[arg(long = "protected-key", value_name = "KID_HEX:KEY_HEX[:OPTION]...")]
+    pub protected_keys: Vec<String>,
+    /// Clear Key keys to import, each a 16-byte key ID and a 16-byte key in hex.
     #[arg(value_name = "KID_HEX:KEY_HEX")]
     pub keys: Vec<String>,
 }
@@ -97,6 +194,7 @@ impl std::fmt::Debug for ImportArgs {
             .field("db", &self.db)
             .field("persistent", &self.persistent)
             .field("file", &self.file)
+            .field("protected_keys", &self.protected_keys.len())
             .field("keys", &self.keys.len())
             .finish()
     }
@@ -105,6 +203,7 @@ impl std::fmt::Debug for ImportArgs {
 impl Drop for ImportArgs {
     fn drop(&mut self) {
         self.keys.zeroize();
+        self.protected_keys.zeroize();
     }
 }
 
@@ -127,6 +226,34 @@ pub enum KeySpecError {
     /// A key that is not 32 hex digits.
     #[error("key is not 16 bytes in hex (32 hex digits), found {0} characters")]
     BadKey(usize),
+    /// A protected key option that does not exist (quoted only if short: never a key).
+    #[error(
+        "unknown option {0:?} (robustness=, hdcp=, license=, playback=, renewal=, persist, \
+         entitlement)"
+    )]
+    UnknownOption(String),
+    /// A protected key option given twice.
+    #[error("option {0} given more than once")]
+    DuplicateOption(&'static str),
+    /// A protected key option with a value outside its domain.
+    #[error("{option}={value:?}: expected {expected}")]
+    BadOptionValue {
+        /// The option.
+        option: &'static str,
+        /// The value given (quoted only if short).
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+}
+
+/// The keys of a key file, by key system.
+#[derive(Debug, Default)]
+pub struct KeyFile {
+    /// `KID_HEX KEY_HEX [persistent]` lines.
+    pub clearkey: Vec<StoredKey>,
+    /// `protected KID_HEX KEY_HEX [OPTION]...` lines.
+    pub protected: Vec<ProtectedKey>,
 }
 
 /// Parses a command-line key `KID_HEX:KEY_HEX`.
@@ -135,18 +262,28 @@ pub fn parse_key_arg(arg: &str, allow_persistent: bool) -> Result<StoredKey, Key
     key_from_hex(kid, key, allow_persistent)
 }
 
-/// Parses a key file: one `KID_HEX KEY_HEX [persistent]` per line, blank lines and `#`
-/// comments (whole lines or line ends) ignored; `allow_persistent` applies to every line.
+/// Parses a key file: one `KID_HEX KEY_HEX [persistent]` (Clear Key) or
+/// `protected KID_HEX KEY_HEX [OPTION]...` (protected key system) per line, blank lines and
+/// `#` comments (whole lines or line ends) ignored; `allow_persistent` applies to every line.
 /// An error names its line number (from 1).
 pub fn parse_key_file(
     text: &str,
     allow_persistent: bool,
-) -> Result<Vec<StoredKey>, (usize, KeySpecError)> {
-    let mut keys = Vec::new();
+) -> Result<KeyFile, (usize, KeySpecError)> {
+    let mut keys = KeyFile::default();
     for (index, line) in text.lines().enumerate() {
         let line_no = index.saturating_add(1);
         let content = line.split('#').next().unwrap_or_default();
         let fields: Vec<&str> = content.split_whitespace().collect();
+        if let ["protected", rest @ ..] = fields.as_slice() {
+            let [kid, key, options @ ..] = rest else {
+                return Err((line_no, KeySpecError::Fields(fields.len())));
+            };
+            let k = parse_protected_fields(kid, key, options.iter().copied(), allow_persistent)
+                .map_err(|e| (line_no, e))?;
+            keys.protected.push(k);
+            continue;
+        }
         let (kid, key, persistent) = match fields.as_slice() {
             [] => continue,
             [kid, key] => (*kid, *key, false),
@@ -158,21 +295,33 @@ pub fn parse_key_file(
         };
         let stored =
             key_from_hex(kid, key, allow_persistent || persistent).map_err(|e| (line_no, e))?;
-        keys.push(stored);
+        keys.clearkey.push(stored);
     }
     Ok(keys)
 }
 
-fn key_from_hex(kid: &str, key: &str, allow_persistent: bool) -> Result<StoredKey, KeySpecError> {
+/// A 16-byte key ID from 32 hex digits (public: decoded with `hex`).
+pub(crate) fn decode_key_id(kid: &str) -> Result<[u8; 16], KeySpecError> {
     let mut kid_bytes = [0u8; 16];
     if kid.len() != 32 || hex::decode_to_slice(kid, &mut kid_bytes).is_err() {
         return Err(KeySpecError::BadKeyId(kid.to_owned()));
     }
-    // The key is secret: decoded in constant time (`base16ct`), unlike the public key ID.
+    Ok(kid_bytes)
+}
+
+/// A 16-byte key from 32 hex digits, in a buffer wiped on drop. The key is secret: decoded in
+/// constant time (`base16ct`), and never quoted in the error.
+pub(crate) fn decode_key(key: &str) -> Result<Zeroizing<[u8; 16]>, KeySpecError> {
     let mut key_bytes = Zeroizing::new([0u8; 16]);
     if key.len() != 32 || base16ct::mixed::decode(key, &mut key_bytes[..]).is_err() {
         return Err(KeySpecError::BadKey(key.chars().count()));
     }
+    Ok(key_bytes)
+}
+
+fn key_from_hex(kid: &str, key: &str, allow_persistent: bool) -> Result<StoredKey, KeySpecError> {
+    let kid_bytes = decode_key_id(kid)?;
+    let key_bytes = decode_key(key)?;
     // From the zeroizing buffer, not by value (which would leave an unwiped copy).
     let key = ContentKey::from_slice(&key_bytes[..]).ok_or(KeySpecError::BadKey(32))?;
     Ok(StoredKey {
@@ -208,6 +357,8 @@ where
     match cli.command {
         Command::Serve(args) => run_serve(&args),
         Command::Import(args) => run_import(&args),
+        Command::ProtectedInit(args) => run_protected_init(&args),
+        Command::ProtectedRotation(args) => run_protected_rotation(&args),
     }
 }
 
@@ -223,6 +374,18 @@ fn run_import(args: &ImportArgs) -> ExitCode {
             Err(e) => return usage(&format_args!("argument {}: {e}", i.saturating_add(1))),
         }
     }
+    let mut protected = Vec::new();
+    for (i, arg) in args.protected_keys.iter().enumerate() {
+        match parse_protected_key_arg(arg, args.persistent) {
+            Ok(k) => protected.push(k),
+            Err(e) => {
+                return usage(&format_args!(
+                    "--protected-key {}: {e}",
+                    i.saturating_add(1)
+                ));
+            }
+        }
+    }
     if let Some(path) = &args.file {
         let text = match read_key_file(path) {
             Ok(text) => text,
@@ -232,14 +395,17 @@ fn run_import(args: &ImportArgs) -> ExitCode {
             }
         };
         match parse_key_file(&text, args.persistent) {
-            Ok(more) => keys.extend(more),
+            Ok(more) => {
+                keys.extend(more.clearkey);
+                protected.extend(more.protected);
+            }
             Err((line, e)) => return usage(&format_args!("{}:{line}: {e}", path.display())),
         }
     }
-    if keys.is_empty() {
-        return usage(&"no keys given (KID_HEX:KEY_HEX arguments or --file FILE)");
+    if keys.is_empty() && protected.is_empty() {
+        return usage(&"no keys given (KID_HEX:KEY_HEX arguments, --protected-key or --file FILE)");
     }
-    let result = SqliteStore::open(&args.db).and_then(|store| store.import(&keys));
+    let result = SqliteStore::open(&args.db).and_then(|store| store.import_all(&keys, &protected));
     match result {
         Ok(n) => {
             println!("imported {n} keys into {}", args.db.display());
@@ -261,6 +427,96 @@ fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<String>> {
         std::fs::File::open(path)?.read_to_string(&mut text)?;
     }
     Ok(text)
+}
+
+fn run_protected_init(args: &ProtectedInitArgs) -> ExitCode {
+    match material::init(&args.dir, args.validity_days, unix_now()) {
+        Ok(paths) => {
+            for path in &paths {
+                println!("wrote {}", path.display());
+            }
+            println!(
+                "devices pin {}; serve --protected does not read {}: keep it offline",
+                args.dir.join(material::ROOT_PUBLIC_KEY_FILE).display(),
+                material::ROOT_KEY_FILE
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("license-server protected-init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_protected_rotation(args: &ProtectedRotationArgs) -> ExitCode {
+    let usage = |msg: &dyn std::fmt::Display| {
+        eprintln!("license-server protected-rotation: {msg}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    if args.out.is_none() && args.pssh_out.is_none() {
+        return usage(&"nothing to write: give --out FILE and/or --pssh-out FILE");
+    }
+    let parse = |arg: &str| {
+        let (kid, key) = arg.split_once(':').ok_or(KeySpecError::MissingColon)?;
+        Ok::<_, KeySpecError>((decode_key_id(kid)?, decode_key(key)?))
+    };
+    let (entitlement_id, entitlement) = match parse(&args.entitlement) {
+        Ok((kid, key)) => (kid, protected_license::crypto::EntitlementKey::new(*key)),
+        Err(e) => return usage(&format_args!("--entitlement: {e}")),
+    };
+    let mut keys = Vec::with_capacity(args.keys.len());
+    for (i, arg) in args.keys.iter().enumerate() {
+        match parse(arg) {
+            Ok((kid, key)) => keys.push((kid, protected_license::crypto::ContentKey::new(*key))),
+            Err(e) => return usage(&format_args!("--key {}: {e}", i.saturating_add(1))),
+        }
+    }
+    let record = match rotation::build_record(&entitlement_id, &entitlement, &keys) {
+        Ok(record) => record,
+        Err(e @ rotation::RotationError::KeyCount(_)) => return usage(&e),
+        Err(e) => {
+            eprintln!("license-server protected-rotation: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pssh = match rotation::pssh_box(&record) {
+        Ok(pssh) => pssh,
+        Err(e) => {
+            eprintln!("license-server protected-rotation: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (path, bytes) in [(&args.out, &record), (&args.pssh_out, &pssh)] {
+        let Some(path) = path else { continue };
+        if let Err(e) = replace_file(path, bytes) {
+            eprintln!("license-server protected-rotation: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+    }
+    ExitCode::SUCCESS
+}
+
+/// Writes `bytes` to `path` atomically (temporary file beside it, `fsync`, `rename`),
+/// replacing an existing file.
+fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), material::MaterialError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy());
+    let temp = material::write_temp(dir, &name, bytes, false)?;
+    if let Err(source) = std::fs::rename(&temp, path) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(material::MaterialError::Io {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    material::sync_dir(dir)
 }
 
 fn run_serve(args: &ServeArgs) -> ExitCode {
@@ -293,6 +549,25 @@ async fn serve_until_signal(args: &ServeArgs) -> Result<(), String> {
     if let Some(dir) = &args.static_dir {
         refuse_to_publish_db(dir, &args.db)?;
     }
+    let protected = match &args.protected {
+        Some(dir) => {
+            if let Some(static_dir) = &args.static_dir {
+                refuse_to_publish_material(static_dir, dir)?;
+            }
+            let device_validity = u64::from(args.device_validity_days).saturating_mul(86_400);
+            let material = ProtectedMaterial::load(dir, unix_now(), device_validity)
+                .map_err(|e| format!("--protected: {e}"))?;
+            tracing::info!(
+                dir = %dir.display(),
+                server_certificate_not_after = material.server_not_after(),
+                provisioning_certificate_not_after = material.provisioning_not_after(),
+                "protected key system enabled"
+            );
+            Some(material)
+        }
+        None => None,
+    };
+    let store = Arc::new(store);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -304,11 +579,14 @@ async fn serve_until_signal(args: &ServeArgs) -> Result<(), String> {
     let _ = writeln!(stdout, "listening on {local}");
     let _ = stdout.flush();
     tracing::info!(addr = %local, db = %args.db.display(), "listening");
-    let app = router(
-        Arc::new(store),
-        Arc::new(Metrics::new()),
-        args.static_dir.clone(),
-    );
+    let metrics = Arc::new(Metrics::new());
+    let app = match protected {
+        Some(material) => {
+            let service = ProtectedService::new(material, Arc::clone(&store) as _);
+            router_with_protected(store, metrics, args.static_dir.clone(), Arc::new(service))
+        }
+        None => router(store, metrics, args.static_dir.clone()),
+    };
     serve(listener, app, shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
@@ -327,6 +605,24 @@ fn refuse_to_publish_db(static_dir: &Path, db: &Path) -> Result<(), String> {
             "--static {}: refusing to serve a directory that contains the key database {}",
             static_dir.display(),
             db.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Every file under the static directory is public: refuse one that holds the protected key
+/// material (or lies inside it).
+fn refuse_to_publish_material(static_dir: &Path, material: &Path) -> Result<(), String> {
+    let dir = std::fs::canonicalize(static_dir)
+        .map_err(|e| format!("--static {}: {e}", static_dir.display()))?;
+    let material_dir = std::fs::canonicalize(material)
+        .map_err(|e| format!("--protected {}: {e}", material.display()))?;
+    if material_dir.starts_with(&dir) || dir.starts_with(&material_dir) {
+        return Err(format!(
+            "--static {}: refusing to serve a directory that overlaps the protected key \
+             material {}",
+            static_dir.display(),
+            material.display()
         ));
     }
     Ok(())
@@ -393,13 +689,14 @@ mod tests {
     #[test]
     fn key_file_lines_comments_and_flags() {
         let text = format!("# keys\n\n{KID} {KEY}\n  {KEY} {KID} persistent  # second\n");
-        let keys = parse_key_file(&text, false).unwrap();
+        let keys = parse_key_file(&text, false).unwrap().clearkey;
         assert_eq!(keys.len(), 2);
         assert!(!keys[0].allow_persistent);
         assert!(keys[1].allow_persistent);
         assert_eq!(
             parse_key_file(&text, true)
                 .unwrap()
+                .clearkey
                 .iter()
                 .filter(|k| k.allow_persistent)
                 .count(),

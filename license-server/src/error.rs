@@ -12,22 +12,39 @@ use axum::response::{IntoResponse, Response};
 /// The class of an error response: its HTTP status and its `error` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
-    /// 400: the body is not JSON, or not a valid Clear Key message (EME §9.1.3, §9.1.5).
+    /// 400: the body is not JSON, or not a valid Clear Key message (EME §9.1.3, §9.1.5); or,
+    /// on a `/protected/` route, not a well-formed protocol message of the expected type.
     BadRequest,
     /// 400: the license for the requested key IDs would exceed 64 KiB, the most a Clear Key
     /// CDM accepts (`cdm_core::clearkey::MAX_LICENSE_LEN`); request fewer key IDs.
     LicenseTooLarge,
+    /// 400: a protected license request encrypted to another server encryption key than this
+    /// server's (the application holds an old or foreign server certificate: fetch
+    /// `GET /protected/certificate` again).
+    WrongServerKey,
     /// 403: a `persistent-license` was requested for a key whose policy forbids persistence.
     PersistentLicenseNotAllowed,
-    /// 404: none of the requested key IDs is known.
+    /// 403: a protected request failed verification: a signature, the device's certificate
+    /// chain (issuer, role, validity), the HPKE decryption of an encrypted request, or the
+    /// binding of a renewal or release to the session's device. Deliberately uninformative.
+    VerificationFailed,
+    /// 403: a protected renewal for a license whose policy has no renewal (interval 0).
+    RenewalNotAllowed,
+    /// 404: Clear Key: none of the requested key IDs is known; protected key system: at least
+    /// one of them is not (a protected license is all or nothing).
     UnknownKeyIds,
+    /// 404: a protected renewal or release names a session this server never issued.
+    UnknownSession,
     /// 404: no such route (or no such static file).
     NotFound,
     /// 405: the route exists but not for this method.
     MethodNotAllowed,
     /// 413: the body exceeds [`crate::MAX_BODY_LEN`].
     PayloadTooLarge,
-    /// 415: the `Content-Type` is missing or not `application/json`.
+    /// 410: a protected renewal for a session that was released.
+    SessionReleased,
+    /// 415: the `Content-Type` is missing or not the route's (`application/json` for Clear
+    /// Key, `application/octet-stream` for the protected key system).
     UnsupportedMediaType,
     /// 500: the key store failed.
     InternalError,
@@ -35,14 +52,19 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the metrics list them.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::LicenseTooLarge,
+        ErrorCode::WrongServerKey,
         ErrorCode::PersistentLicenseNotAllowed,
+        ErrorCode::VerificationFailed,
+        ErrorCode::RenewalNotAllowed,
         ErrorCode::UnknownKeyIds,
+        ErrorCode::UnknownSession,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::SessionReleased,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::InternalError,
     ];
@@ -52,8 +74,13 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::LicenseTooLarge => "license_too_large",
+            ErrorCode::WrongServerKey => "wrong_server_key",
             ErrorCode::PersistentLicenseNotAllowed => "persistent_license_not_allowed",
+            ErrorCode::VerificationFailed => "verification_failed",
+            ErrorCode::RenewalNotAllowed => "renewal_not_allowed",
             ErrorCode::UnknownKeyIds => "unknown_key_ids",
+            ErrorCode::UnknownSession => "unknown_session",
+            ErrorCode::SessionReleased => "session_released",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
@@ -65,9 +92,16 @@ impl ErrorCode {
     /// The HTTP status of responses of this class.
     pub const fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::LicenseTooLarge => StatusCode::BAD_REQUEST,
-            ErrorCode::PersistentLicenseNotAllowed => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownKeyIds | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::BadRequest | ErrorCode::LicenseTooLarge | ErrorCode::WrongServerKey => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::PersistentLicenseNotAllowed
+            | ErrorCode::VerificationFailed
+            | ErrorCode::RenewalNotAllowed => StatusCode::FORBIDDEN,
+            ErrorCode::UnknownKeyIds | ErrorCode::UnknownSession | ErrorCode::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::SessionReleased => StatusCode::GONE,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -7,6 +7,14 @@
 //! | `license_releases_total` | counter | acknowledged records of license destruction (EME §9.1.5) |
 //! | `license_errors_total{reason}` | counter | error responses by [`ErrorCode`], all routes |
 //! | `license_requests_peak_per_second` | gauge | most requests to the license endpoint in one wall-clock second since start, any outcome |
+//! | `protected_provisions_total` | counter | device certificates issued (`POST /protected/provision`) |
+//! | `protected_licenses_total{type}` | counter | protected licenses issued, by session type |
+//! | `protected_renewals_total` | counter | protected renewal responses issued |
+//! | `protected_releases_total` | counter | protected release acknowledgements sent (a repeated release counts again) |
+//!
+//! The `license_*` series are Clear Key's (`/clearkey/`), except `license_errors_total`, which
+//! counts the error responses of every route. The `protected_*` series count successes only;
+//! their failures are in `license_errors_total`.
 //!
 //! The per-second counts are kept for the last [`RING_SECONDS`] seconds in a ring behind a
 //! mutex (one short critical section per license request); the peak is kept since start.
@@ -33,6 +41,11 @@ pub struct Metrics {
     releases: AtomicU64,
     errors: [AtomicU64; ErrorCode::ALL.len()],
     seconds: Mutex<SecondRing>,
+    protected_provisions: AtomicU64,
+    protected_licenses_temporary: AtomicU64,
+    protected_licenses_persistent: AtomicU64,
+    protected_renewals: AtomicU64,
+    protected_releases: AtomicU64,
 }
 
 /// A copy of the counters at one moment.
@@ -48,6 +61,16 @@ pub struct Snapshot {
     pub errors: Vec<(ErrorCode, u64)>,
     /// `license_requests_peak_per_second`.
     pub peak_per_second: u64,
+    /// `protected_provisions_total`.
+    pub protected_provisions: u64,
+    /// `protected_licenses_total{type="temporary"}`.
+    pub protected_licenses_temporary: u64,
+    /// `protected_licenses_total{type="persistent-license"}`.
+    pub protected_licenses_persistent: u64,
+    /// `protected_renewals_total`.
+    pub protected_renewals: u64,
+    /// `protected_releases_total`.
+    pub protected_releases: u64,
 }
 
 impl Default for Metrics {
@@ -65,6 +88,11 @@ impl Metrics {
             releases: AtomicU64::new(0),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             seconds: Mutex::new(SecondRing::new()),
+            protected_provisions: AtomicU64::new(0),
+            protected_licenses_temporary: AtomicU64::new(0),
+            protected_licenses_persistent: AtomicU64::new(0),
+            protected_renewals: AtomicU64::new(0),
+            protected_releases: AtomicU64::new(0),
         }
     }
 
@@ -94,6 +122,30 @@ impl Metrics {
     /// Counts an acknowledged license release.
     pub fn record_release(&self) {
         self.releases.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a device certificate issued by `POST /protected/provision`.
+    pub fn record_protected_provision(&self) {
+        self.protected_provisions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a protected license issued for a session of `session_type`.
+    pub fn record_protected_license(&self, session_type: SessionType) {
+        let counter = match session_type {
+            SessionType::Temporary => &self.protected_licenses_temporary,
+            SessionType::PersistentLicense => &self.protected_licenses_persistent,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a protected renewal response issued.
+    pub fn record_protected_renewal(&self) {
+        self.protected_renewals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a protected release acknowledgement sent.
+    pub fn record_protected_release(&self) {
+        self.protected_releases.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts an error response of class `code`.
@@ -133,6 +185,13 @@ impl Metrics {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .peak,
+            protected_provisions: self.protected_provisions.load(Ordering::Relaxed),
+            protected_licenses_temporary: self.protected_licenses_temporary.load(Ordering::Relaxed),
+            protected_licenses_persistent: self
+                .protected_licenses_persistent
+                .load(Ordering::Relaxed),
+            protected_renewals: self.protected_renewals.load(Ordering::Relaxed),
+            protected_releases: self.protected_releases.load(Ordering::Relaxed),
         }
     }
 
@@ -168,6 +227,27 @@ impl Metrics {
              # TYPE license_requests_peak_per_second gauge\n\
              license_requests_peak_per_second {}\n",
             s.peak_per_second
+        );
+        let _ = write!(
+            out,
+            "# HELP protected_provisions_total Device certificates issued (org.teecdm.protected).\n\
+             # TYPE protected_provisions_total counter\n\
+             protected_provisions_total {}\n\
+             # HELP protected_licenses_total Protected licenses issued, by session type.\n\
+             # TYPE protected_licenses_total counter\n\
+             protected_licenses_total{{type=\"temporary\"}} {}\n\
+             protected_licenses_total{{type=\"persistent-license\"}} {}\n\
+             # HELP protected_renewals_total Protected renewal responses issued.\n\
+             # TYPE protected_renewals_total counter\n\
+             protected_renewals_total {}\n\
+             # HELP protected_releases_total Protected release acknowledgements sent.\n\
+             # TYPE protected_releases_total counter\n\
+             protected_releases_total {}\n",
+            s.protected_provisions,
+            s.protected_licenses_temporary,
+            s.protected_licenses_persistent,
+            s.protected_renewals,
+            s.protected_releases
         );
         out
     }
@@ -264,6 +344,7 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(text.contains(&format!("reason=\"{}\"", code.as_str())));
         }
-        assert!(text.ends_with("license_requests_peak_per_second 0\n"));
+        assert!(text.contains("license_requests_peak_per_second 0\n"));
+        assert!(text.ends_with("protected_releases_total 0\n"));
     }
 }

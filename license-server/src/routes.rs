@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::protected::ProtectedService;
 use crate::store::{KeyStore, StoreError};
 use crate::MAX_BODY_LEN;
 
@@ -30,25 +31,51 @@ struct AppState {
     metrics: Arc<Metrics>,
 }
 
-/// The application: the routes of the crate documentation, the static files of `static_dir`
-/// (if any) at `/`, a body limit of [`MAX_BODY_LEN`], CORS for any origin, and the
-/// middleware that turns framework errors into JSON, counts errors in `metrics` and logs
-/// every response.
+/// The application: the Clear Key routes of the crate documentation, the static files of
+/// `static_dir` (if any) at `/`, a body limit of [`MAX_BODY_LEN`], CORS for any origin, and
+/// the middleware that turns framework errors into JSON, counts errors in `metrics` and logs
+/// every response. The `/protected/` routes answer 404 (see [`router_with_protected`]).
 pub fn router(
     store: Arc<dyn KeyStore>,
     metrics: Arc<Metrics>,
     static_dir: Option<PathBuf>,
 ) -> Router {
+    build(store, metrics, static_dir, None)
+}
+
+/// [`router`] with the protected key system's routes (`/protected/…`, see
+/// [`crate::protected`]) served by `protected`.
+pub fn router_with_protected(
+    store: Arc<dyn KeyStore>,
+    metrics: Arc<Metrics>,
+    static_dir: Option<PathBuf>,
+    protected: Arc<ProtectedService>,
+) -> Router {
+    build(store, metrics, static_dir, Some(protected))
+}
+
+fn build(
+    store: Arc<dyn KeyStore>,
+    metrics: Arc<Metrics>,
+    static_dir: Option<PathBuf>,
+    protected: Option<Arc<ProtectedService>>,
+) -> Router {
     let state = AppState {
         store,
         metrics: Arc::clone(&metrics),
     };
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/clearkey/license", post(license))
         .route("/clearkey/release", post(release))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .with_state(state);
+    if let Some(service) = protected {
+        app = app.merge(crate::protected::routes::routes(
+            service,
+            Arc::clone(&metrics),
+        ));
+    }
     let app = match static_dir {
         Some(dir) => {
             app.fallback_service(ServeDir::new(dir).not_found_service(not_found.into_service()))
@@ -229,28 +256,33 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such resource")
 }
 
-/// The Clear Key messages are JSON (EME §9.1): `Content-Type: application/json`, parameters
-/// such as `charset` allowed, media type compared without case (RFC 9110 §8.3.1).
+/// The Clear Key messages are JSON (EME §9.1): `Content-Type: application/json`.
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    require_media_type(headers, "application/json")
+}
+
+/// The request's `Content-Type` must be `expected`: parameters such as `charset` allowed,
+/// media type compared without case (RFC 9110 §8.3.1).
+pub(crate) fn require_media_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
     let media_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(str::trim);
     match media_type {
-        Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
+        Some(t) if t.eq_ignore_ascii_case(expected) => Ok(()),
         Some(_) => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            "Content-Type must be application/json",
+            format!("Content-Type must be {expected}"),
         )),
         None => Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
-            "Content-Type application/json is required",
+            format!("Content-Type {expected} is required"),
         )),
     }
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -267,12 +299,12 @@ fn bad_request(what: &str, e: &ClearKeyError) -> ApiError {
 }
 
 /// A failure of ours: the cause is logged, the client learns only that it happened.
-fn internal(e: &dyn std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "internal error");
     ApiError::new(ErrorCode::InternalError, "internal error")
 }
 
-fn store_failed(e: &StoreError) -> ApiError {
+pub(crate) fn store_failed(e: &StoreError) -> ApiError {
     tracing::error!(error = %e, "key store failed");
     ApiError::new(ErrorCode::InternalError, "the key store is unavailable")
 }

@@ -8,6 +8,9 @@
 //! Content keys travel as [`ContentKey`] (zeroized on drop, `Debug` prints no bytes), so a
 //! [`StoredKey`] can be dropped, logged with `{:?}` or returned in an error without leaking
 //! key material.
+//!
+//! The same database holds the protected key system's keys and sessions, in tables of their
+//! own ([`crate::protected::store`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -125,12 +128,30 @@ impl SqliteStore {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::protected::store::SCHEMA)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Imports Clear Key keys and protected keys in one transaction (all or nothing), as
+    /// [`KeyStore::import`] and
+    /// [`ProtectedStore::import_protected`](crate::protected::ProtectedStore::import_protected)
+    /// do each. Returns the number of keys written.
+    pub fn import_all(
+        &self,
+        clearkey: &[StoredKey],
+        protected: &[crate::protected::ProtectedKey],
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        import_clearkey_in(&tx, clearkey)?;
+        crate::protected::store::import_in(&tx, protected)?;
+        tx.commit()?;
+        Ok(clearkey.len().saturating_add(protected.len()))
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave the connection half-updated: every write
         // is one transaction, rolled back when dropped.
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
@@ -189,24 +210,30 @@ impl KeyStore for SqliteStore {
     fn import(&self, keys: &[StoredKey]) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO keys (kid, key, allow_persistent) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (kid) DO UPDATE
-                 SET key = excluded.key, allow_persistent = excluded.allow_persistent",
-            )?;
-            for k in keys {
-                // SQLite copies the bound blob into its own memory; no copy is made here.
-                stmt.execute(params![
-                    k.kid.as_bytes(),
-                    &k.key.as_bytes()[..],
-                    k.allow_persistent
-                ])?;
-            }
-        }
+        import_clearkey_in(&tx, keys)?;
         tx.commit()?;
         Ok(keys.len())
     }
+}
+
+fn import_clearkey_in(
+    tx: &rusqlite::Transaction<'_>,
+    keys: &[StoredKey],
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO keys (kid, key, allow_persistent) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kid) DO UPDATE
+         SET key = excluded.key, allow_persistent = excluded.allow_persistent",
+    )?;
+    for k in keys {
+        // SQLite copies the bound blob into its own memory; no copy is made here.
+        stmt.execute(params![
+            k.kid.as_bytes(),
+            &k.key.as_bytes()[..],
+            k.allow_persistent
+        ])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -272,7 +272,8 @@ async fn metrics_count_requests_releases_and_errors() {
     let before = scrape().await;
     assert_eq!(before["license_requests_total{type=\"temporary\"}"], 0);
     assert_eq!(before["license_requests_peak_per_second"], 0);
-    assert_eq!(before.len(), 4 + license_server::ErrorCode::ALL.len());
+    // 4 Clear Key series, 5 protected ones, one per error code.
+    assert_eq!(before.len(), 9 + license_server::ErrorCode::ALL.len());
 
     let lic = "/clearkey/license";
     let first_second = unix_now();

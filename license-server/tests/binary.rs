@@ -1,5 +1,7 @@
-//! The `license-server` executable: `import` (exit codes, messages) and `serve` (the
-//! `listening on` line, keys surviving a restart on the same database, SIGTERM).
+//! The `license-server` executable: `import` (exit codes, messages), `serve` (the
+//! `listening on` line, keys surviving a restart on the same database, SIGTERM), and the
+//! protected key system through the executable (`protected-init`, `import --protected-key`,
+//! `serve --protected`).
 //!
 //! Every test here starts the binary, so every name starts with `binary_`: the aarch64 runs
 //! under qemu-user skip them (`scripts/test-all.sh`), since qemu cannot exec a foreign binary
@@ -61,9 +63,14 @@ struct Serving {
 
 impl Serving {
     fn start(db: &Path) -> Serving {
+        Serving::start_with(db, &[])
+    }
+
+    fn start_with(db: &Path, extra: &[&str]) -> Serving {
         let mut child = command()
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -267,4 +274,145 @@ fn binary_serve_refuses_to_publish_the_database() {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).is_empty(), "it must not have listened");
+}
+
+#[test]
+fn binary_protected_init_import_and_serve_protected() {
+    use protected_license::cert::{Hdcp, Robustness};
+    use protected_license::crypto::PublicKey;
+    use protected_license::device::{Device, DeviceKeys, LicenseRequestParams, Outstanding};
+    use protected_license::messages::SessionType;
+    use rand_core::OsRng;
+
+    let dir = TempDir::new("ls-bin-protected");
+    let material = dir.join("material");
+    let material_s = material.to_str().unwrap();
+    let out = run(&["protected-init", "--dir", material_s]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("root.pub"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = run(&["protected-init", "--dir", material_s]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("refusing to overwrite"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let db = dir.join("keys.db");
+    let out = run(&[
+        "import",
+        "--db",
+        db.to_str().unwrap(),
+        "--protected-key",
+        &format!("{KID_A}:{KEY_A}:robustness=hw:hdcp=2.2:renewal=60"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // --device-validity-days needs --protected.
+    let bad = run(&["serve", "--device-validity-days", "5"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+    // The key material is never published as static files.
+    let bad = run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--protected",
+        material_s,
+        "--static",
+        material_s,
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr).contains("overlaps the protected key material"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let server = Serving::start_with(&db, &["--protected", material_s]);
+    let post = |path: &str, body: &[u8]| {
+        http(
+            server.addr,
+            "POST",
+            path,
+            &[("Content-Type", "application/octet-stream")],
+            body,
+        )
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let root: [u8; 65] = std::fs::read(material.join("root.pub"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let mut device = Device::new(
+        DeviceKeys::generate(&mut OsRng).unwrap(),
+        PublicKey::from_bytes(&root).unwrap(),
+        Robustness::ALL,
+        Hdcp::V2_3,
+    );
+    let mut outstanding = Outstanding::new();
+    let req = device
+        .provisioning_request(&mut OsRng, now(), &mut outstanding)
+        .unwrap();
+    let r = post("/protected/provision", &req);
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    device
+        .accept_provisioning(&mut outstanding, &r.body, now())
+        .unwrap();
+    let r = http(server.addr, "GET", "/protected/certificate", &[], b"");
+    let cert = device.verify_server_certificate(&r.body, now()).unwrap();
+    let req = device
+        .license_request(
+            &mut OsRng,
+            now(),
+            &mut outstanding,
+            &LicenseRequestParams {
+                session_type: SessionType::Temporary,
+                robustness: Robustness::HW_SECURE_DECODE,
+                hdcp: Hdcp::V2_3,
+                key_ids: vec![hex16(KID_A)],
+                content_id: Vec::new(),
+            },
+            Some(&cert),
+        )
+        .unwrap();
+    let r = post("/protected/license", &req);
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    let license = device
+        .accept_license(&mut outstanding, &r.body, now())
+        .unwrap();
+    assert_eq!(license.keys.len(), 1);
+    assert_eq!(license.keys[0].key_id, hex16(KID_A));
+    assert_eq!(license.keys[0].key.expose(), &hex16(KEY_A));
+    assert_eq!(license.keys[0].robustness, Robustness::HW_SECURE_DECODE);
+    assert_eq!(license.policy.renewal_interval, 60);
+    assert!(server.terminate().success());
+
+    // The session survives a restart: renewed by a new process on the same database.
+    let server = Serving::start_with(&db, &["--protected", material_s]);
+    let req = device
+        .renewal_request(&mut OsRng, now(), &mut outstanding, &license.session_id)
+        .unwrap();
+    let r = http(
+        server.addr,
+        "POST",
+        "/protected/renewal",
+        &[("Content-Type", "application/octet-stream")],
+        &req,
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    device
+        .accept_renewal(&mut outstanding, &license.session_id, &r.body, now())
+        .unwrap();
+    assert!(server.terminate().success());
 }

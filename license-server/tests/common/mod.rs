@@ -218,3 +218,39 @@ pub fn parse_http_response(raw: &[u8]) -> Reply {
         body,
     }
 }
+
+/// A server on a real `TcpListener` (127.0.0.1, any port) on its own runtime thread, stopped
+/// through `serve`'s shutdown future.
+pub struct TcpServer {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl TcpServer {
+    pub fn start(app: Router) -> TcpServer {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                addr_tx.send(listener.local_addr()?).unwrap();
+                license_server::serve(listener, app, async {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        });
+        let addr = addr_rx.recv().expect("server thread failed to bind");
+        TcpServer { addr, stop, thread }
+    }
+
+    pub fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.thread.join().unwrap().unwrap();
+    }
+}
