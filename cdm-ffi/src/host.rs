@@ -441,6 +441,7 @@ pub unsafe extern "C" fn tee_cdm_request_access(
         };
         let options = KeySystemOptions {
             storage_dir: storage_dir.clone(),
+            ..KeySystemOptions::default()
         };
         let access = request_media_key_system_access_with(key_system, &configs, &options)?;
         let handle = ACCESSES.insert(Access {

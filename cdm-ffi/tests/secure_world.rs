@@ -313,6 +313,7 @@ fn media_keys(world: *mut TeeCdmSecureWorld, persistent: bool) -> MediaKeys {
     // The storage directory only unlocks negotiation here: the FFI world has its own storage.
     let options = KeySystemOptions {
         storage_dir: persistent.then(|| "unused".into()),
+        ..KeySystemOptions::default()
     };
     request_media_key_system_access_with("org.w3.clearkey", &[config], &options)
         .unwrap()

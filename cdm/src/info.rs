@@ -160,6 +160,7 @@ pub fn requirement(s: &str) -> Option<MediaKeysRequirement> {
 pub fn info(request: &InfoRequest) -> Result<InfoReport, CliError> {
     let options = KeySystemOptions {
         storage_dir: request.storage_dir.clone(),
+        ..KeySystemOptions::default()
     };
     let access = request_media_key_system_access_with(
         KEY_SYSTEM,

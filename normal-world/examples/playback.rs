@@ -521,6 +521,7 @@ fn persistent_in(
     };
     let options = KeySystemOptions {
         storage_dir: Some(storage.to_path_buf()),
+        ..KeySystemOptions::default()
     };
     let access = request_media_key_system_access_with("org.w3.clearkey", &[config], &options)
         .map_err(|e| format!("requestMediaKeySystemAccess: {e}"))?;

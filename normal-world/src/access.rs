@@ -2,13 +2,19 @@
 //! (EME §3.1.1 and its "Get Supported Configuration" algorithms).
 //!
 //! The answer depends only on the key system's fixed support (no device state), so it is the
-//! same call after call: for `org.w3.clearkey`, init data types `cenc`, `keyids`, `webm`;
-//! MP4 and WebM audio/video with the codecs the private `content_type` module knows; encryption
-//! schemes `cenc`, `cbcs` and `cbcs-1-9` (or none named); the empty robustness string only;
-//! no distinctive identifier. Persistent state and `persistent-license` sessions are offered
-//! only when the caller says where the secure world keeps its storage
-//! ([`KeySystemOptions::storage_dir`], [`request_media_key_system_access_with`]); otherwise
-//! only `temporary` sessions, and `persistentState: "required"` is not supported.
+//! same call after call. Both key systems: init data types `cenc`, `keyids`, `webm`; MP4 and
+//! WebM audio/video with the codecs the private `content_type` module knows; encryption
+//! schemes `cenc`, `cbcs` and `cbcs-1-9` (or none named). Persistent state and
+//! `persistent-license` sessions are offered only when the caller says where the secure world
+//! keeps its storage ([`KeySystemOptions::storage_dir`],
+//! [`request_media_key_system_access_with`]); otherwise only `temporary` sessions, and
+//! `persistentState: "required"` is not supported.
+//!
+//! - `org.w3.clearkey`: the empty robustness string only; no distinctive identifier.
+//! - `org.teecdm.protected` (offered when [`KeySystemOptions::protected_root`] is set):
+//!   robustness `""`, `SW_SECURE_CRYPTO` and `HW_SECURE_DECODE`; the device certificate is a
+//!   distinctive identifier, so `distinctiveIdentifier: "not-allowed"` is not supported and
+//!   `"optional"` resolves to `"required"`.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -33,6 +39,11 @@ pub struct KeySystemOptions {
     /// in-process secure world on this directory, and a socket host must have been started with
     /// `--storage` on it (`createMediaKeys` checks that the secure world really has storage).
     pub storage_dir: Option<PathBuf>,
+    /// The `org.teecdm.protected` root public key the deployment pins (65 bytes, the license
+    /// server's `root.pub`). `Some` offers the key system; the in-process secure world of
+    /// [`MediaKeySystemAccess::create_media_keys`] pins it, and a socket host must have been
+    /// started with `--protected-root` on the same key (`createMediaKeys` checks).
+    pub protected_root: Option<[u8; 65]>,
 }
 
 /// Access to a key system with a negotiated configuration (EME §3.2
@@ -61,12 +72,13 @@ impl MediaKeySystemAccess {
     /// otherwise pass a transport to [`Self::create_media_keys_with_transport`].
     #[cfg(feature = "in-process")]
     pub fn create_media_keys(&self) -> Result<MediaKeys, EmeError> {
+        let config = secure_world::Config {
+            protected_root: self.options.protected_root,
+            ..secure_world::Config::default()
+        };
         let transport = match &self.options.storage_dir {
-            None => crate::transport::InProcessTransport::new(),
-            Some(dir) => crate::transport::InProcessTransport::with_storage(
-                dir,
-                secure_world::Config::default(),
-            ),
+            None => crate::transport::InProcessTransport::with_config(config),
+            Some(dir) => crate::transport::InProcessTransport::with_storage(dir, config),
         }
         .map_err(|e| EmeError::NotSupportedError(format!("createMediaKeys: {e}")))?;
         self.create_media_keys_with_transport(Box::new(transport))
@@ -114,21 +126,26 @@ pub fn request_media_key_system_access_with(
             "supportedConfigurations is empty".into(),
         ));
     }
-    let key_system = KeySystem::from_str(key_system).map_err(|_| {
-        EmeError::NotSupportedError(format!("key system {key_system:?} is not supported"))
-    })?;
+    let unsupported =
+        || EmeError::NotSupportedError(format!("key system {key_system:?} is not supported"));
+    let key_system = KeySystem::from_str(key_system).map_err(|_| unsupported())?;
+    if key_system == KeySystem::Protected && options.protected_root.is_none() {
+        return Err(unsupported());
+    }
     configs
         .iter()
-        .find_map(|c| get_supported_configuration(c, options.storage_dir.is_some()).ok())
+        .find_map(|c| {
+            get_supported_configuration(c, options.storage_dir.is_some(), key_system).ok()
+        })
         .map(|configuration| MediaKeySystemAccess {
             key_system,
             configuration,
             options: options.clone(),
         })
         .ok_or_else(|| {
-            EmeError::NotSupportedError(
-                "none of the requested configurations is supported by org.w3.clearkey".into(),
-            )
+            EmeError::NotSupportedError(format!(
+                "none of the requested configurations is supported by {key_system}"
+            ))
         })
 }
 
@@ -151,7 +168,9 @@ pub(crate) enum Unsupported {
 pub(crate) fn get_supported_configuration(
     candidate: &MediaKeySystemConfiguration,
     storage: bool,
+    key_system: KeySystem,
 ) -> Result<MediaKeySystemConfiguration, Unsupported> {
+    let protected = key_system == KeySystem::Protected;
     // Step 1, 2: the label is copied.
     let mut acc = MediaKeySystemConfiguration {
         label: candidate.label.clone(),
@@ -170,9 +189,13 @@ pub(crate) fn get_supported_configuration(
         }
         acc.init_data_types = supported;
     }
-    // Step 4: Clear Key never uses a distinctive identifier.
-    if candidate.distinctive_identifier == MediaKeysRequirement::Required {
-        return Err(Unsupported::DistinctiveIdentifier);
+    // Step 4: Clear Key never uses a distinctive identifier; the protected key system always
+    // does (the device certificate identifies the device).
+    match (protected, candidate.distinctive_identifier) {
+        (false, MediaKeysRequirement::Required) | (true, MediaKeysRequirement::NotAllowed) => {
+            return Err(Unsupported::DistinctiveIdentifier)
+        }
+        _ => {}
     }
     acc.distinctive_identifier = candidate.distinctive_identifier;
     // Step 5: persistent state needs storage.
@@ -209,19 +232,23 @@ pub(crate) fn get_supported_configuration(
     // Steps 9, 10.
     if !candidate.video_capabilities.is_empty() {
         acc.video_capabilities =
-            get_supported_capabilities(MediaKind::Video, &candidate.video_capabilities)
+            get_supported_capabilities(MediaKind::Video, &candidate.video_capabilities, protected)
                 .ok_or(Unsupported::VideoCapabilities)?;
     }
     if !candidate.audio_capabilities.is_empty() {
         acc.audio_capabilities =
-            get_supported_capabilities(MediaKind::Audio, &candidate.audio_capabilities)
+            get_supported_capabilities(MediaKind::Audio, &candidate.audio_capabilities, protected)
                 .ok_or(Unsupported::AudioCapabilities)?;
     }
     // Steps 11, 12: "optional" resolves to "not-allowed": Clear Key needs no distinctive
     // identifier, and persistent state only for persistent sessions, which made it
     // "required" above.
     if acc.distinctive_identifier == MediaKeysRequirement::Optional {
-        acc.distinctive_identifier = MediaKeysRequirement::NotAllowed;
+        acc.distinctive_identifier = if protected {
+            MediaKeysRequirement::Required
+        } else {
+            MediaKeysRequirement::NotAllowed
+        };
     }
     if acc.persistent_state == MediaKeysRequirement::Optional {
         acc.persistent_state = MediaKeysRequirement::NotAllowed;
@@ -235,6 +262,7 @@ pub(crate) fn get_supported_configuration(
 fn get_supported_capabilities(
     kind: MediaKind,
     requested: &[MediaKeySystemMediaCapability],
+    protected: bool,
 ) -> Option<Vec<MediaKeySystemMediaCapability>> {
     let mut supported = Vec::new();
     for cap in requested {
@@ -251,8 +279,15 @@ fn get_supported_capabilities(
                 _ => continue,
             }
         }
-        // Step 3.14: org.w3.clearkey has no robustness levels beyond "".
-        if !cap.robustness.is_empty() {
+        // Step 3.14: org.w3.clearkey has no robustness levels beyond ""; the protected key
+        // system knows SW_SECURE_CRYPTO and HW_SECURE_DECODE too.
+        let known = cap.robustness.is_empty()
+            || (protected
+                && matches!(
+                    cap.robustness.as_str(),
+                    "SW_SECURE_CRYPTO" | "HW_SECURE_DECODE"
+                ));
+        if !known {
             continue;
         }
         // Step 3.15: supported, added as requested.

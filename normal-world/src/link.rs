@@ -209,12 +209,13 @@ impl Link {
     /// Opens a session in the secure world: its handle and EME session id.
     pub(crate) fn open_session(
         &mut self,
+        key_system: KeySystem,
         session_type: SessionType,
         robustness: Robustness,
     ) -> Result<(u64, String), EmeError> {
         const WHAT: &str = "open session";
         let req = OpenSession {
-            key_system: KeySystem::ClearKey,
+            key_system,
             robustness,
             session_type,
         };
@@ -233,12 +234,13 @@ impl Link {
     /// handle and what the secure world answered, or `None` when nothing is stored under it.
     pub(crate) fn load(
         &mut self,
+        key_system: KeySystem,
         robustness: Robustness,
         session_id: &str,
     ) -> Result<Option<(u64, Loaded)>, EmeError> {
         const WHAT: &str = "load";
         let req = Load {
-            key_system: KeySystem::ClearKey,
+            key_system,
             robustness,
             session_id: session_id.as_bytes(),
         };

@@ -9,10 +9,11 @@
 use std::sync::{Arc, MutexGuard, Weak};
 
 use cdm_core::abi::{
-    Capabilities, DecryptOutput, DecryptRequest, GetCapabilities, GetKeyStatuses, OutputKind,
-    ReleaseSecureBuffer, RenderSecureBuffer, Rendered, Subsamples, ABI_VERSION,
+    Capabilities, CloseSession, DecryptOutput, DecryptRequest, GetCapabilities, GetKeyStatuses,
+    GetStatusForPolicy, OutputKind, PolicyStatus, ReleaseSecureBuffer, RenderSecureBuffer,
+    Rendered, SetServerCertificate, Subsamples, ABI_VERSION,
 };
-use cdm_core::eme::{KeyStatus, KeySystem, Robustness, SessionType};
+use cdm_core::eme::{HdcpVersion, KeyStatus, KeySystem, Robustness, SessionType};
 
 use crate::config::MediaKeySystemConfiguration;
 use crate::decrypt::{
@@ -80,6 +81,25 @@ impl MediaKeys {
                     .into(),
             ));
         }
+        if key_system == KeySystem::Protected {
+            // The secure world serves the key system only with a pinned root: find out now,
+            // not at the first generateRequest().
+            let mut link = cdm.lock_link();
+            let robustness = Robustness::SwSecureCrypto;
+            let robustness = if capabilities.robustness.contains(&robustness) {
+                robustness
+            } else {
+                Robustness::HwSecureDecode
+            };
+            let (handle, _) = link
+                .open_session(key_system, SessionType::Temporary, robustness)
+                .map_err(|e| {
+                    EmeError::NotSupportedError(format!(
+                        "createMediaKeys: the secure world does not serve {key_system}: {e}"
+                    ))
+                })?;
+            link.call(handle, &CloseSession, "createMediaKeys")?;
+        }
         if let Some(watch) = watch {
             watch_liveness(&cdm, watch);
         }
@@ -91,7 +111,7 @@ impl MediaKeys {
         })
     }
 
-    /// The key system (`"org.w3.clearkey"`).
+    /// The key system (`"org.w3.clearkey"` or `"org.teecdm.protected"`).
     pub fn key_system(&self) -> &'static str {
         self.key_system.as_str()
     }
@@ -153,21 +173,57 @@ impl MediaKeys {
         Ok(new_session(
             Arc::clone(&self.cdm),
             &mut link,
+            self.key_system,
             session_type,
             robustness,
         ))
     }
 
-    /// EME `setServerCertificate()` (§5.2): Clear Key uses no server certificate, so a
-    /// non-empty certificate is answered `Ok(false)` ("not supported by the key system");
-    /// an empty one is a `TypeError`.
+    /// EME `setServerCertificate()` (§5.2). Clear Key uses no server certificate, so a
+    /// non-empty certificate is answered `Ok(false)` ("not supported by the key system").
+    /// `org.teecdm.protected`: the secure world verifies the certificate against its pinned
+    /// root and encrypts the license requests of sessions created afterwards to it
+    /// (`Ok(true)`); one that does not verify is a `TypeError`. An empty certificate is a
+    /// `TypeError`.
     pub fn set_server_certificate(&self, certificate: &[u8]) -> Result<bool, EmeError> {
+        const WHAT: &str = "setServerCertificate";
         if certificate.is_empty() {
-            return Err(EmeError::TypeError(
-                "setServerCertificate: certificate is empty".into(),
-            ));
+            return Err(EmeError::TypeError(format!("{WHAT}: certificate is empty")));
         }
-        Ok(false)
+        if certificate.len() > cdm_core::abi::limits::MAX_LICENSE_LEN {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: certificate is too large"
+            )));
+        }
+        match self.key_system {
+            KeySystem::ClearKey => Ok(false),
+            KeySystem::Protected => {
+                let mut link = self.cdm.lock_link();
+                link.call(0, &SetServerCertificate { certificate }, WHAT)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// EME `getStatusForPolicy()` (HDCP Policy Check): the key status a key requiring
+    /// `min_hdcp_version` (an HDCP version string such as `"2.2"`; `None`: no requirement)
+    /// would have on the outputs now, `usable` or `output-restricted`. The secure world asks
+    /// its platform's output protection. An unknown version string is a `TypeError`.
+    pub fn get_status_for_policy(
+        &self,
+        min_hdcp_version: Option<&str>,
+    ) -> Result<KeyStatus, EmeError> {
+        const WHAT: &str = "getStatusForPolicy";
+        let min_hdcp =
+            match min_hdcp_version {
+                None => None,
+                Some(v) => Some(v.parse::<HdcpVersion>().map_err(|_| {
+                    EmeError::TypeError(format!("{WHAT}: unknown HDCP version {v:?}"))
+                })?),
+            };
+        let mut link = self.cdm.lock_link();
+        let PolicyStatus { status } = link.call(0, &GetStatusForPolicy { min_hdcp }, WHAT)?;
+        Ok(status)
     }
 
     /// Decrypts one sample with a usable key of one of this `MediaKeys`'s sessions.

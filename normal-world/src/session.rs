@@ -10,8 +10,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cdm_core::abi::limits::{MAX_INIT_DATA_LEN, MAX_LICENSE_LEN, MAX_SESSION_ID_LEN};
-use cdm_core::abi::{CloseSession, GenerateRequest, Message, Remove, Update};
-use cdm_core::eme::{ClosedReason, InitDataType, MessageType, Robustness, SessionType};
+use cdm_core::abi::{AddInBandKeys, CloseSession, GenerateRequest, Message, Remove, Renew, Update};
+use cdm_core::eme::{ClosedReason, InitDataType, KeySystem, MessageType, Robustness, SessionType};
 use cdm_core::init_data::{parse_init_data, InitDataError};
 
 use crate::error::EmeError;
@@ -100,10 +100,10 @@ impl MediaKeySession {
     pub fn generate_request(&self, init_data_type: &str, init_data: &[u8]) -> Result<(), EmeError> {
         const WHAT: &str = "generateRequest";
         let mut link = self.cdm.lock_link();
-        let (session_type, robustness) = {
+        let (key_system, session_type, robustness) = {
             let mut s = self.state();
             s.initialize(WHAT)?;
-            (s.session_type, s.robustness)
+            (s.key_system, s.session_type, s.robustness)
         };
         if init_data_type.is_empty() {
             return Err(EmeError::TypeError(format!(
@@ -132,7 +132,7 @@ impl MediaKeySession {
             )),
             e => EmeError::TypeError(format!("{WHAT}: invalid {ty} init data: {e}")),
         })?;
-        let (handle, session_id) = link.open_session(session_type, robustness)?;
+        let (handle, session_id) = link.open_session(key_system, session_type, robustness)?;
         let req = GenerateRequest {
             init_data_type: ty,
             init_data,
@@ -156,6 +156,11 @@ impl MediaKeySession {
         s.session_id = session_id;
         s.callable = true;
         s.apply_state(state, false);
+        if message_type == MessageType::IndividualizationRequest {
+            // The device must be provisioned first; the license request follows the
+            // provisioning response (see `update`).
+            s.pending_init = Some((ty, init_data.to_vec()));
+        }
         s.events.push_back(MediaKeySessionEvent::Message {
             message_type,
             message,
@@ -178,7 +183,7 @@ impl MediaKeySession {
     pub fn load(&self, session_id: &str) -> Result<bool, EmeError> {
         const WHAT: &str = "load";
         let mut link = self.cdm.lock_link();
-        let robustness = {
+        let (key_system, robustness) = {
             let mut s = self.state();
             s.initialize(WHAT)?;
             if session_id.is_empty() {
@@ -189,7 +194,7 @@ impl MediaKeySession {
                     "{WHAT}: only persistent-license sessions can be loaded"
                 )));
             }
-            s.robustness
+            (s.key_system, s.robustness)
         };
         // §6.6.3 step 8.1: sanitize. Session ids are printable ASCII, at most 64 bytes.
         if session_id.len() > MAX_SESSION_ID_LEN
@@ -199,7 +204,7 @@ impl MediaKeySession {
                 "{WHAT}: sessionId is not a valid session id"
             )));
         }
-        let Some((handle, loaded)) = link.load(robustness, session_id)? else {
+        let Some((handle, loaded)) = link.load(key_system, robustness, session_id)? else {
             return Ok(false);
         };
         let mut s = self.state();
@@ -238,10 +243,98 @@ impl MediaKeySession {
             )));
         }
         let state = link.call(handle, &Update { response }, WHAT)?;
+        let pending = {
+            let mut s = self.state();
+            s.apply_state(state, true);
+            s.updated = link.next_update();
+            s.pending_init.take()
+        };
+        // A provisioning response was accepted: now the license request (EME: the CDM
+        // continues `generateRequest()` after individualization).
+        if let Some((init_data_type, init_data)) = pending {
+            let req = GenerateRequest {
+                init_data_type,
+                init_data: &init_data,
+            };
+            let answer = link.call(handle, &req, WHAT);
+            let mut s = self.state();
+            match answer {
+                Ok(Message {
+                    message_type,
+                    message,
+                    state,
+                }) => {
+                    s.apply_state(state, false);
+                    if message_type == MessageType::IndividualizationRequest {
+                        s.pending_init = Some((init_data_type, init_data));
+                    }
+                    s.events.push_back(MediaKeySessionEvent::Message {
+                        message_type,
+                        message,
+                    });
+                }
+                Err(e) => {
+                    // Kept: a later `update` with another provisioning response retries.
+                    s.pending_init = Some((init_data_type, init_data));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the secure world whether the license is due for renewal (its policy's renewal
+    /// interval passed); if so a `license-renewal` message is queued and `true` answered.
+    /// Non-EME: a browser CDM runs this on a timer; a player calls it periodically (the
+    /// session manager does, when it holds the session). At most one renewal request is
+    /// outstanding at a time. Always `false` for Clear Key.
+    pub fn renew_if_due(&self) -> Result<bool, EmeError> {
+        const WHAT: &str = "renewal";
+        let mut link = self.cdm.lock_link();
+        let handle = self.state().callable_handle(WHAT)?;
+        let Message {
+            message_type,
+            message,
+            state,
+        } = link.call(handle, &Renew, WHAT)?;
+        let mut s = self.state();
+        s.apply_state(state, false);
+        if message.is_empty() {
+            return Ok(false);
+        }
+        s.events.push_back(MediaKeySessionEvent::Message {
+            message_type,
+            message,
+        });
+        Ok(true)
+    }
+
+    /// Passes content keys delivered in the media (the data of a `pssh` box of the protected
+    /// key system, `protected_license::SYSTEM_ID`) to the secure world, which unwraps them
+    /// with the license's entitlement key: they become usable with no license request.
+    /// Non-EME (a browser CDM receives them through `generateRequest`'s in-band path).
+    ///
+    /// Errors: closed or not yet licensed → `InvalidStateError`; a record that does not
+    /// unwrap under the session's entitlement keys → `TypeError` (nothing changes).
+    pub fn add_in_band_keys(&self, record: &[u8]) -> Result<(), EmeError> {
+        const WHAT: &str = "in-band keys";
+        let mut link = self.cdm.lock_link();
+        let handle = self.state().callable_handle(WHAT)?;
+        if record.is_empty() || record.len() > MAX_INIT_DATA_LEN {
+            return Err(EmeError::TypeError(format!(
+                "{WHAT}: the record must be 1 to {MAX_INIT_DATA_LEN} bytes"
+            )));
+        }
+        let state = link.call(handle, &AddInBandKeys { record }, WHAT)?;
         let mut s = self.state();
         s.apply_state(state, true);
         s.updated = link.next_update();
         Ok(())
+    }
+
+    /// The key system the session serves.
+    pub fn key_system(&self) -> KeySystem {
+        self.state().key_system
     }
 
     /// EME `close()` (§6.6.5): closes the session in the secure world (its keys are wiped)
@@ -324,10 +417,15 @@ impl Drop for MediaKeySession {
 pub(crate) fn new_session(
     cdm: Arc<Cdm>,
     link: &mut Link,
+    key_system: KeySystem,
     session_type: SessionType,
     robustness: Robustness,
 ) -> MediaKeySession {
-    let inner = Arc::new(Mutex::new(SessionInner::new(session_type, robustness)));
+    let inner = Arc::new(Mutex::new(SessionInner::new(
+        key_system,
+        session_type,
+        robustness,
+    )));
     link.register(&inner);
     MediaKeySession { cdm, inner }
 }

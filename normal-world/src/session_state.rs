@@ -6,7 +6,9 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cdm_core::abi::SessionState;
-use cdm_core::eme::{ClosedReason, KeyStatus, MessageType, Robustness, SessionType};
+use cdm_core::eme::{
+    ClosedReason, InitDataType, KeyStatus, KeySystem, MessageType, Robustness, SessionType,
+};
 use cdm_core::KeyId;
 
 use crate::error::EmeError;
@@ -71,6 +73,7 @@ impl MediaKeyStatusMap {
 /// `MediaKeys` (which closes it when the secure world is lost and looks up keys in it).
 #[derive(Debug)]
 pub(crate) struct SessionInner {
+    pub(crate) key_system: KeySystem,
     pub(crate) session_type: SessionType,
     pub(crate) robustness: Robustness,
     /// Secure-world handle, once the session is open there.
@@ -88,11 +91,21 @@ pub(crate) struct SessionInner {
     /// prefers the most recently updated session holding a key.
     pub(crate) updated: u64,
     pub(crate) events: VecDeque<MediaKeySessionEvent>,
+    /// The init data of a `generateRequest()` that was answered with an
+    /// `individualization-request`: the license request is generated from it once the
+    /// provisioning response is accepted.
+    pub(crate) pending_init: Option<(InitDataType, Vec<u8>)>,
 }
 
 impl SessionInner {
-    pub(crate) fn new(session_type: SessionType, robustness: Robustness) -> SessionInner {
+    pub(crate) fn new(
+        key_system: KeySystem,
+        session_type: SessionType,
+        robustness: Robustness,
+    ) -> SessionInner {
         SessionInner {
+            key_system,
+            pending_init: None,
             session_type,
             robustness,
             handle: None,

@@ -227,6 +227,7 @@ fn first_supported_configuration_wins_and_answers_are_stable() {
 fn negotiate_with_storage(c: Config) -> Result<Config, EmeError> {
     let options = KeySystemOptions {
         storage_dir: Some("/nonexistent/tee-cdm-config-test".into()),
+        ..KeySystemOptions::default()
     };
     request_media_key_system_access_with("org.w3.clearkey", &[c], &options)
         .map(|a| a.get_configuration())
@@ -282,6 +283,7 @@ fn media_keys_refuse_a_persistent_configuration_without_storage() {
     // none: createMediaKeys must not hand out a configuration it cannot honour.
     let options = KeySystemOptions {
         storage_dir: Some("/nonexistent/tee-cdm-config-test".into()),
+        ..KeySystemOptions::default()
     };
     let c = Config {
         session_types: Some(vec!["persistent-license".into()]),

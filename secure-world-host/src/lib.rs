@@ -85,6 +85,88 @@ pub enum HostError {
         /// The I/O error.
         source: io::Error,
     },
+    /// The protected key system's root key file could not be read or is not 65 bytes.
+    #[error("protected root {}: {why}", path.display())]
+    ProtectedRoot {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        why: String,
+    },
+}
+
+/// What a host's secure worlds are built with.
+#[derive(Clone, Debug, Default)]
+pub struct HostSettings {
+    /// Where persistent licenses (and the protected key system's device identity) are kept
+    /// (`hal::platform::HostPersistence`); `None`: temporary sessions only.
+    pub storage: Option<PathBuf>,
+    /// The protected key system's pinned root public key (65 bytes, as the license server's
+    /// `protected-init` writes `root.pub`); `None`: `org.teecdm.protected` is not offered.
+    pub protected_root: Option<[u8; 65]>,
+    /// Test emulation: the clock reads whole seconds since the Unix epoch from this file
+    /// instead of the system clock. Protects nothing; it lets a test move time.
+    pub emulated_clock: Option<PathBuf>,
+    /// Test emulation: the outputs' HDCP version is read from this file (`none`, `1.4`,
+    /// `2.2`, …; missing file: none). Protects nothing; it lets a test change the level.
+    pub emulated_hdcp: Option<PathBuf>,
+}
+
+impl HostSettings {
+    /// Reads a root file (exactly 65 bytes) into [`HostSettings::protected_root`].
+    pub fn read_protected_root(&mut self, path: &Path) -> Result<(), HostError> {
+        let bad = |why: String| HostError::ProtectedRoot {
+            path: path.to_path_buf(),
+            why,
+        };
+        let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let root: [u8; 65] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad(format!("{} bytes, not 65", bytes.len())))?;
+        self.protected_root = Some(root);
+        Ok(())
+    }
+}
+
+/// The host's clock: the system clock, or a file a test writes (see
+/// [`HostSettings::emulated_clock`]).
+#[derive(Clone, Debug)]
+pub enum HostClock {
+    /// `hal::platform::SystemClock`.
+    System,
+    /// Seconds since the epoch read from the file at every query; unreadable: no time.
+    File(PathBuf),
+}
+
+impl Clock for HostClock {
+    fn now_ms(&self) -> Option<i64> {
+        match self {
+            HostClock::System => hal::platform::SystemClock.now_ms(),
+            HostClock::File(path) => {
+                let text = std::fs::read_to_string(path).ok()?;
+                text.trim().parse::<i64>().ok()?.checked_mul(1000)
+            }
+        }
+    }
+}
+
+/// The outputs' HDCP level read from a file at every query (see
+/// [`HostSettings::emulated_hdcp`]).
+#[derive(Clone, Debug)]
+pub struct FileOutputProtection(pub PathBuf);
+
+impl hal::platform::OutputProtection for FileOutputProtection {
+    fn hdcp(&self) -> hal::platform::Hdcp {
+        use std::str::FromStr;
+        let Ok(text) = std::fs::read_to_string(&self.0) else {
+            return hal::platform::Hdcp::NONE;
+        };
+        cdm_core::HdcpVersion::from_str(text.trim())
+            .ok()
+            .and_then(|v| hal::platform::Hdcp::from_bcd(v.to_wire()))
+            .unwrap_or(hal::platform::Hdcp::NONE)
+    }
 }
 
 /// The secure world a host serves: [`host_world`] without storage; with `storage`, one that
@@ -92,20 +174,40 @@ pub enum HostError {
 /// fails its checks (rolled back, altered) is logged and still served: temporary sessions
 /// work and every persistent-license operation answers the reason.
 pub fn host_world_in(storage: Option<&Path>) -> Result<impl Entry, HostError> {
-    let Some(dir) = storage else {
-        return Ok(SecureWorld::new(StdPlatform::host(), Config::default())?);
+    host_world_with(&HostSettings {
+        storage: storage.map(Path::to_path_buf),
+        ..HostSettings::default()
+    })
+}
+
+/// [`host_world_in`] with every setting of a host: storage, the protected key system's root
+/// and the test emulations of time and output protection.
+pub fn host_world_with(settings: &HostSettings) -> Result<impl Entry, HostError> {
+    let clock = match &settings.emulated_clock {
+        Some(path) => HostClock::File(path.clone()),
+        None => HostClock::System,
+    };
+    let mut platform = hal::platform::Platform::new(
+        hal::platform::SystemRandom::new(),
+        clock,
+        hal::platform::DigestSink::new(),
+        hal::aes::Engine::detect(),
+    );
+    if let Some(path) = &settings.emulated_hdcp {
+        platform = platform.with_output_protection(FileOutputProtection(path.clone()));
+    }
+    let config = Config {
+        protected_root: settings.protected_root,
+        ..Config::default()
+    };
+    let Some(dir) = settings.storage.as_deref() else {
+        return Ok(SecureWorld::new(platform, config)?);
     };
     let p = hal::platform::HostPersistence::open(dir).map_err(|source| HostError::Storage {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let world = SecureWorld::with_storage(
-        StdPlatform::host(),
-        Config::default(),
-        p.storage,
-        p.counter,
-        &p.root_key,
-    )?;
+    let world = SecureWorld::with_storage(platform, config, p.storage, p.counter, &p.root_key)?;
     if let Some(status) = world.storage_fault() {
         tracing::error!(status = status.name(), "persistent licenses unavailable");
     }
@@ -447,7 +549,8 @@ where
 
 /// The usage line.
 pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--storage DIR] \
-                         [--allow-uid UID] [--max-clients N] [--frame-timeout-ms MS]";
+                         [--allow-uid UID] [--max-clients N] [--frame-timeout-ms MS] \
+                         [--protected-root FILE] [--emulated-clock FILE] [--emulated-hdcp FILE]";
 
 /// Environment variable arming the crash-test hook (`hal::platform::crash_test`): the host
 /// kills itself with SIGKILL at that durable storage step. For crash-consistency tests only.
@@ -481,7 +584,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         ExitCode::from(2)
     };
     let mut socket: Option<PathBuf> = None;
-    let mut storage: Option<PathBuf> = None;
+    let mut settings = HostSettings::default();
     let mut once = false;
     let mut options = ServeOptions::default();
     let mut args = args.into_iter();
@@ -492,7 +595,24 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 None => return usage(),
             },
             Some("--storage") => match args.next() {
-                Some(p) => storage = Some(PathBuf::from(p)),
+                Some(p) => settings.storage = Some(PathBuf::from(p)),
+                None => return usage(),
+            },
+            Some("--protected-root") => match args.next() {
+                Some(p) => {
+                    if let Err(e) = settings.read_protected_root(Path::new(&p)) {
+                        eprintln!("secure-world-host: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                None => return usage(),
+            },
+            Some("--emulated-clock") => match args.next() {
+                Some(p) => settings.emulated_clock = Some(PathBuf::from(p)),
+                None => return usage(),
+            },
+            Some("--emulated-hdcp") => match args.next() {
+                Some(p) => settings.emulated_hdcp = Some(PathBuf::from(p)),
                 None => return usage(),
             },
             Some("--once") => once = true,
@@ -523,20 +643,24 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     }
     // Fail before listening if the secure world cannot be built at all.
-    if let Err(e) = host_world_in(storage.as_deref()) {
+    if let Err(e) = host_world_with(&settings) {
         eprintln!("secure-world-host: {e}");
         return ExitCode::FAILURE;
     }
     let served = if once {
-        serve_unix_socket(&socket, true, || host_world_in(storage.as_deref()))
+        serve_unix_socket(&socket, true, || host_world_with(&settings))
     } else {
         serve_clients(&socket, &options, move |with_storage| {
-            if storage.is_some() && !with_storage {
+            if settings.storage.is_some() && !with_storage {
                 tracing::warn!(
                     "storage in use by another client: this one gets no persistent licenses"
                 );
             }
-            host_world_in(storage.as_deref().filter(|_| with_storage))
+            let mut these = settings.clone();
+            if !with_storage {
+                these.storage = None;
+            }
+            host_world_with(&these)
         })
     };
     match served {

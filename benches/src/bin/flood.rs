@@ -201,6 +201,7 @@ impl World {
         };
         let options = KeySystemOptions {
             storage_dir: persistent.then(|| storage.to_path_buf()),
+            ..KeySystemOptions::default()
         };
         request_media_key_system_access_with("org.w3.clearkey", &[config], &options)
             .and_then(|a| a.create_media_keys())

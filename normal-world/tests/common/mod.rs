@@ -44,6 +44,7 @@ pub fn media_keys_with_storage_env(
 ) -> (MediaKeys, Option<HostProcess>) {
     let options = KeySystemOptions {
         storage_dir: Some(dir.to_path_buf()),
+        ..KeySystemOptions::default()
     };
     let access =
         request_media_key_system_access_with("org.w3.clearkey", &[persistent_config()], &options)
