@@ -112,7 +112,8 @@ pub use access::{
     MediaKeySystemAccess,
 };
 pub use cdm_core::eme::{
-    ClosedReason, EncryptionScheme, KeyStatus, MessageType, Robustness, SessionType,
+    ClosedReason, EncryptionScheme, HdcpVersion, KeyStatus, KeySystem, MessageType, Robustness,
+    SessionType,
 };
 pub use config::{
     MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeysRequirement,
