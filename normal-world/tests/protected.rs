@@ -598,7 +598,12 @@ fn negotiation_needs_a_pinned_root_and_a_distinctive_identifier() {
         session_types: None,
         ..config()
     };
-    assert!(request_media_key_system_access_with(KEY_SYSTEM, &[no_id.clone()], &options).is_err());
+    assert!(request_media_key_system_access_with(
+        KEY_SYSTEM,
+        std::slice::from_ref(&no_id),
+        &options
+    )
+    .is_err());
     let optional = MediaKeySystemConfiguration {
         distinctive_identifier: MediaKeysRequirement::Optional,
         ..no_id
