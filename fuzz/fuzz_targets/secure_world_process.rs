@@ -37,6 +37,15 @@ impl Clock for FixedClock {
     }
 }
 
+/// The P-256 base point, uncompressed (SEC 2 §2.4.2).
+const P256_G: [u8; 65] = [
+    0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40,
+    0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2,
+    0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a, 0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e,
+    0x16, 0x2b, 0xce, 0x33, 0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51,
+    0xf5,
+];
+
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {
     let n = n.min(data.len());
     let (head, rest) = data.split_at(n);
@@ -65,7 +74,9 @@ fn snapshot<W: FnMut(&[u8], &mut Vec<u8>)>(mut process: W, sessions: &[u64]) -> 
 
 fuzz_target!(|data: &[u8]| {
     let platform = Platform::new(FuzzRng(RefCell::new(TestRng::new(0x9e37_79b9_7f4a_7c15))), FixedClock, DigestSink::new(), Engine::detect());
-    let config = Config { max_sessions: 4, max_keys_per_session: 4, max_secure_buffers: 4, max_secure_buffer_bytes: 1 << 20, ..Config::default() };
+    // The protected key system is on, its root pinned to the P-256 generator (any valid point
+    // does: the fuzzer cannot make signatures, so it drives the parsers and the rejections).
+    let config = Config { max_sessions: 4, max_keys_per_session: 4, max_secure_buffers: 4, max_secure_buffer_bytes: 1 << 20, protected_root: Some(P256_G), ..Config::default() };
     let Ok(mut world) = SecureWorld::new(platform, config) else { return };
     let mut sessions: Vec<u64> = Vec::new();
     let mut response = Vec::new();
