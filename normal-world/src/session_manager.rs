@@ -397,17 +397,25 @@ impl Shared {
             s.generate_request(&key.init_data_type, &key.init_data)?;
             Ok(s)
         })?;
-        let request = s
-            .drain_events()
-            .into_iter()
-            .find_map(|e| match e {
-                MediaKeySessionEvent::Message {
-                    message_type: MessageType::LicenseRequest,
-                    message,
-                } => Some(message),
-                _ => None,
-            })
-            .ok_or(AcquireError::NoMessage)?;
+        let mut first = first_message(&s)?;
+        if first.0 == MessageType::IndividualizationRequest {
+            // A protected-system device not provisioned yet: provisioning comes first, then
+            // the session queues its license request.
+            let answer = self
+                .fetcher
+                .fetch(MessageType::IndividualizationRequest, &first.1)
+                .map_err(AcquireError::from)
+                .and_then(|a| s.update(&a).map_err(AcquireError::from));
+            if let Err(e) = answer {
+                let _ = s.close();
+                return Err(e);
+            }
+            first = first_message(&s)?;
+        }
+        let request = match first {
+            (MessageType::LicenseRequest, message) => message,
+            _ => return Err(AcquireError::NoMessage),
+        };
         self.count(|c| c.license_requests = c.license_requests.saturating_add(1));
         let license = self.fetcher.fetch(MessageType::LicenseRequest, &request);
         let outcome = license
@@ -423,6 +431,20 @@ impl Shared {
         }
         Ok(s)
     }
+}
+
+/// The first message a session queued (its type and body).
+fn first_message(s: &MediaKeySession) -> Result<(MessageType, Vec<u8>), AcquireError> {
+    s.drain_events()
+        .into_iter()
+        .find_map(|e| match e {
+            MediaKeySessionEvent::Message {
+                message_type,
+                message,
+            } => Some((message_type, message)),
+            _ => None,
+        })
+        .ok_or(AcquireError::NoMessage)
 }
 
 fn all_usable(statuses: &MediaKeyStatusMap, kids: &[KeyId]) -> bool {

@@ -617,3 +617,65 @@ fn negotiation_needs_a_pinned_root_and_a_distinctive_identifier() {
         request_media_key_system_access_with("org.w3.clearkey", &[config()], &options).is_err()
     );
 }
+
+/// The session manager's fetcher for the protected system: each message type to its route.
+struct Fetcher<'w> {
+    world: &'w World,
+    calls: std::sync::Mutex<Vec<MessageType>>,
+}
+
+impl normal_world::session_manager::LicenseFetcher for Fetcher<'_> {
+    fn fetch(
+        &self,
+        message_type: MessageType,
+        message: &[u8],
+    ) -> Result<Vec<u8>, normal_world::session_manager::FetchError> {
+        self.calls.lock().unwrap().push(message_type);
+        let route = match message_type {
+            MessageType::IndividualizationRequest => "/protected/provision",
+            MessageType::LicenseRequest => "/protected/license",
+            MessageType::LicenseRenewal => "/protected/renewal",
+            MessageType::LicenseRelease => "/protected/release",
+        };
+        self.world
+            .post(route, message)
+            .map_err(normal_world::session_manager::FetchError)
+    }
+}
+
+#[test]
+fn the_session_manager_provisions_once_then_reuses_sessions() {
+    use normal_world::session_manager::{ManagerConfig, ManualClock, SessionManager};
+    let w: &'static World = Box::leak(Box::new(World::new("pl-manager")));
+    let fetcher = Arc::new(Fetcher {
+        world: w,
+        calls: std::sync::Mutex::new(Vec::new()),
+    });
+    let manager = SessionManager::new(
+        w.media_keys(Kind::InProcess),
+        fetcher.clone(),
+        Arc::new(ManualClock::new()),
+        ManagerConfig::default(),
+    );
+    let a = manager
+        .acquire("keyids", &keyids(&[&SW_KID]), SessionType::Temporary)
+        .unwrap();
+    assert_decrypts(manager.media_keys(), &SW_KID, &SW_KEY);
+    drop(a);
+    // The same content again: the kept-alive session, no message at all.
+    let _b = manager
+        .acquire("keyids", &keyids(&[&SW_KID]), SessionType::Temporary)
+        .unwrap();
+    // Other content: a license request, no second provisioning.
+    let _c = manager
+        .acquire("keyids", &keyids(&[&HDCP_KID]), SessionType::Temporary)
+        .unwrap();
+    assert_eq!(
+        *fetcher.calls.lock().unwrap(),
+        vec![
+            MessageType::IndividualizationRequest,
+            MessageType::LicenseRequest,
+            MessageType::LicenseRequest
+        ]
+    );
+}
