@@ -23,6 +23,13 @@
 //!    started; `load(sessionId)` restores the keys with no license request and every sample
 //!    plays; `remove()` sends the record of license destruction, the server's acknowledgement
 //!    deletes it, and a third process finds nothing to load.
+//! 9. The protected key system, `org.teecdm.protected` (`playback/protected.rs`): the
+//!    reference license server in this process with fresh key material and keys under
+//!    policies (renewal, `HW_SECURE_DECODE` with HDCP 2.2, persistable); a secure world
+//!    pinning its root; `setServerCertificate`, provisioning (`individualization-request`), an
+//!    encrypted license request, every sample verified (the `HW_SECURE_DECODE` key's through
+//!    secure buffers), `getStatusForPolicy`, renewal, and a persistent license loaded in a new
+//!    secure-world process and then released. Its content keys never reach this process.
 //!
 //! Exits non-zero, with the reason, if any check fails.
 #![forbid(unsafe_code)]
@@ -45,6 +52,10 @@ use normal_world::{
     MediaKeysRequirement, MessageType, OutputWish, Robustness, SampleDescription, SessionType,
 };
 use ring::rand::{SecureRandom, SystemRandom};
+
+// Not `examples/protected.rs`, which cargo would take for an example of its own.
+#[path = "playback/protected.rs"]
+mod protected;
 
 const VIDEO_SAMPLES: usize = 240;
 const AUDIO_SAMPLES: usize = 480;
@@ -288,7 +299,9 @@ fn run() -> Result<(), Failure> {
     let (video_kid, video_key, audio_kid, audio_key) = (take(0), take(1), take(2), take(3));
     let keys = [(video_kid, video_key), (audio_kid, audio_key)];
 
-    println!("tee-cdm playback: Clear Key through an out-of-process secure world\n");
+    println!(
+        "tee-cdm playback: Clear Key, then the protected key system, through an out-of-process secure world\n"
+    );
     let samples = make_content(&video_key, &audio_key, video_kid, audio_kid);
     let total: usize = samples.iter().map(|s| s.clear.len()).sum();
     println!(
@@ -465,6 +478,8 @@ fn run() -> Result<(), Failure> {
         "both sessions closed",
     )?;
     persistent(&exe, &persistent_base, &pssh, &keys, &samples)?;
+    drop(samples);
+    protected::run(&exe)?;
     println!("\nOK: every sample verified");
     Ok(())
 }
