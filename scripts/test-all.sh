@@ -159,6 +159,11 @@ cargo bench --workspace --no-run
 step "flood simulation (--quick)"
 cargo run --release -p benches --bin flood -- --quick
 
+# README's first command: the main job (Clear Key online and offline, then the protected key
+# system against the reference license server), out of process, every sample verified.
+step "main job: cargo run --release -p normal-world --example playback"
+cargo run --release -p normal-world --example playback
+
 # Installs chromium and ffmpeg (apt) and the npm packages it needs by itself.
 step "browser: headless Chromium plays Clear Key MP4 with a license from license-server"
 bash scripts/browser-test.sh
