@@ -81,17 +81,19 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         }
     }
 
-    /// EME `setServerCertificate`.
+    /// EME `setServerCertificate`. Without the protected key system no key system takes a
+    /// certificate: `InvalidServerCertificate` as well (`docs/abi.md`, status `0x0303`).
     pub(super) fn set_server_certificate(
         &mut self,
         header: &Header,
         certificate: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        if self.protected.is_none() {
+            return Err(Error::ServerCertificate);
+        }
         let now = now_secs(&self.platform.clock)?;
-        let protected = self.protected.as_mut().ok_or(Error::NotSupported(
-            "no key system takes a server certificate",
-        ))?;
+        let protected = self.protected.as_mut().ok_or(Error::ServerCertificate)?;
         super::reserve_response(out, 0)?;
         protected.set_server_certificate(certificate, now)?;
         write::<SetServerCertificate<'_>>(&cdm_core::abi::Done, header, out)
