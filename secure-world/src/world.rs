@@ -23,7 +23,7 @@ use hal::platform::{
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
-use crate::protected::{now_secs, Protected, Requirement};
+use crate::protected::{read_clock, Protected, Requirement};
 use crate::secure_buffer::Pool;
 use crate::session::Session;
 use crate::store::Store;
@@ -734,7 +734,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let protected_now = match session.key_system() {
             KeySystem::ClearKey => None,
             KeySystem::Protected => {
-                let now = now_secs(&platform.clock)?;
+                let now = read_clock(&platform.clock)?;
                 session.refresh(now, platform.output_protection.hdcp());
                 Some(now)
             }

@@ -24,8 +24,8 @@ use protected_license::messages::{
 use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
 use crate::error::Error;
 use crate::protected::{
-    decode_extension, encode_device, encode_extension, now_secs, protocol, Entitlement,
-    LicenseState, ProtectedSession, Requirement, RngAdapter,
+    decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
+    LicenseState, Now, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
 
@@ -60,14 +60,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             return Err(Error::Internal("session index"));
         };
         if session.protected().is_some() {
-            let now = now_secs(&self.platform.clock)?;
-            session.refresh(now, hdcp);
+            let time = read_clock(&self.platform.clock)?;
+            session.refresh(time, hdcp);
         }
         Ok(())
     }
 
     /// Records the first decrypt of session `i` (the playback duration starts).
-    pub(super) fn started_playback(&mut self, i: usize, now: u64) {
+    pub(super) fn started_playback(&mut self, i: usize, time: Now) {
         let hdcp = self.platform.output_protection.hdcp();
         if let Some(session) = self.sessions.get_mut(i) {
             let first = session
@@ -75,8 +75,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .and_then(|p| p.license.as_mut())
                 .filter(|l| l.first_playback.is_none());
             if let Some(license) = first {
-                license.first_playback = Some(now);
-                session.refresh(now, hdcp);
+                license.first_playback = Some(time.secs);
+                session.refresh(time, hdcp);
             }
         }
     }
@@ -92,7 +92,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if self.protected.is_none() {
             return Err(Error::ServerCertificate);
         }
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let protected = self.protected.as_mut().ok_or(Error::ServerCertificate)?;
         super::reserve_response(out, 0)?;
         protected.set_server_certificate(certificate, now)?;
@@ -128,7 +128,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         init_data: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Self {
             platform,
@@ -231,7 +231,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Self {
             platform,
@@ -278,7 +278,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
         let Self {
@@ -360,7 +361,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             p.license = Some(license);
             p.renewal_pending = false;
         }
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         Ok(())
     }
 
@@ -371,7 +372,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let Self {
             platform,
@@ -435,7 +437,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
         };
         set(session, policy, now, first_playback);
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         let answered = session
             .state(None)
             .and_then(|state| write::<Update<'_>>(&state, header, out))
@@ -447,7 +449,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             });
         if let Err(e) = answered {
             set(session, old_policy, old_accepted, old_first);
-            session.refresh(now, hdcp);
+            session.refresh(time, hdcp);
             return Err(e);
         }
         if let Some(p) = session.protected_mut() {
@@ -464,7 +466,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let Self {
             platform,
             sessions,
@@ -512,7 +514,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         i: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let Self {
             platform,
             sessions,
@@ -570,7 +572,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = self.protected_session(i)?;
         let due = match session.protected().and_then(|p| p.license.as_ref()) {
             Some(license) if session.is_requested() => {
-                let now = now_secs(&self.platform.clock)?;
+                let now = read_clock(&self.platform.clock)?.secs;
                 let pending = session.protected().is_some_and(|p| p.renewal_pending);
                 let due_at = license.policy.renewal_due(license.accepted_at);
                 (!pending && due_at.is_some_and(|t| t <= now)).then_some((now, license.session_id))
@@ -630,7 +632,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
         let engine = self.platform.engine;
@@ -672,7 +674,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
         write::<AddInBandKeys<'_>>(&state, header, out)?;
         session.commit_license(schedules, new_kids);
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         Ok(())
     }
 
@@ -686,7 +688,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         released: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let claims = self.claims();
         let ext = stored
@@ -738,7 +741,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let max_keys = self.config.max_keys_per_session;
         let mut session =
             Session::restored(handle, id, effective, keys, released, max_keys, Some(ps))?;
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         let state = session.state(None)?;
         let mut answered = *header;
         answered.session = handle;
