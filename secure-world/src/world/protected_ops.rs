@@ -335,7 +335,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             first_playback: None,
             entitlements,
         };
-        restrict(&mut state, &rules, hdcp);
+        loaded_statuses(&mut state, &rules, license.usable_at(time), hdcp);
         state.expiration_ms = license.expiration_ms();
         let record = match (persistent, store.as_ref()) {
             (false, _) => None,
@@ -643,10 +643,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if !session.is_requested() {
             return Err(Error::InvalidState("no license in the session"));
         }
+        // The answer lists the statuses of now (as GetKeyStatuses would), not the last ones
+        // computed.
+        session.refresh(time, hdcp);
         let license = session
             .protected()
             .and_then(|p| p.license.as_ref())
             .ok_or(Error::InvalidState("no protected license in the session"))?;
+        let usable = license.usable_at(time);
         let parsed = RotationRecord::parse(record).map_err(protocol)?;
         let entitlement = license
             .entitlements
@@ -670,7 +674,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         }
         drop(unwrapped);
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
-        restrict(&mut state, &rules, hdcp);
+        loaded_statuses(&mut state, &rules, usable, hdcp);
         let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
         write::<AddInBandKeys<'_>>(&state, header, out)?;
         session.commit_license(schedules, new_kids);
@@ -778,17 +782,23 @@ fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
         .map(|(_, r, h)| Requirement::from_license(*r, *h))
 }
 
-/// Marks the keys of `rules` whose minimum HDCP the outputs do not meet `output-restricted`
-/// in an answer being built.
-fn restrict(state: &mut SessionState, rules: &Rules, hdcp: Hdcp) {
+/// Sets, in an answer being built, the statuses the keys of `rules` will have once loaded
+/// (what `Session::refresh` will compute): `expired` when the license is not `usable` now,
+/// else `output-restricted` when the outputs do not meet the key's minimum HDCP, else
+/// `usable`.
+fn loaded_statuses(state: &mut SessionState, rules: &Rules, usable: bool, hdcp: Hdcp) {
     for (kid, status) in &mut state.key_statuses {
         let rule = rules
             .iter()
             .find(|(k, _, _)| k.as_slice() == kid.as_bytes());
         if let Some((_, r, h)) = rule {
-            if Requirement::from_license(*r, *h).min_hdcp > hdcp {
-                *status = KeyStatus::OutputRestricted;
-            }
+            *status = if !usable {
+                KeyStatus::Expired
+            } else if Requirement::from_license(*r, *h).min_hdcp > hdcp {
+                KeyStatus::OutputRestricted
+            } else {
+                KeyStatus::Usable
+            };
         }
     }
 }
