@@ -13,7 +13,7 @@ use cdm_core::abi::{
     PolicyStatus, Remove, Renew, SessionState, SetServerCertificate, Update,
 };
 use cdm_core::{ClosedReason, ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
-use hal::platform::{Clock, Hdcp, SecureOutputSink, SecureRandom};
+use hal::platform::{Clock, Hdcp, Platform, SecureOutputSink, SecureRandom};
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
 use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, LicensedKey};
 use protected_license::messages::{
@@ -28,6 +28,7 @@ use crate::protected::{
     LicenseState, Now, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
+use crate::store::{Store, StoreError};
 
 /// Key rules as stored: key ID, required robustness, minimum HDCP.
 type Rules = Vec<([u8; 16], PlRobustness, PlHdcp)>;
@@ -759,6 +760,44 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         self.sessions.push(session);
         Ok(())
     }
+}
+
+/// Before the first clear output of a `persistent-license` session whose license limits
+/// playback: stores when playback started, so that closing and loading the session again
+/// does not restart the playback duration (the in-memory start is set once the decrypt
+/// succeeded, `SecureWorld::started_playback`). A failure refuses the decrypt. If the decrypt
+/// fails after this, the stored start is slightly early, which only shortens playback; the
+/// next decrypt stores its own time again.
+pub(super) fn store_playback_start<R: SecureRandom, C: Clock, S: SecureOutputSink>(
+    session: &Session,
+    store: Option<&mut Store>,
+    now: Now,
+    platform: &Platform<R, C, S>,
+) -> Result<(), Error> {
+    if session.session_type() != SessionType::PersistentLicense {
+        return Ok(());
+    }
+    let starts = session
+        .protected()
+        .and_then(|p| p.license.as_ref())
+        .is_some_and(|l| l.first_playback.is_none() && l.policy.playback_duration != 0);
+    if !starts {
+        return Ok(());
+    }
+    let store = store.ok_or(Error::Internal("persistent session without storage"))?;
+    let id = session.id().as_bytes();
+    let entry = store.find(id)?.ok_or(Error::Store(StoreError::Missing))?;
+    let stored = store.read(entry)?;
+    let ext = stored
+        .protected
+        .as_ref()
+        .ok_or(Error::Internal("stored protected license"))?;
+    let (mut license, rules) = decode_extension(ext)?;
+    license.first_playback = Some(now.secs);
+    let ext = encode_extension(&license, &rules)?;
+    let record = store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?;
+    store.store(id, &record, &platform.rng)?;
+    Ok(())
 }
 
 /// A license's content keys as (key ID, key) pairs (wiped on drop) and their rules.
