@@ -489,12 +489,14 @@ pub(crate) fn decode_extension(
     }
     let mut entitlements = Vec::new();
     entitlements.try_reserve_exact(raw_ents.len())?;
-    for (kid, key, rb, hb) in raw_ents {
-        let robustness = PlRobustness::single(rb).map_err(|_| corrupt())?;
-        let min_hdcp = PlHdcp::from_u8(hb).map_err(|_| corrupt())?;
+    // By reference: moving a `Zeroizing` key out of the vector would leave its bytes in the
+    // vector's block, freed unwiped; `raw_ents` wipes every key in place when dropped.
+    for (kid, key, rb, hb) in &raw_ents {
+        let robustness = PlRobustness::single(*rb).map_err(|_| corrupt())?;
+        let min_hdcp = PlHdcp::from_u8(*hb).map_err(|_| corrupt())?;
         entitlements.push(Entitlement {
-            kid,
-            key: EntitlementKey::new(*key),
+            kid: *kid,
+            key: EntitlementKey::new(**key),
             requirement: Requirement::from_license(robustness, min_hdcp),
             robustness,
             min_hdcp,
