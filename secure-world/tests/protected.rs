@@ -22,9 +22,8 @@ use common::{b64url, pssh_v1};
 use hal::platform::{EmulatedOutputProtection, Hdcp};
 use protected_env::*;
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
-use protected_license::crypto::{ContentKey, EntitlementKey, SigningKey};
+use protected_license::crypto::SigningKey;
 use protected_license::messages::{peek_type, KeyKind, License, MessageType as PlMessage};
-use protected_license::server::rotation_record;
 use protected_license::Policy;
 use secure_world::{Config, SecureWorld};
 
@@ -701,14 +700,6 @@ fn hw_secure_decode_key_never_yields_clear_output() {
 // 7. Entitlement keys and in-band rotation
 // ---------------------------------------------------------------------------------------
 
-fn record(ekid: [u8; 16], ekey: [u8; 16], keys: &[([u8; 16], [u8; 16])]) -> Vec<u8> {
-    let keys: Vec<_> = keys
-        .iter()
-        .map(|(k, v)| (*k, ContentKey::new(*v)))
-        .collect();
-    rotation_record(&ekid, &EntitlementKey::new(ekey), &keys).unwrap()
-}
-
 #[test]
 fn in_band_keys_under_the_entitlement_key_need_no_new_license() {
     let mut pki = Pki::new(12);
@@ -727,13 +718,13 @@ fn in_band_keys_under_the_entitlement_key_need_no_new_license() {
     assert_eq!(dev.decrypt_cenc(s, &KID_E, &KEY_E), Err(Status::NoKey));
     dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
 
-    let rec = record(KID_E, KEY_E, &[(KID_R1, KEY_R1), (KID_R2, KEY_R2)]);
+    let rec = rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1), (KID_R2, KEY_R2)]);
     let before = dev.state(s).unwrap();
 
     // Refused, changing nothing: an unknown entitlement key, the right ID under another key,
     // a flipped bit in a wrapped key, in a key ID, in the entitlement key ID, a truncation.
-    let unknown = record([0x99; 16], KEY_E, &[(KID_R1, KEY_R1)]);
-    let wrong_key = record(KID_E, [0x01; 16], &[(KID_R1, KEY_R1)]);
+    let unknown = rotation([0x99; 16], KEY_E, &[(KID_R1, KEY_R1)]);
+    let wrong_key = rotation(KID_E, [0x01; 16], &[(KID_R1, KEY_R1)]);
     let mut bad: Vec<Vec<u8>> = vec![unknown, wrong_key];
     let header = 6;
     let first_entry = header + 16 + 1;
@@ -777,7 +768,7 @@ fn in_band_keys_under_the_entitlement_key_need_no_new_license() {
 
     // The next rotation replaces R2's key (same key ID, new key).
     let new_r2 = [0x73; 16];
-    dev.add_in_band(s, &record(KID_E, KEY_E, &[(KID_R2, new_r2)]))
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R2, new_r2)]))
         .unwrap();
     dev.decrypt_cenc(s, &KID_R2, &new_r2).unwrap();
     assert_eq!(dev.statuses(s).len(), 3);
@@ -811,7 +802,7 @@ fn in_band_keys_inherit_the_entitlement_keys_robustness() {
         unlimited(),
         &[content(KID_A, KEY_A), hw_entitlement],
     );
-    dev.add_in_band(s, &record(KID_E, KEY_E, &[(KID_R1, KEY_R1)]))
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1)]))
         .unwrap();
     assert_eq!(
         dev.decrypt_cenc(s, &KID_R1, &KEY_R1),
@@ -839,7 +830,7 @@ fn in_band_keys_expire_with_the_license() {
     dev.advance(51);
     // Accepted or refused, an in-band key of an expired license never decrypts and is
     // never announced usable.
-    match dev.add_in_band(s, &record(KID_E, KEY_E, &[(KID_R1, KEY_R1)])) {
+    match dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1)])) {
         Ok(st) => {
             assert_eq!(
                 statuses_of(&st),

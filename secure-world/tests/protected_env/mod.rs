@@ -27,12 +27,13 @@ use hal::platform::{
     Clock, DigestSink, EmulatedOutputProtection, Hdcp, HostPersistence, Platform, SystemRandom,
 };
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
-use protected_license::crypto::{ContentKey, KemKey, PublicKey, SigningKey};
+use protected_license::crypto::{ContentKey, EntitlementKey, KemKey, PublicKey, SigningKey};
 use protected_license::messages::{
     peek_type, KeyKind, License, MessageType as PlMessage, SessionId,
 };
 use protected_license::server::{
-    KeyGrant, LicenseServer, ProvisioningService, RootAuthority, VerifiedLicenseRequest,
+    rotation_record, KeyGrant, LicenseServer, ProvisioningService, RootAuthority,
+    VerifiedLicenseRequest,
 };
 use protected_license::Policy;
 use rand_core::{CryptoRng, RngCore};
@@ -752,4 +753,13 @@ pub fn find(hay: &[u8], needle: &[u8]) -> usize {
         .collect();
     assert_eq!(hits.len(), 1);
     hits[0]
+}
+
+/// A rotation record: `keys` wrapped under the entitlement key `ekey` of ID `ekid`.
+pub fn rotation(ekid: [u8; 16], ekey: [u8; 16], keys: &[([u8; 16], [u8; 16])]) -> Vec<u8> {
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|(k, v)| (*k, ContentKey::new(*v)))
+        .collect();
+    rotation_record(&ekid, &EntitlementKey::new(ekey), &keys).unwrap()
 }
