@@ -1438,3 +1438,113 @@ fn playback_duration_of_a_persistent_license_survives_a_reload() {
     );
     assert_eq!(dev.statuses(s), [(KID_A, KeyStatus::Expired)]);
 }
+
+#[test]
+fn a_license_naming_a_key_twice_is_refused() {
+    // Signed by the server, but inconsistent: which key, which restrictions? A key named
+    // twice could otherwise load one entry's key under the other's restrictions (a
+    // HW_SECURE_DECODE key in clear), and a stored record with a key ID twice no longer loads.
+    let mut pki = Pki::new(27);
+    let dir = TempDir::new("protected-duplicates");
+    let mut dev = Dev::with_storage(&pki, dir.path(), new_clock());
+    let w = witness(&mut pki, &mut dev);
+    for ty in [TEMP, PERSIST] {
+        let (s, _) = dev.open(ty, SW);
+        let request = license_request(&pki, &mut dev, s, &[KID_B]);
+        let twice = pki.issue(
+            &request,
+            dev.now(),
+            persistable(),
+            &[content(KID_B, [0x99; 16]), hw_content(KID_B, KEY_B)],
+        );
+        refused_changes_nothing(&mut dev, s, w, &twice.license, Status::InvalidLicense);
+        let hw_e = grant(
+            KeyKind::Entitlement,
+            KID_E,
+            PlRobustness::HW_SECURE_DECODE,
+            PlHdcp::NONE,
+            [0x98; 16],
+        );
+        let entitlement_twice = pki.issue(
+            &request,
+            dev.now(),
+            persistable(),
+            &[content(KID_A, KEY_A), entitlement(KID_E, KEY_E), hw_e],
+        );
+        refused_changes_nothing(
+            &mut dev,
+            s,
+            w,
+            &entitlement_twice.license,
+            Status::InvalidLicense,
+        );
+        assert_eq!(license_records(&dir), 0);
+        let ok = pki.issue(
+            &request,
+            dev.now(),
+            persistable(),
+            &[hw_content(KID_B, KEY_B)],
+        );
+        dev.update(s, &ok.license).unwrap();
+        assert_eq!(
+            dev.decrypt_cenc(s, &KID_B, &KEY_B),
+            Err(Status::OutputNotAllowed)
+        );
+        dev.decrypt_secure(s, &KID_B, &KEY_B).unwrap();
+    }
+    assert_eq!(license_records(&dir), 1);
+}
+
+#[test]
+fn key_quota_refuses_licenses_and_in_band_keys_without_change() {
+    let mut pki = Pki::new(28);
+    let clock = new_clock();
+    let output = EmulatedOutputProtection::new(Hdcp::V2_3);
+    let config = Config {
+        max_keys_per_session: 2,
+        ..pki.config()
+    };
+    let mut dev = Dev {
+        sw: SecureWorld::new(platform(&clock, &output), config).unwrap(),
+        resp: Vec::new(),
+        next_id: 1,
+        clock,
+        output,
+    };
+    let w = witness(&mut pki, &mut dev);
+    let (s, _) = dev.open(TEMP, SW);
+    let request = license_request(&pki, &mut dev, s, &[KID_A, KID_B, KID_H]);
+    let three = pki.issue(
+        &request,
+        dev.now(),
+        unlimited(),
+        &[
+            content(KID_A, KEY_A),
+            content(KID_B, KEY_B),
+            content(KID_H, KEY_H),
+        ],
+    );
+    refused_changes_nothing(&mut dev, s, w, &three.license, Status::KeyQuotaExceeded);
+    let two = pki.issue(
+        &request,
+        dev.now(),
+        unlimited(),
+        &[content(KID_A, KEY_A), entitlement(KID_E, KEY_E)],
+    );
+    dev.update(s, &two.license).unwrap();
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1)]))
+        .unwrap();
+    let before = dev.state(s).unwrap();
+    assert_eq!(
+        dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R2, KEY_R2)])),
+        Err(Status::KeyQuotaExceeded)
+    );
+    assert_eq!(dev.state(s).unwrap(), before);
+    dev.decrypt_cenc(s, &KID_R1, &KEY_R1).unwrap();
+    assert_eq!(dev.decrypt_cenc(s, &KID_R2, &KEY_R2), Err(Status::NoKey));
+    // A known key ID is replaced, not counted again.
+    let new_r1 = [0x7a; 16];
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, new_r1)]))
+        .unwrap();
+    dev.decrypt_cenc(s, &KID_R1, &new_r1).unwrap();
+}

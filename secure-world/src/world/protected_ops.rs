@@ -312,6 +312,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if persistent && !accepted.policy.can_persist {
             return Err(Error::LicenseMismatch("the license may not be persisted"));
         }
+        // A key ID listed twice has no single key and restrictions (the keys would load
+        // under the first entry's rule, the entitlement used would differ from the one whose
+        // rule applies, and the stored record would not load again): refused.
+        if has_duplicates(accepted.keys.iter().map(|k| &k.key_id))
+            || has_duplicates(accepted.entitlement_keys.iter().map(|(kid, _)| kid))
+        {
+            return Err(Error::LicenseMismatch("a key ID is listed twice"));
+        }
         let (keys, rules) = license_keys(&accepted.keys)?;
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         let mut entitlements = Vec::new();
@@ -811,6 +819,13 @@ fn license_keys(licensed: &[LicensedKey]) -> Result<(Vec<(KeyId, ContentKey)>, R
         rules.push((k.key_id, k.robustness, k.min_hdcp));
     }
     Ok((keys, rules))
+}
+
+/// Whether `kids` holds a key ID more than once (licenses hold at most 32).
+fn has_duplicates<'k>(kids: impl Iterator<Item = &'k [u8; 16]> + Clone) -> bool {
+    kids.clone()
+        .enumerate()
+        .any(|(i, a)| kids.clone().skip(i.saturating_add(1)).any(|b| a == b))
 }
 
 /// The requirement of `kid` under `rules`.
