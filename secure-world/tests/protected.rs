@@ -930,12 +930,14 @@ fn persistent_license_survives_a_restart_and_its_release_is_acknowledged() {
         Err(Status::KeyNotUsable)
     );
     dev.set_hdcp(Hdcp::V2_3);
-    // The device identity was stored too: no second provisioning.
+    // The device identity was stored too: no second provisioning, the same device key.
     let (t, _) = dev.open(TEMP, SW);
     let m = dev
         .generate(t, InitDataType::Cenc, &pssh_v1(&[KID_A]))
         .unwrap();
     assert_eq!(m.message_type, MessageType::LicenseRequest);
+    let again = pki.issue(&m.message, dev.now(), unlimited(), &[content(KID_A, KEY_A)]);
+    assert_eq!(again.device_key, issued.device_key);
 
     // remove(): a signed release request the server verifies.
     let m = dev.remove(s).unwrap();
@@ -1051,7 +1053,7 @@ fn persistent_sessions_need_storage_and_keep_a_renewed_policy() {
         can_persist: true,
         ..Policy::default()
     };
-    let (id, renewed_at) = {
+    let (id, renewed_at, issued) = {
         let mut dev = Dev::with_storage(&pki, dir.path(), clock.clone());
         let (s, id, issued) = licensed(
             &mut pki,
@@ -1065,7 +1067,7 @@ fn persistent_sessions_need_storage_and_keep_a_renewed_policy() {
         let m = dev.renew(s).unwrap();
         let resp = pki.renew(&issued, &m.message, dev.now(), policy);
         dev.update(s, &resp).unwrap();
-        (id, dev.now())
+        (id, dev.now(), issued)
     };
     // Past the first license's end (+100), within the renewed one (+50 + 100).
     clock.fetch_add(70_000, Ordering::SeqCst);
@@ -1077,6 +1079,17 @@ fn persistent_sessions_need_storage_and_keep_a_renewed_policy() {
     );
     assert_eq!(statuses_of(&loaded.state), [(KID_A, KeyStatus::Usable)]);
     dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
+    // The loaded session renews with the same device identity (renewed + 50 is due).
+    let m = dev.renew(s).unwrap();
+    assert_eq!(peek_type(&m.message).unwrap(), PlMessage::RenewalRequest);
+    let resp = pki.renew(&issued, &m.message, dev.now(), policy);
+    let st = dev.update(s, &resp).unwrap();
+    assert_eq!(st.expiration_ms, Some((dev.now() + 100) as i64 * 1000));
+    dev.advance(120);
+    assert_eq!(
+        dev.decrypt_cenc(s, &KID_A, &KEY_A),
+        Err(Status::KeyNotUsable)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1547,4 +1560,155 @@ fn key_quota_refuses_licenses_and_in_band_keys_without_change() {
     dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, new_r1)]))
         .unwrap();
     dev.decrypt_cenc(s, &KID_R1, &new_r1).unwrap();
+}
+
+/// Every truncation of `genuine`, one byte appended, and `flips` random byte flips are
+/// refused by `submit` (which answers whether the message was accepted), and neither
+/// session `s` nor the witness `w` changes.
+fn sweep(
+    dev: &mut Dev,
+    s: u64,
+    w: u64,
+    genuine: &[u8],
+    flips: usize,
+    seed: u64,
+    mut submit: impl FnMut(&mut Dev, &[u8]) -> bool,
+) {
+    let before = dev.state(s).unwrap();
+    let before_w = dev.state(w).unwrap();
+    for n in 0..genuine.len() {
+        assert!(!submit(dev, &genuine[..n]), "truncation to {n} accepted");
+    }
+    let mut extended = genuine.to_vec();
+    extended.push(0);
+    assert!(!submit(dev, &extended), "an appended byte accepted");
+    let mut rng = TestRng::new(seed);
+    for _ in 0..flips {
+        let mut bad = genuine.to_vec();
+        let at = rng.below(genuine.len() as u64) as usize;
+        let x = 1 + rng.below(255) as u8;
+        bad[at] ^= x;
+        assert!(!submit(dev, &bad), "flip {x:#x} at {at} accepted");
+    }
+    assert_eq!(dev.state(s).unwrap(), before);
+    assert_eq!(dev.state(w).unwrap(), before_w);
+    dev.decrypt_cenc(w, &KID_A, &KEY_A).unwrap();
+}
+
+#[test]
+fn other_server_messages_are_refused_truncated_or_flipped_without_change() {
+    let mut pki = Pki::new(31);
+    let mut dev = Dev::new(&pki);
+    let update = |dev: &mut Dev, s: u64, b: &[u8]| dev.update(s, b).is_ok();
+
+    // Provisioning response (the witness comes after: the device is not provisioned yet).
+    let (p, _) = dev.open(TEMP, SW);
+    let m = dev
+        .generate(p, InitDataType::Cenc, &pssh_v1(&[KID_A]))
+        .unwrap();
+    let prov = pki.provision(&m.message, dev.now());
+    let before = dev.state(p).unwrap();
+    for n in 0..prov.len() {
+        assert!(dev.update(p, &prov[..n]).is_err());
+    }
+    let mut rng = TestRng::new(0x9a0);
+    for _ in 0..300 {
+        let mut bad = prov.clone();
+        bad[rng.below(prov.len() as u64) as usize] ^= 1 + rng.below(255) as u8;
+        assert!(dev.update(p, &bad).is_err());
+    }
+    assert_eq!(dev.state(p).unwrap(), before);
+    assert_eq!(
+        dev.generate(p, InitDataType::Cenc, &pssh_v1(&[KID_A]))
+            .unwrap()
+            .message_type,
+        MessageType::IndividualizationRequest
+    );
+    dev.update(p, &prov).unwrap();
+    let w = witness(&mut pki, &mut dev);
+
+    // Renewal response.
+    let policy = Policy {
+        renewal_interval: 10,
+        license_duration: 20,
+        ..Policy::default()
+    };
+    let (s, _, issued) = licensed(
+        &mut pki,
+        &mut dev,
+        TEMP,
+        SW,
+        policy,
+        &[content(KID_B, KEY_B), entitlement(KID_E, KEY_E)],
+    );
+    dev.advance(10);
+    let req = dev.renew(s).unwrap().message;
+    let resp = pki.renew(&issued, &req, dev.now(), policy);
+    sweep(&mut dev, s, w, &resp, 300, 0x9a1, |d, b| update(d, s, b));
+    dev.update(s, &resp).unwrap();
+
+    // Rotation record (no signature: every flip must fail the key wrap or the parse).
+    let rec = rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1), (KID_R2, KEY_R2)]);
+    sweep(&mut dev, s, w, &rec, 1500, 0x9a2, |d, b| {
+        d.add_in_band(s, b).is_ok()
+    });
+    dev.add_in_band(s, &rec).unwrap();
+    dev.decrypt_cenc(s, &KID_R2, &KEY_R2).unwrap();
+
+    // Release acknowledgement.
+    let rel = dev.remove(s).unwrap().message;
+    let ack = pki.release(&issued, &rel);
+    sweep(&mut dev, s, w, &ack, 300, 0x9a3, |d, b| update(d, s, b));
+    let st = dev.update(s, &ack).unwrap();
+    assert_eq!(st.closed, Some(ClosedReason::ReleaseAcknowledged));
+
+    // Server certificate.
+    let cert = pki.server.certificate().to_vec();
+    let (t, _) = dev.open(TEMP, SW);
+    sweep(&mut dev, t, w, &cert, 300, 0x9a4, |d, b| {
+        d.set_server_certificate(b).is_ok()
+    });
+    let request = license_request(&pki, &mut dev, t, &[KID_A]);
+    assert_eq!(peek_type(&request).unwrap(), PlMessage::LicenseRequest);
+    dev.set_server_certificate(&cert).unwrap();
+}
+
+#[test]
+fn generate_request_limits_answer_their_own_statuses() {
+    let mut pki = Pki::new(32);
+    let mut dev = Dev::new(&pki);
+    // An application retrying individualization: eight requests may await an answer; the
+    // ninth is a state of the session (InvalidState), not an invalid license.
+    let (p, _) = dev.open(TEMP, SW);
+    let init = pssh_v1(&[KID_A]);
+    let mut requests = Vec::new();
+    for _ in 0..8 {
+        let m = dev.generate(p, InitDataType::Cenc, &init).unwrap();
+        assert_eq!(m.message_type, MessageType::IndividualizationRequest);
+        requests.push(m.message);
+    }
+    assert_eq!(
+        dev.generate(p, InitDataType::Cenc, &init).unwrap_err(),
+        Status::InvalidState
+    );
+    // Any of them may be answered.
+    let prov = pki.provision(&requests[3], dev.now());
+    dev.update(p, &prov).unwrap();
+    let w = witness(&mut pki, &mut dev);
+
+    // More key IDs than one license request carries: NotSupported, as for Clear Key.
+    let kids: Vec<[u8; 16]> = (0..33u8).map(|i| [i; 16]).collect();
+    let (s, _) = dev.open(TEMP, SW);
+    assert_eq!(
+        dev.generate(s, InitDataType::Cenc, &pssh_v1(&kids))
+            .unwrap_err(),
+        Status::NotSupported
+    );
+    let m = dev
+        .generate(s, InitDataType::Cenc, &pssh_v1(&kids[..32]))
+        .unwrap();
+    assert_eq!(m.message_type, MessageType::LicenseRequest);
+    let issued = pki.issue(&m.message, dev.now(), unlimited(), &[content(KID_A, KEY_A)]);
+    assert_eq!(issued.request.request.key_ids.len(), 32);
+    dev.decrypt_cenc(w, &KID_A, &KEY_A).unwrap();
 }

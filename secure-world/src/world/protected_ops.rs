@@ -18,7 +18,7 @@ use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
 use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, LicensedKey};
 use protected_license::messages::{
     peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
-    MAX_CONTENT_ID_LEN,
+    MAX_CONTENT_ID_LEN, MAX_KEYS,
 };
 
 use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
@@ -156,9 +156,15 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let (message_type, message) = if device.chain().is_none() {
             let m = device
                 .provisioning_request(&mut rng, now, &mut outstanding)
-                .map_err(protocol)?;
+                .map_err(request_error)?;
             (MessageType::IndividualizationRequest, m)
         } else {
+            if kids.len() > MAX_KEYS {
+                // As for Clear Key: the init data asks for more than one request can carry.
+                return Err(Error::NotSupported(
+                    "init data yields an oversize license request",
+                ));
+            }
             let mut key_ids = Vec::new();
             key_ids.try_reserve_exact(kids.len())?;
             for kid in kids {
@@ -187,7 +193,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             };
             let m = device
                 .license_request(&mut rng, now, &mut outstanding, &params, protected.server())
-                .map_err(protocol)?;
+                .map_err(request_error)?;
             (MessageType::LicenseRequest, m)
         };
         rng.check()?;
@@ -806,6 +812,18 @@ pub(super) fn store_playback_start<R: SecureRandom, C: Clock, S: SecureOutputSin
     let record = store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?;
     store.store(id, &record, &platform.rng)?;
     Ok(())
+}
+
+/// The error of a request the device could not make: too many requests of the session
+/// await their answers (`GenerateRequest` repeated while provisioning is pending) is a state
+/// of the session, not an invalid license.
+fn request_error(e: protected_license::Error) -> Error {
+    match e {
+        protected_license::Error::TooManyOutstanding => {
+            Error::InvalidState("too many requests await their answers")
+        }
+        e => protocol(e),
+    }
 }
 
 /// A license's content keys as (key ID, key) pairs (wiped on drop) and their rules.
