@@ -1712,3 +1712,44 @@ fn generate_request_limits_answer_their_own_statuses() {
     assert_eq!(issued.request.request.key_ids.len(), 32);
     dev.decrypt_cenc(w, &KID_A, &KEY_A).unwrap();
 }
+
+#[test]
+fn a_clear_key_license_does_not_load_as_a_protected_one() {
+    let pki = Pki::new(33);
+    let dir = TempDir::new("protected-clearkey-record");
+    let mut dev = Dev::with_storage(&pki, dir.path(), new_clock());
+    // A Clear Key persistent license in the same store.
+    let open = cdm_core::abi::Request::OpenSession(cdm_core::abi::OpenSession {
+        key_system: KeySystem::ClearKey,
+        robustness: SW,
+        session_type: PERSIST,
+    });
+    let (h, r) = dev.raw(0, &open, &mut []);
+    let cdm_core::abi::Response::OpenSession(opened) = r.unwrap() else {
+        panic!()
+    };
+    let s = h.session;
+    dev.generate(
+        s,
+        InitDataType::KeyIds,
+        format!(r#"{{"kids":["{}"]}}"#, b64url(&KID_A)).as_bytes(),
+    )
+    .unwrap();
+    let jwk = cdm_testkit::clearkey::license(&[(&KID_A[..], &KEY_A)], "persistent-license");
+    dev.update(s, &jwk).unwrap();
+    dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
+    dev.close(s);
+    assert_eq!(
+        dev.load(KeySystem::Protected, SW, &opened.session_id)
+            .unwrap_err(),
+        Status::NotSupported
+    );
+    let (s, loaded) = dev
+        .load(KeySystem::ClearKey, SW, &opened.session_id)
+        .unwrap();
+    assert!(loaded.found);
+    dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
+    // A protected session refuses a license before it made a request.
+    let (p, _) = dev.open(TEMP, SW);
+    assert_eq!(dev.update(p, b"TCPL\x01\x22"), Err(Status::InvalidState));
+}
