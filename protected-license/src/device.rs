@@ -393,9 +393,25 @@ impl Device {
         )?;
         let info = license_keys_info(&lic.session_id, &lic.nonce);
         let mut ctx = HpkeReceiver::setup(&self.keys.encryption, &lic.enc, &info)?;
+        // Sized once: a vector grown key by key would move (reallocate) the unwrapped keys
+        // and free the old block without wiping it.
+        let entitlements = lic
+            .keys
+            .iter()
+            .filter(|k| k.kind == KeyKind::Entitlement)
+            .count();
+        let contents = lic.keys.len().saturating_sub(entitlements);
         let mut keys = Vec::new();
+        keys.try_reserve_exact(contents)
+            .map_err(|_| Error::OutOfMemory)?;
         let mut entitlement_keys = Vec::new();
+        entitlement_keys
+            .try_reserve_exact(entitlements)
+            .map_err(|_| Error::OutOfMemory)?;
         let mut entitlement_rules = Vec::new();
+        entitlement_rules
+            .try_reserve_exact(entitlements)
+            .map_err(|_| Error::OutOfMemory)?;
         for sealed in &lic.keys {
             let mut buf = Zeroizing::new([0u8; KEY_LEN]);
             let (ct, tag) = sealed.sealed.split_at(KEY_LEN);
@@ -403,23 +419,14 @@ impl Device {
             let tag = tag.first_chunk().ok_or(Error::Decrypt)?;
             ctx.open(buf.as_mut(), &sealed.aad(), tag)?;
             match sealed.kind {
-                KeyKind::Content => {
-                    keys.try_reserve(1).map_err(|_| Error::OutOfMemory)?;
-                    keys.push(LicensedKey {
-                        key_id: sealed.key_id,
-                        robustness: sealed.robustness,
-                        min_hdcp: sealed.min_hdcp,
-                        key: ContentKey::new(*buf),
-                    });
-                }
+                KeyKind::Content => keys.push(LicensedKey {
+                    key_id: sealed.key_id,
+                    robustness: sealed.robustness,
+                    min_hdcp: sealed.min_hdcp,
+                    key: ContentKey::new(*buf),
+                }),
                 KeyKind::Entitlement => {
-                    entitlement_keys
-                        .try_reserve(1)
-                        .map_err(|_| Error::OutOfMemory)?;
                     entitlement_keys.push((sealed.key_id, EntitlementKey::new(*buf)));
-                    entitlement_rules
-                        .try_reserve(1)
-                        .map_err(|_| Error::OutOfMemory)?;
                     entitlement_rules.push((sealed.key_id, sealed.robustness, sealed.min_hdcp));
                 }
             }

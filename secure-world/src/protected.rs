@@ -9,8 +9,9 @@
 //!   certificate chain provisioning gives it. A secure world without storage keeps an
 //!   identity for its lifetime only (it provisions again after every restart).
 //! - **Policy**: a license's keys are usable while [`protected_license::Policy::usable_at`]
-//!   holds on the platform clock (key status `expired` afterwards); a key with a minimum HDCP
-//!   version above the platform's output protection is `output-restricted`; a key requiring
+//!   holds on the platform clock, up to the millisecond of the EME `expiration` announced
+//!   (key status `expired` afterwards); a key with a minimum HDCP version above the
+//!   platform's output protection is `output-restricted`; a key requiring
 //!   `HW_SECURE_DECODE` never yields clear output in the shared buffer.
 
 use alloc::vec::Vec;
@@ -89,13 +90,26 @@ impl<R: SecureRandom> RngCore for RngAdapter<'_, R> {
 
 impl<R: SecureRandom> CryptoRng for RngAdapter<'_, R> {}
 
-/// Seconds since the Unix epoch on the platform clock. The protected key system cannot work
-/// without one (certificate validity and license durations are times).
-pub(crate) fn now_secs(clock: &impl Clock) -> Result<u64, Error> {
+/// One reading of the platform clock in the two units the key system uses: seconds for the
+/// protocol's times (certificate validity, when a license was accepted or first played) and
+/// milliseconds for enforcing the end of a license exactly at the EME `expiration` announced
+/// (a whole second, `LicenseState::expiration_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Now {
+    /// Seconds since the Unix epoch (the reading rounded down).
+    pub(crate) secs: u64,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) ms: i64,
+}
+
+/// Reads the platform clock. The protected key system cannot work without one (certificate
+/// validity and license durations are times).
+pub(crate) fn read_clock(clock: &impl Clock) -> Result<Now, Error> {
     let ms = clock.now_ms().ok_or(Error::NotSupported(
         "the protected key system needs a clock",
     ))?;
-    u64::try_from(ms / 1000).map_err(|_| Error::NotSupported("clock before 1970"))
+    let secs = u64::try_from(ms).map_err(|_| Error::NotSupported("clock before 1970"))? / 1000;
+    Ok(Now { secs, ms })
 }
 
 /// What using a protected key requires.
@@ -296,19 +310,27 @@ pub(crate) struct LicenseState {
 }
 
 impl LicenseState {
-    /// Whether the keys may be used at `now`.
-    pub(crate) fn usable_at(&self, now: u64) -> bool {
-        self.policy
-            .usable_at(now, self.accepted_at, self.first_playback)
+    /// The last second the keys may be used in ([`Policy::usable_at`]'s end); `None` =
+    /// never ends.
+    fn end(&self) -> Option<u64> {
+        match self.first_playback {
+            Some(p) => self.policy.playback_expiry(self.accepted_at, p),
+            None => self.policy.license_expiry(self.accepted_at),
+        }
+    }
+
+    /// Whether the keys may be used at `now`: up to and including the millisecond
+    /// [`LicenseState::expiration_ms`] announces, not a moment after (the protocol's
+    /// [`Policy::usable_at`] compares whole seconds, which would keep keys usable for up to a
+    /// second past the announced expiration).
+    pub(crate) fn usable_at(&self, now: Now) -> bool {
+        self.end()
+            .is_none_or(|end| i128::from(now.ms) <= i128::from(end).saturating_mul(1000))
     }
 
     /// When the keys stop being usable (EME `expiration`), in ms since the epoch.
     pub(crate) fn expiration_ms(&self) -> Option<i64> {
-        let end = match self.first_playback {
-            Some(p) => self.policy.playback_expiry(self.accepted_at, p),
-            None => self.policy.license_expiry(self.accepted_at),
-        }?;
-        i64::try_from(end).ok()?.checked_mul(1000)
+        i64::try_from(self.end()?).ok()?.checked_mul(1000)
     }
 
     /// Copies of the entitlement keys as the protocol crate's unwrap takes them.
@@ -467,12 +489,14 @@ pub(crate) fn decode_extension(
     }
     let mut entitlements = Vec::new();
     entitlements.try_reserve_exact(raw_ents.len())?;
-    for (kid, key, rb, hb) in raw_ents {
-        let robustness = PlRobustness::single(rb).map_err(|_| corrupt())?;
-        let min_hdcp = PlHdcp::from_u8(hb).map_err(|_| corrupt())?;
+    // By reference: moving a `Zeroizing` key out of the vector would leave its bytes in the
+    // vector's block, freed unwiped; `raw_ents` wipes every key in place when dropped.
+    for (kid, key, rb, hb) in &raw_ents {
+        let robustness = PlRobustness::single(*rb).map_err(|_| corrupt())?;
+        let min_hdcp = PlHdcp::from_u8(*hb).map_err(|_| corrupt())?;
         entitlements.push(Entitlement {
-            kid,
-            key: EntitlementKey::new(*key),
+            kid: *kid,
+            key: EntitlementKey::new(**key),
             requirement: Requirement::from_license(robustness, min_hdcp),
             robustness,
             min_hdcp,

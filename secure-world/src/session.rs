@@ -27,7 +27,7 @@ use hal::platform::Hdcp;
 
 use crate::error::Error;
 use crate::key_slot::KeySlot;
-use crate::protected::{ProtectedSession, Requirement};
+use crate::protected::{Now, ProtectedSession, Requirement};
 
 /// Where a session is in its EME life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,10 +307,9 @@ impl Session {
         self.phase == Phase::Released
     }
 
-    /// Re-evaluates a protected session's key statuses at `now` (seconds) with the outputs at
-    /// `hdcp`: `expired` once the policy ends, else `output-restricted` for keys whose
+    /// Re-evaluates a protected session's key statuses at `now` with the outputs at `hdcp`: `expired` once the policy ends, else `output-restricted` for keys whose
     /// minimum HDCP is not met, else `usable`; and its EME expiration.
-    pub(crate) fn refresh(&mut self, now: u64, hdcp: Hdcp) {
+    pub(crate) fn refresh(&mut self, now: Now, hdcp: Hdcp) {
         let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
             return;
         };

@@ -23,7 +23,7 @@ use hal::platform::{
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
-use crate::protected::{now_secs, Protected, Requirement};
+use crate::protected::{read_clock, Protected, Requirement};
 use crate::secure_buffer::Pool;
 use crate::session::Session;
 use crate::store::Store;
@@ -725,6 +725,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             sessions,
             buffers,
             scratch,
+            store,
             ..
         } = self;
         let session = sessions
@@ -734,7 +735,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let protected_now = match session.key_system() {
             KeySystem::ClearKey => None,
             KeySystem::Protected => {
-                let now = now_secs(&platform.clock)?;
+                let now = read_clock(&platform.clock)?;
                 session.refresh(now, platform.output_protection.hdcp());
                 Some(now)
             }
@@ -757,6 +758,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             (_, OutputKind::InPlace) => {
                 // Encode first: once the sample is decrypted nothing may fail.
                 write::<DecryptRequest<'_>>(&DecryptOutput::InPlace, header, out)?;
+                if let Some(now) = protected_now {
+                    protected_ops::store_playback_start(session, store.as_mut(), now, platform)?;
+                }
                 decrypt::decrypt_in_place(key, req, scratch, sample)
             }
             // Decrypting into a secure buffer is the stronger output path, so it is allowed
@@ -765,6 +769,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 let handle = fresh_handle(&platform.rng, |h| buffers.contains(h))?;
                 // The shared buffer is only read: the copy is decrypted in secure memory.
                 let mut data = buffers.allocate(sample)?;
+                if let Some(now) = protected_now {
+                    protected_ops::store_playback_start(session, store.as_mut(), now, platform)?;
+                }
                 decrypt::decrypt_in_place(key, req, scratch, &mut data)?;
                 write::<DecryptRequest<'_>>(&DecryptOutput::SecureBuffer(handle), header, out)?;
                 buffers.insert(handle, header.session, data)

@@ -13,21 +13,22 @@ use cdm_core::abi::{
     PolicyStatus, Remove, Renew, SessionState, SetServerCertificate, Update,
 };
 use cdm_core::{ClosedReason, ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
-use hal::platform::{Clock, Hdcp, SecureOutputSink, SecureRandom};
+use hal::platform::{Clock, Hdcp, Platform, SecureOutputSink, SecureRandom};
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
 use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, LicensedKey};
 use protected_license::messages::{
     peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
-    MAX_CONTENT_ID_LEN,
+    MAX_CONTENT_ID_LEN, MAX_KEYS,
 };
 
 use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
 use crate::error::Error;
 use crate::protected::{
-    decode_extension, encode_device, encode_extension, now_secs, protocol, Entitlement,
-    LicenseState, ProtectedSession, Requirement, RngAdapter,
+    decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
+    LicenseState, Now, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
+use crate::store::{Store, StoreError};
 
 /// Key rules as stored: key ID, required robustness, minimum HDCP.
 type Rules = Vec<([u8; 16], PlRobustness, PlHdcp)>;
@@ -60,14 +61,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             return Err(Error::Internal("session index"));
         };
         if session.protected().is_some() {
-            let now = now_secs(&self.platform.clock)?;
-            session.refresh(now, hdcp);
+            let time = read_clock(&self.platform.clock)?;
+            session.refresh(time, hdcp);
         }
         Ok(())
     }
 
     /// Records the first decrypt of session `i` (the playback duration starts).
-    pub(super) fn started_playback(&mut self, i: usize, now: u64) {
+    pub(super) fn started_playback(&mut self, i: usize, time: Now) {
         let hdcp = self.platform.output_protection.hdcp();
         if let Some(session) = self.sessions.get_mut(i) {
             let first = session
@@ -75,23 +76,25 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .and_then(|p| p.license.as_mut())
                 .filter(|l| l.first_playback.is_none());
             if let Some(license) = first {
-                license.first_playback = Some(now);
-                session.refresh(now, hdcp);
+                license.first_playback = Some(time.secs);
+                session.refresh(time, hdcp);
             }
         }
     }
 
-    /// EME `setServerCertificate`.
+    /// EME `setServerCertificate`. Without the protected key system no key system takes a
+    /// certificate: `InvalidServerCertificate` as well (`docs/abi.md`, status `0x0303`).
     pub(super) fn set_server_certificate(
         &mut self,
         header: &Header,
         certificate: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
-        let protected = self.protected.as_mut().ok_or(Error::NotSupported(
-            "no key system takes a server certificate",
-        ))?;
+        if self.protected.is_none() {
+            return Err(Error::ServerCertificate);
+        }
+        let now = read_clock(&self.platform.clock)?.secs;
+        let protected = self.protected.as_mut().ok_or(Error::ServerCertificate)?;
         super::reserve_response(out, 0)?;
         protected.set_server_certificate(certificate, now)?;
         write::<SetServerCertificate<'_>>(&cdm_core::abi::Done, header, out)
@@ -126,7 +129,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         init_data: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Self {
             platform,
@@ -153,9 +156,15 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let (message_type, message) = if device.chain().is_none() {
             let m = device
                 .provisioning_request(&mut rng, now, &mut outstanding)
-                .map_err(protocol)?;
+                .map_err(request_error)?;
             (MessageType::IndividualizationRequest, m)
         } else {
+            if kids.len() > MAX_KEYS {
+                // As for Clear Key: the init data asks for more than one request can carry.
+                return Err(Error::NotSupported(
+                    "init data yields an oversize license request",
+                ));
+            }
             let mut key_ids = Vec::new();
             key_ids.try_reserve_exact(kids.len())?;
             for kid in kids {
@@ -184,7 +193,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             };
             let m = device
                 .license_request(&mut rng, now, &mut outstanding, &params, protected.server())
-                .map_err(protocol)?;
+                .map_err(request_error)?;
             (MessageType::LicenseRequest, m)
         };
         rng.check()?;
@@ -229,7 +238,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Self {
             platform,
@@ -276,7 +285,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
         let Self {
@@ -308,6 +318,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if persistent && !accepted.policy.can_persist {
             return Err(Error::LicenseMismatch("the license may not be persisted"));
         }
+        // A key ID listed twice has no single key and restrictions (the keys would load
+        // under the first entry's rule, the entitlement used would differ from the one whose
+        // rule applies, and the stored record would not load again): refused.
+        if has_duplicates(accepted.keys.iter().map(|k| &k.key_id))
+            || has_duplicates(accepted.entitlement_keys.iter().map(|(kid, _)| kid))
+        {
+            return Err(Error::LicenseMismatch("a key ID is listed twice"));
+        }
         let (keys, rules) = license_keys(&accepted.keys)?;
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         let mut entitlements = Vec::new();
@@ -332,7 +350,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             first_playback: None,
             entitlements,
         };
-        restrict(&mut state, &rules, hdcp);
+        loaded_statuses(&mut state, &rules, license.usable_at(time), hdcp);
         state.expiration_ms = license.expiration_ms();
         let record = match (persistent, store.as_ref()) {
             (false, _) => None,
@@ -358,7 +376,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             p.license = Some(license);
             p.renewal_pending = false;
         }
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         Ok(())
     }
 
@@ -369,7 +387,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let Self {
             platform,
@@ -433,7 +452,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
         };
         set(session, policy, now, first_playback);
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         let answered = session
             .state(None)
             .and_then(|state| write::<Update<'_>>(&state, header, out))
@@ -445,7 +464,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             });
         if let Err(e) = answered {
             set(session, old_policy, old_accepted, old_first);
-            session.refresh(now, hdcp);
+            session.refresh(time, hdcp);
             return Err(e);
         }
         if let Some(p) = session.protected_mut() {
@@ -462,7 +481,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let Self {
             platform,
             sessions,
@@ -510,7 +529,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         i: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let now = read_clock(&self.platform.clock)?.secs;
         let Self {
             platform,
             sessions,
@@ -568,7 +587,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = self.protected_session(i)?;
         let due = match session.protected().and_then(|p| p.license.as_ref()) {
             Some(license) if session.is_requested() => {
-                let now = now_secs(&self.platform.clock)?;
+                let now = read_clock(&self.platform.clock)?.secs;
                 let pending = session.protected().is_some_and(|p| p.renewal_pending);
                 let due_at = license.policy.renewal_due(license.accepted_at);
                 (!pending && due_at.is_some_and(|t| t <= now)).then_some((now, license.session_id))
@@ -628,7 +647,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
         let engine = self.platform.engine;
@@ -639,10 +658,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if !session.is_requested() {
             return Err(Error::InvalidState("no license in the session"));
         }
+        // The answer lists the statuses of now (as GetKeyStatuses would), not the last ones
+        // computed.
+        session.refresh(time, hdcp);
         let license = session
             .protected()
             .and_then(|p| p.license.as_ref())
             .ok_or(Error::InvalidState("no protected license in the session"))?;
+        let usable = license.usable_at(time);
         let parsed = RotationRecord::parse(record).map_err(protocol)?;
         let entitlement = license
             .entitlements
@@ -666,11 +689,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         }
         drop(unwrapped);
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
-        restrict(&mut state, &rules, hdcp);
+        loaded_statuses(&mut state, &rules, usable, hdcp);
         let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
         write::<AddInBandKeys<'_>>(&state, header, out)?;
         session.commit_license(schedules, new_kids);
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         Ok(())
     }
 
@@ -684,7 +707,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         released: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let now = now_secs(&self.platform.clock)?;
+        let time = read_clock(&self.platform.clock)?;
+        let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let claims = self.claims();
         let ext = stored
@@ -736,7 +760,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let max_keys = self.config.max_keys_per_session;
         let mut session =
             Session::restored(handle, id, effective, keys, released, max_keys, Some(ps))?;
-        session.refresh(now, hdcp);
+        session.refresh(time, hdcp);
         let state = session.state(None)?;
         let mut answered = *header;
         answered.session = handle;
@@ -749,6 +773,56 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         self.sessions.try_reserve(1)?;
         self.sessions.push(session);
         Ok(())
+    }
+}
+
+/// Before the first clear output of a `persistent-license` session whose license limits
+/// playback: stores when playback started, so that closing and loading the session again
+/// does not restart the playback duration (the in-memory start is set once the decrypt
+/// succeeded, `SecureWorld::started_playback`). A failure refuses the decrypt. If the decrypt
+/// fails after this, the stored start is slightly early, which only shortens playback; the
+/// next decrypt stores its own time again.
+pub(super) fn store_playback_start<R: SecureRandom, C: Clock, S: SecureOutputSink>(
+    session: &Session,
+    store: Option<&mut Store>,
+    now: Now,
+    platform: &Platform<R, C, S>,
+) -> Result<(), Error> {
+    if session.session_type() != SessionType::PersistentLicense {
+        return Ok(());
+    }
+    let starts = session
+        .protected()
+        .and_then(|p| p.license.as_ref())
+        .is_some_and(|l| l.first_playback.is_none() && l.policy.playback_duration != 0);
+    if !starts {
+        return Ok(());
+    }
+    let store = store.ok_or(Error::Internal("persistent session without storage"))?;
+    let id = session.id().as_bytes();
+    let entry = store.find(id)?.ok_or(Error::Store(StoreError::Missing))?;
+    let stored = store.read(entry)?;
+    let ext = stored
+        .protected
+        .as_ref()
+        .ok_or(Error::Internal("stored protected license"))?;
+    let (mut license, rules) = decode_extension(ext)?;
+    license.first_playback = Some(now.secs);
+    let ext = encode_extension(&license, &rules)?;
+    let record = store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?;
+    store.store(id, &record, &platform.rng)?;
+    Ok(())
+}
+
+/// The error of a request the device could not make: too many requests of the session
+/// await their answers (`GenerateRequest` repeated while provisioning is pending) is a state
+/// of the session, not an invalid license.
+fn request_error(e: protected_license::Error) -> Error {
+    match e {
+        protected_license::Error::TooManyOutstanding => {
+            Error::InvalidState("too many requests await their answers")
+        }
+        e => protocol(e),
     }
 }
 
@@ -765,6 +839,13 @@ fn license_keys(licensed: &[LicensedKey]) -> Result<(Vec<(KeyId, ContentKey)>, R
     Ok((keys, rules))
 }
 
+/// Whether `kids` holds a key ID more than once (licenses hold at most 32).
+fn has_duplicates<'k>(kids: impl Iterator<Item = &'k [u8; 16]> + Clone) -> bool {
+    kids.clone()
+        .enumerate()
+        .any(|(i, a)| kids.clone().skip(i.saturating_add(1)).any(|b| a == b))
+}
+
 /// The requirement of `kid` under `rules`.
 fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
     rules
@@ -773,17 +854,23 @@ fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
         .map(|(_, r, h)| Requirement::from_license(*r, *h))
 }
 
-/// Marks the keys of `rules` whose minimum HDCP the outputs do not meet `output-restricted`
-/// in an answer being built.
-fn restrict(state: &mut SessionState, rules: &Rules, hdcp: Hdcp) {
+/// Sets, in an answer being built, the statuses the keys of `rules` will have once loaded
+/// (what `Session::refresh` will compute): `expired` when the license is not `usable` now,
+/// else `output-restricted` when the outputs do not meet the key's minimum HDCP, else
+/// `usable`.
+fn loaded_statuses(state: &mut SessionState, rules: &Rules, usable: bool, hdcp: Hdcp) {
     for (kid, status) in &mut state.key_statuses {
         let rule = rules
             .iter()
             .find(|(k, _, _)| k.as_slice() == kid.as_bytes());
         if let Some((_, r, h)) = rule {
-            if Requirement::from_license(*r, *h).min_hdcp > hdcp {
-                *status = KeyStatus::OutputRestricted;
-            }
+            *status = if !usable {
+                KeyStatus::Expired
+            } else if Requirement::from_license(*r, *h).min_hdcp > hdcp {
+                KeyStatus::OutputRestricted
+            } else {
+                KeyStatus::Usable
+            };
         }
     }
 }

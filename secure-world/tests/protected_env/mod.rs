@@ -1,0 +1,765 @@
+//! The protected key system's test environment: the servers (`protected_license::server`'s
+//! root, provisioning service and license server), a device (one `SecureWorld` on a virtual
+//! clock and an emulated output, driven only through ABI messages) and the flows between
+//! them. Shared by `tests/protected.rs` and `tests/protected_zeroize.rs`.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use cdm_core::abi::{
+    DecryptOutput, DecryptRequest, GetStatusForPolicy, Header, Loaded, Message, OutputKind,
+    PolicyStatus, Rendered, Request, Response, SessionState, Status, Subsamples,
+};
+use cdm_core::{
+    EncryptionScheme, HdcpVersion, InitDataType, KeyStatus, KeySystem, MessageType, Robustness,
+    SessionType,
+};
+use cdm_testkit::rng::TestRng;
+use hal::platform::{
+    Clock, DigestSink, EmulatedOutputProtection, Hdcp, HostPersistence, Platform, SystemRandom,
+};
+use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
+use protected_license::crypto::{ContentKey, EntitlementKey, KemKey, PublicKey, SigningKey};
+use protected_license::messages::{
+    peek_type, KeyKind, License, MessageType as PlMessage, SessionId,
+};
+use protected_license::server::{
+    rotation_record, KeyGrant, LicenseServer, ProvisioningService, RootAuthority,
+    VerifiedLicenseRequest,
+};
+use protected_license::Policy;
+use rand_core::{CryptoRng, RngCore};
+use secure_world::{Config, SecureWorld};
+
+use crate::common::{encrypt_cbcs, encrypt_cenc, plaintext, pssh_v1, sha256};
+
+// ---------------------------------------------------------------------------------------
+// Time, keys and content
+// ---------------------------------------------------------------------------------------
+
+/// 2026-01-01T00:00:00Z, where every virtual clock starts.
+pub const T0: u64 = 1_767_225_600;
+pub const YEAR: u64 = 365 * 24 * 3600;
+
+/// Content key, `SW_SECURE_CRYPTO`, no HDCP.
+pub const KID_A: [u8; 16] = [0xa1; 16];
+pub const KEY_A: [u8; 16] = *b"\x3a\x9c\x11\xe7\x52\x0b\xd4\x68\xf1\x27\x8e\x45\xbc\x03\x96\x7d";
+/// Content key, `HW_SECURE_DECODE`.
+pub const KID_B: [u8; 16] = [0xb2; 16];
+pub const KEY_B: [u8; 16] = *b"\x68\x2f\x90\xc1\x0e\x5b\xa7\x34\xd9\x71\x1c\xe8\x46\xb3\x2a\x05";
+/// Content key, `SW_SECURE_CRYPTO`, minimum HDCP 2.2.
+pub const KID_H: [u8; 16] = [0xc3; 16];
+pub const KEY_H: [u8; 16] = [0x5c; 16];
+/// Entitlement key (`SW_SECURE_CRYPTO`, minimum HDCP 2.2).
+pub const KID_E: [u8; 16] = [0xee; 16];
+pub const KEY_E: [u8; 16] = [0xe7; 16];
+/// Content keys delivered in band under the entitlement key.
+pub const KID_R1: [u8; 16] = [0x31; 16];
+pub const KEY_R1: [u8; 16] = [0x71; 16];
+pub const KID_R2: [u8; 16] = [0x32; 16];
+pub const KEY_R2: [u8; 16] = [0x72; 16];
+
+pub const SW: Robustness = Robustness::SwSecureCrypto;
+pub const HW: Robustness = Robustness::HwSecureDecode;
+pub const TEMP: SessionType = SessionType::Temporary;
+pub const PERSIST: SessionType = SessionType::PersistentLicense;
+
+pub fn grant(
+    kind: KeyKind,
+    kid: [u8; 16],
+    rob: PlRobustness,
+    hdcp: PlHdcp,
+    key: [u8; 16],
+) -> KeyGrant {
+    KeyGrant {
+        kind,
+        key_id: kid,
+        robustness: rob,
+        min_hdcp: hdcp,
+        key: ContentKey::new(key),
+    }
+}
+
+pub fn content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+    grant(
+        KeyKind::Content,
+        kid,
+        PlRobustness::SW_SECURE_CRYPTO,
+        PlHdcp::NONE,
+        key,
+    )
+}
+
+pub fn hw_content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+    grant(
+        KeyKind::Content,
+        kid,
+        PlRobustness::HW_SECURE_DECODE,
+        PlHdcp::NONE,
+        key,
+    )
+}
+
+pub fn hdcp_content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+    grant(
+        KeyKind::Content,
+        kid,
+        PlRobustness::SW_SECURE_CRYPTO,
+        PlHdcp::V2_2,
+        key,
+    )
+}
+
+pub fn entitlement(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+    grant(
+        KeyKind::Entitlement,
+        kid,
+        PlRobustness::SW_SECURE_CRYPTO,
+        PlHdcp::V2_2,
+        key,
+    )
+}
+
+/// No limits, no renewal, not persistable.
+pub fn unlimited() -> Policy {
+    Policy::default()
+}
+
+pub fn persistable() -> Policy {
+    Policy {
+        can_persist: true,
+        ..Policy::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Test doubles that are real: a clock the test sets, a seeded RNG for the servers
+// ---------------------------------------------------------------------------------------
+
+/// The secure world's trusted time, set by the test (ms since the epoch, shared).
+#[derive(Clone, Debug)]
+pub struct VirtualClock(pub Arc<AtomicI64>);
+
+impl Clock for VirtualClock {
+    fn now_ms(&self) -> Option<i64> {
+        Some(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// The servers' randomness: seeded, so a failing run can be replayed (test only).
+pub struct SeededRng(pub TestRng);
+
+impl RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for SeededRng {}
+
+// ---------------------------------------------------------------------------------------
+// The servers
+// ---------------------------------------------------------------------------------------
+
+/// The root, the provisioning service and a license server, as `protected_license::server`
+/// builds them.
+pub struct Pki {
+    pub rng: SeededRng,
+    pub root: RootAuthority,
+    pub provisioning: ProvisioningService,
+    pub server: LicenseServer,
+    /// The license server's signing key (to re-sign tampered licenses: a server that signs
+    /// what it should not).
+    pub server_signing: SigningKey,
+}
+
+/// A license the server issued, and what the server records about it.
+pub struct Issued {
+    pub license: Vec<u8>,
+    pub session_id: SessionId,
+    /// The signing key of the device the license was issued to.
+    pub device_key: PublicKey,
+    pub request: VerifiedLicenseRequest,
+}
+
+impl Pki {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = SeededRng(TestRng::new(seed));
+        let root = RootAuthority::generate(&mut rng);
+        let prov_key = SigningKey::generate(&mut rng);
+        let prov_cert = root
+            .certify_provisioning([1; 16], &prov_key.public_key(), T0 - YEAR, T0 + 10 * YEAR)
+            .unwrap();
+        let provisioning = ProvisioningService::new(prov_key, prov_cert, 5 * YEAR);
+        let (server, server_signing) = Self::make_server(&mut rng, &root, T0 - YEAR, T0 + 2 * YEAR);
+        Pki {
+            rng,
+            root,
+            provisioning,
+            server,
+            server_signing,
+        }
+    }
+
+    /// A license server certified by `root` for `[not_before, not_after]`.
+    pub fn make_server(
+        rng: &mut SeededRng,
+        root: &RootAuthority,
+        not_before: u64,
+        not_after: u64,
+    ) -> (LicenseServer, SigningKey) {
+        let signing = SigningKey::generate(rng);
+        let copy = SigningKey::from_bytes(&signing.to_bytes()).unwrap();
+        let kem = KemKey::generate(rng).unwrap();
+        let cert = root
+            .certify_license_server(
+                [2; 16],
+                &signing.public_key(),
+                &kem.public_key(),
+                not_before,
+                not_after,
+            )
+            .unwrap();
+        (
+            LicenseServer::new(signing, kem, cert, root.public_key()),
+            copy,
+        )
+    }
+
+    /// Another license server of the same root (a different validity).
+    pub fn other_server(&mut self, not_before: u64, not_after: u64) -> LicenseServer {
+        Self::make_server(&mut self.rng, &self.root, not_before, not_after).0
+    }
+
+    pub fn root_key(&self) -> [u8; 65] {
+        *self.root.public_key().as_bytes()
+    }
+
+    pub fn config(&self) -> Config {
+        Config {
+            protected_root: Some(self.root_key()),
+            ..Config::default()
+        }
+    }
+
+    pub fn provision(&self, request: &[u8], now: u64) -> Vec<u8> {
+        assert_eq!(peek_type(request).unwrap(), PlMessage::ProvisioningRequest);
+        self.provisioning.provision(request, now).unwrap()
+    }
+
+    /// Verifies `request` and issues a license for it from `server` (default: the PKI's).
+    pub fn issue_from(
+        &mut self,
+        server: Option<&LicenseServer>,
+        request: &[u8],
+        now: u64,
+        policy: Policy,
+        grants: &[KeyGrant],
+    ) -> Issued {
+        let server = server.unwrap_or(&self.server);
+        let verified = server.verify_license_request(request, now).unwrap();
+        let mut session_id = [0u8; 16];
+        self.rng.fill_bytes(&mut session_id);
+        let license = server
+            .issue_license(&mut self.rng, &verified, session_id, now, policy, grants)
+            .unwrap();
+        assert_eq!(peek_type(&license).unwrap(), PlMessage::License);
+        Issued {
+            license,
+            session_id,
+            device_key: verified.device.device.signing_key,
+            request: verified,
+        }
+    }
+
+    pub fn issue(
+        &mut self,
+        request: &[u8],
+        now: u64,
+        policy: Policy,
+        grants: &[KeyGrant],
+    ) -> Issued {
+        self.issue_from(None, request, now, policy, grants)
+    }
+
+    /// Answers a renewal request of the session `issued` names with `policy`.
+    pub fn renew(&self, issued: &Issued, message: &[u8], now: u64, policy: Policy) -> Vec<u8> {
+        let req = self
+            .server
+            .verify_session_request(message, PlMessage::RenewalRequest, &issued.device_key)
+            .unwrap();
+        assert_eq!(req.session_id, issued.session_id);
+        self.server.renewal_response(&req, now, policy).unwrap()
+    }
+
+    /// Acknowledges a release request of the session `issued` names.
+    pub fn release(&self, issued: &Issued, message: &[u8]) -> Vec<u8> {
+        let req = self
+            .server
+            .verify_session_request(message, PlMessage::ReleaseRequest, &issued.device_key)
+            .unwrap();
+        assert_eq!(req.session_id, issued.session_id);
+        self.server.release_ack(&req).unwrap()
+    }
+
+    /// `license` with its signature recomputed by the license server's key after `edit`.
+    pub fn resign(&self, license: &[u8], edit: impl FnOnce(&mut License)) -> Vec<u8> {
+        let mut parsed = License::parse(license).unwrap();
+        edit(&mut parsed);
+        parsed.encode(&self.server_signing).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The device: one secure world, driven only through ABI messages
+// ---------------------------------------------------------------------------------------
+
+pub type World = SecureWorld<SystemRandom, VirtualClock, DigestSink>;
+
+pub struct Dev {
+    pub sw: World,
+    pub resp: Vec<u8>,
+    pub next_id: u32,
+    pub clock: Arc<AtomicI64>,
+    pub output: EmulatedOutputProtection,
+}
+
+pub fn platform(
+    clock: &Arc<AtomicI64>,
+    output: &EmulatedOutputProtection,
+) -> Platform<SystemRandom, VirtualClock, DigestSink> {
+    Platform::new(
+        SystemRandom::new(),
+        VirtualClock(clock.clone()),
+        DigestSink::new(),
+        hal::aes::Engine::detect(),
+    )
+    .with_output_protection(output.clone())
+}
+
+pub fn new_clock() -> Arc<AtomicI64> {
+    Arc::new(AtomicI64::new(T0 as i64 * 1000))
+}
+
+impl Dev {
+    /// A device without storage, its output at HDCP 2.3.
+    pub fn new(pki: &Pki) -> Self {
+        let clock = new_clock();
+        let output = EmulatedOutputProtection::new(Hdcp::V2_3);
+        Dev {
+            sw: SecureWorld::new(platform(&clock, &output), pki.config()).unwrap(),
+            resp: Vec::new(),
+            next_id: 1,
+            clock,
+            output,
+        }
+    }
+
+    /// A device keeping its identity and persistent licenses in `dir`, on `clock`.
+    pub fn with_storage(pki: &Pki, dir: &Path, clock: Arc<AtomicI64>) -> Self {
+        let output = EmulatedOutputProtection::new(Hdcp::V2_3);
+        let p = HostPersistence::open(dir).unwrap();
+        Dev {
+            sw: SecureWorld::with_storage(
+                platform(&clock, &output),
+                pki.config(),
+                p.storage,
+                p.counter,
+                &p.root_key,
+            )
+            .unwrap(),
+            resp: Vec::new(),
+            next_id: 1,
+            clock,
+            output,
+        }
+    }
+
+    /// The device's time in seconds.
+    pub fn now(&self) -> u64 {
+        (self.clock.load(Ordering::SeqCst) / 1000) as u64
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.fetch_add(secs as i64 * 1000, Ordering::SeqCst);
+    }
+
+    pub fn set_hdcp(&self, level: Hdcp) {
+        self.output.set(level);
+    }
+
+    pub fn raw(
+        &mut self,
+        session: u64,
+        req: &Request<'_>,
+        sample: &mut [u8],
+    ) -> (Header, Result<Response, Status>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut msg = Vec::new();
+        req.encode(session, id, &mut msg).unwrap();
+        self.sw.process(&msg, sample, &mut self.resp);
+        let (h, r) = Response::parse(req.opcode(), &self.resp).unwrap();
+        assert_eq!(h.request_id, id);
+        (h, r)
+    }
+
+    pub fn call_with(
+        &mut self,
+        session: u64,
+        req: &Request<'_>,
+        sample: &mut [u8],
+    ) -> Result<Response, Status> {
+        self.raw(session, req, sample).1
+    }
+
+    pub fn call(&mut self, session: u64, req: &Request<'_>) -> Result<Response, Status> {
+        self.call_with(session, req, &mut [])
+    }
+
+    pub fn try_open(&mut self, ty: SessionType, rob: Robustness) -> Result<(u64, String), Status> {
+        let req = Request::OpenSession(cdm_core::abi::OpenSession {
+            key_system: KeySystem::Protected,
+            robustness: rob,
+            session_type: ty,
+        });
+        let (h, r) = self.raw(0, &req, &mut []);
+        match r? {
+            Response::OpenSession(o) => Ok((h.session, o.session_id)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn open(&mut self, ty: SessionType, rob: Robustness) -> (u64, String) {
+        self.try_open(ty, rob).unwrap()
+    }
+
+    pub fn generate(&mut self, s: u64, ty: InitDataType, data: &[u8]) -> Result<Message, Status> {
+        match self.call(
+            s,
+            &Request::GenerateRequest(cdm_core::abi::GenerateRequest {
+                init_data_type: ty,
+                init_data: data,
+            }),
+        )? {
+            Response::GenerateRequest(m) => Ok(m),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn update(&mut self, s: u64, bytes: &[u8]) -> Result<SessionState, Status> {
+        match self.call(
+            s,
+            &Request::Update(cdm_core::abi::Update { response: bytes }),
+        )? {
+            Response::Update(st) => Ok(st),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn state(&mut self, s: u64) -> Result<SessionState, Status> {
+        match self.call(s, &Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses))? {
+            Response::GetKeyStatuses(st) => Ok(st),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn statuses(&mut self, s: u64) -> Vec<([u8; 16], KeyStatus)> {
+        statuses_of(&self.state(s).unwrap())
+    }
+
+    pub fn renew(&mut self, s: u64) -> Result<Message, Status> {
+        match self.call(s, &Request::Renew(cdm_core::abi::Renew))? {
+            Response::Renew(m) => Ok(m),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn remove(&mut self, s: u64) -> Result<Message, Status> {
+        match self.call(s, &Request::Remove(cdm_core::abi::Remove))? {
+            Response::Remove(m) => Ok(m),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn add_in_band(&mut self, s: u64, record: &[u8]) -> Result<SessionState, Status> {
+        match self.call(
+            s,
+            &Request::AddInBandKeys(cdm_core::abi::AddInBandKeys { record }),
+        )? {
+            Response::AddInBandKeys(st) => Ok(st),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn set_server_certificate(&mut self, certificate: &[u8]) -> Result<(), Status> {
+        match self.call(
+            0,
+            &Request::SetServerCertificate(cdm_core::abi::SetServerCertificate { certificate }),
+        )? {
+            Response::SetServerCertificate(cdm_core::abi::Done) => Ok(()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn status_for_policy(&mut self, min_hdcp: Option<HdcpVersion>) -> KeyStatus {
+        match self
+            .call(
+                0,
+                &Request::GetStatusForPolicy(GetStatusForPolicy { min_hdcp }),
+            )
+            .unwrap()
+        {
+            Response::GetStatusForPolicy(PolicyStatus { status }) => status,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn load(
+        &mut self,
+        ks: KeySystem,
+        rob: Robustness,
+        id: &str,
+    ) -> Result<(u64, Loaded), Status> {
+        let req = Request::Load(cdm_core::abi::Load {
+            key_system: ks,
+            robustness: rob,
+            session_id: id.as_bytes(),
+        });
+        let (h, r) = self.raw(0, &req, &mut []);
+        match r? {
+            Response::Load(l) => Ok((h.session, l)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn close(&mut self, s: u64) {
+        self.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
+            .unwrap();
+    }
+
+    /// Decrypts a `cenc` sample (8-byte IV, subsamples) encrypted by the reference
+    /// encryptor with `key`, in place. On success the exact clear sample must come back; on
+    /// failure the sample must be untouched.
+    pub fn decrypt_cenc(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
+        let map = [(5u32, 37u32), (11, 300), (0, 3)];
+        let len = map.iter().map(|(c, p)| (c + p) as usize).sum::<usize>();
+        let clear = plaintext(len);
+        let mut sample = clear.clone();
+        let iv = [0xa0, 1, 2, 3, 4, 5, 6, 7];
+        encrypt_cenc(key, &iv, &mut sample, &map);
+        let encrypted = sample.clone();
+        let req = DecryptRequest {
+            key_id: kid,
+            scheme: EncryptionScheme::Cenc,
+            pattern: (0, 0),
+            output: OutputKind::InPlace,
+            iv: &iv,
+            sample_len: len as u32,
+            subsamples: Subsamples::Pairs(&map),
+        };
+        match self.call_with(s, &Request::Decrypt(req), &mut sample) {
+            Ok(r) => {
+                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
+                assert_eq!(sample, clear, "cenc decrypt gave the wrong clear sample");
+                Ok(())
+            }
+            Err(e) => {
+                assert_eq!(sample, encrypted, "a refused decrypt touched the sample");
+                Err(e)
+            }
+        }
+    }
+
+    /// Decrypts a `cbcs` 1:9 sample (16-byte constant IV, subsamples, partial blocks) in
+    /// place, like [`Dev::decrypt_cenc`].
+    pub fn decrypt_cbcs(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
+        let map = [(16u32, 16 * 25 + 5), (3, 200)];
+        let len = map.iter().map(|(c, p)| (c + p) as usize).sum::<usize>();
+        let clear = plaintext(len);
+        let mut sample = clear.clone();
+        let iv = [0x5a; 16];
+        encrypt_cbcs(key, &iv, &mut sample, &map, (1, 9));
+        assert_ne!(sample, clear);
+        let encrypted = sample.clone();
+        let req = DecryptRequest {
+            key_id: kid,
+            scheme: EncryptionScheme::Cbcs,
+            pattern: (1, 9),
+            output: OutputKind::InPlace,
+            iv: &iv,
+            sample_len: len as u32,
+            subsamples: Subsamples::Pairs(&map),
+        };
+        match self.call_with(s, &Request::Decrypt(req), &mut sample) {
+            Ok(r) => {
+                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
+                assert_eq!(sample, clear, "cbcs decrypt gave the wrong clear sample");
+                Ok(())
+            }
+            Err(e) => {
+                assert_eq!(sample, encrypted, "a refused decrypt touched the sample");
+                Err(e)
+            }
+        }
+    }
+
+    /// Decrypts a `cenc` sample into a secure buffer and renders it: the sink's digest must
+    /// be SHA-256 of the clear sample, and the shared buffer must still hold the encrypted
+    /// sample.
+    pub fn decrypt_secure(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
+        let clear = plaintext(4000);
+        let mut sample = clear.clone();
+        let iv = [7u8; 8];
+        encrypt_cenc(key, &iv, &mut sample, &[]);
+        let encrypted = sample.clone();
+        let req = DecryptRequest {
+            key_id: kid,
+            scheme: EncryptionScheme::Cenc,
+            pattern: (0, 0),
+            output: OutputKind::SecureBuffer,
+            iv: &iv,
+            sample_len: 4000,
+            subsamples: Subsamples::Pairs(&[]),
+        };
+        let r = self.call_with(s, &Request::Decrypt(req), &mut sample);
+        assert_eq!(
+            sample, encrypted,
+            "secure-buffer output touched the shared buffer"
+        );
+        let Response::Decrypt(DecryptOutput::SecureBuffer(buffer)) = r? else {
+            panic!("not a secure buffer")
+        };
+        let Response::RenderSecureBuffer(Rendered { len, digest }) = self
+            .call(
+                s,
+                &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer }),
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(len, 4000);
+        assert_eq!(
+            digest,
+            sha256(&clear),
+            "the sink did not get the clear sample"
+        );
+        Ok(())
+    }
+}
+
+pub fn statuses_of(st: &SessionState) -> Vec<([u8; 16], KeyStatus)> {
+    st.key_statuses
+        .iter()
+        .map(|(k, v)| (k.as_bytes().try_into().unwrap(), *v))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Flows
+// ---------------------------------------------------------------------------------------
+
+/// `GenerateRequest` with cenc init data listing `kids`; provisions the device first if it
+/// asks to (and checks that it asks only once). Answers the license request.
+pub fn license_request(pki: &Pki, dev: &mut Dev, s: u64, kids: &[[u8; 16]]) -> Vec<u8> {
+    let init = pssh_v1(kids);
+    let m = dev.generate(s, InitDataType::Cenc, &init).unwrap();
+    let m = if m.message_type == MessageType::IndividualizationRequest {
+        let resp = pki.provision(&m.message, dev.now());
+        let st = dev.update(s, &resp).unwrap();
+        assert!(st.key_statuses.is_empty());
+        assert_eq!(st.closed, None);
+        dev.generate(s, InitDataType::Cenc, &init).unwrap()
+    } else {
+        m
+    };
+    assert_eq!(m.message_type, MessageType::LicenseRequest);
+    assert!(m.state.key_statuses.is_empty());
+    m.message
+}
+
+/// A session of `ty` and `rob` holding a license of `grants` under `policy`.
+pub fn licensed(
+    pki: &mut Pki,
+    dev: &mut Dev,
+    ty: SessionType,
+    rob: Robustness,
+    policy: Policy,
+    grants: &[KeyGrant],
+) -> (u64, String, Issued) {
+    let (s, id) = dev.open(ty, rob);
+    let kids: Vec<[u8; 16]> = grants
+        .iter()
+        .filter(|g| g.kind == KeyKind::Content)
+        .map(|g| g.key_id)
+        .collect();
+    let request = license_request(pki, dev, s, &kids);
+    let issued = pki.issue(&request, dev.now(), policy, grants);
+    dev.update(s, &issued.license).unwrap();
+    (s, id, issued)
+}
+
+/// A provisioned device with a temporary session whose `KID_A` key decrypts: the witness
+/// that a rejection elsewhere broke nothing.
+pub fn witness(pki: &mut Pki, dev: &mut Dev) -> u64 {
+    let (s, _, _) = licensed(pki, dev, TEMP, SW, unlimited(), &[content(KID_A, KEY_A)]);
+    dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
+    s
+}
+
+/// Update(`bad`) on session `s` is refused with `status`, and neither `s` nor the witness
+/// session `w` changed: same state before and after, and `w` still decrypts.
+pub fn refused_changes_nothing(dev: &mut Dev, s: u64, w: u64, bad: &[u8], status: Status) {
+    let before = dev.state(s).unwrap();
+    let before_w = dev.state(w).unwrap();
+    assert_eq!(dev.update(s, bad), Err(status));
+    assert_eq!(dev.state(s).unwrap(), before);
+    assert_eq!(dev.state(w).unwrap(), before_w);
+    dev.decrypt_cenc(w, &KID_A, &KEY_A).unwrap();
+}
+
+pub fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    v[at] ^= 0x01;
+    v
+}
+
+/// Offset of `needle` in `hay` (which must hold it exactly once).
+pub fn find(hay: &[u8], needle: &[u8]) -> usize {
+    let hits: Vec<usize> = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1);
+    hits[0]
+}
+
+/// A rotation record: `keys` wrapped under the entitlement key `ekey` of ID `ekid`.
+pub fn rotation(ekid: [u8; 16], ekey: [u8; 16], keys: &[([u8; 16], [u8; 16])]) -> Vec<u8> {
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|(k, v)| (*k, ContentKey::new(*v)))
+        .collect();
+    rotation_record(&ekid, &EntitlementKey::new(ekey), &keys).unwrap()
+}
