@@ -182,7 +182,7 @@ impl MediaKeys {
     /// EME `setServerCertificate()` (§5.2). Clear Key uses no server certificate, so a
     /// non-empty certificate is answered `Ok(false)` ("not supported by the key system").
     /// `org.teecdm.protected`: the secure world verifies the certificate against its pinned
-    /// root and encrypts the license requests of sessions created afterwards to it
+    /// root and encrypts the license requests generated afterwards to it
     /// (`Ok(true)`); one that does not verify is a `TypeError`. An empty certificate is a
     /// `TypeError`.
     pub fn set_server_certificate(&self, certificate: &[u8]) -> Result<bool, EmeError> {

@@ -1390,7 +1390,8 @@ fn truncated_and_bit_flipped_licenses_are_refused_without_panic_or_change() {
     assert!(dev.update(s, &extended).is_err());
 
     let mut rng = TestRng::new(0x5eed);
-    let flips = 2000;
+    // The fuzz targets cover far more; here a sample that runs in seconds under qemu too.
+    let flips = 400;
     for _ in 0..flips {
         let mut bad = lic.clone();
         let at = rng.below(lic.len() as u64) as usize;

@@ -34,7 +34,7 @@ pub struct Renew;
 empty_payload!(GetCapabilities, CloseSession, Remove, GetKeyStatuses, Renew);
 
 /// [`super::Opcode::SetServerCertificate`]: `bytes32 certificate`. Sent with session handle
-/// 0: the certificate applies to every protected session the secure world opens afterwards
+/// 0: the certificate applies to every protected license request the secure world generates afterwards
 /// (EME `MediaKeys.setServerCertificate()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetServerCertificate<'a> {

@@ -219,7 +219,7 @@ operations! {
     /// Engine, robustness levels, limits and ABI version of the secure world.
     GetCapabilities = 0x0001: GetCapabilities => Capabilities;
     /// EME `setServerCertificate`: verifies a license server certificate and uses it to
-    /// encrypt the license requests of protected sessions opened afterwards.
+    /// encrypt the protected license requests generated afterwards (one per secure world).
     SetServerCertificate = 0x0002: SetServerCertificate<'a> => Done;
     /// EME `getStatusForPolicy`: the key status a policy's minimum HDCP version yields now.
     GetStatusForPolicy = 0x0003: GetStatusForPolicy => PolicyStatus;
