@@ -34,8 +34,8 @@ pub struct Renew;
 empty_payload!(GetCapabilities, CloseSession, Remove, GetKeyStatuses, Renew);
 
 /// [`super::Opcode::SetServerCertificate`]: `bytes32 certificate`. Sent with session handle
-/// 0: the certificate applies to every protected license request the secure world generates afterwards
-/// (EME `MediaKeys.setServerCertificate()`).
+/// 0: the certificate applies to every protected license request the secure world generates
+/// afterwards (EME `MediaKeys.setServerCertificate()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SetServerCertificate<'a> {
     /// The license server's certificate, 1 to [`MAX_LICENSE_LEN`] bytes.
