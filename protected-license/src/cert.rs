@@ -15,10 +15,10 @@
 
 use alloc::vec::Vec;
 
-use crate::codec::{Reader, Writer};
 use crate::crypto::{PublicKey, SigningKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::messages::{read_header, write_header, MessageType};
 use crate::Error;
+use cdm_core::codec::{Reader, Writer};
 
 /// The largest encoded certificate.
 pub const MAX_CERTIFICATE_LEN: usize = 512;
@@ -219,7 +219,7 @@ impl Certificate {
         let mut r = Reader::new(bytes);
         read_header(&mut r, MessageType::Certificate)?;
         let role = Role::from_u8(r.u8()?)?;
-        r.reserved_u8()?;
+        r.reserved(1)?;
         let subject_id = r.array()?;
         let not_before = r.u64()?;
         let not_after = r.u64()?;
@@ -347,7 +347,7 @@ impl DeviceChain {
 
     pub(crate) fn write(&self, w: &mut Writer<'_>) -> Result<(), Error> {
         w.bytes_u16(&self.device, MAX_CERTIFICATE_LEN)?;
-        w.bytes_u16(&self.provisioning, MAX_CERTIFICATE_LEN)
+        Ok(w.bytes_u16(&self.provisioning, MAX_CERTIFICATE_LEN)?)
     }
 
     /// Verifies root → provisioning → device at `now`.

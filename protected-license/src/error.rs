@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use cdm_core::abi::AbiError;
+
 /// Why a message could not be built, parsed or accepted.
 ///
 /// Variants say what failed, never with secret data. A caller answering over a wire should map
@@ -85,4 +87,25 @@ pub enum Error {
     /// An allocation failed.
     #[error("out of memory")]
     OutOfMemory,
+}
+
+/// The protocol is read and written with `cdm_core`'s strict codec, which reports its failures
+/// as [`AbiError`]s; each one it can produce has its own variant here.
+impl From<AbiError> for Error {
+    fn from(e: AbiError) -> Self {
+        match e {
+            AbiError::Truncated => Error::Truncated,
+            AbiError::TrailingBytes => Error::TrailingBytes,
+            AbiError::PayloadTooLarge => Error::TooLarge,
+            AbiError::InvalidField(name) => Error::InvalidField(name),
+            AbiError::OutOfMemory => Error::OutOfMemory,
+            AbiError::BadMagic => Error::BadMagic,
+            // Header and operation-table checks of the ABI; the codec never makes them.
+            AbiError::UnsupportedVersion(_)
+            | AbiError::UnknownOpcode(_)
+            | AbiError::UnknownStatus(_)
+            | AbiError::ReservedNonZero
+            | AbiError::UnexpectedResponse => Error::InvalidField("ABI header"),
+        }
+    }
 }

@@ -47,7 +47,6 @@
 extern crate alloc;
 
 pub mod cert;
-pub mod codec;
 pub mod crypto;
 pub mod device;
 mod error;

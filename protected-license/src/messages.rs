@@ -13,12 +13,12 @@
 use alloc::vec::Vec;
 
 use crate::cert::{to_vec, DeviceChain, Hdcp, Robustness, MAX_CERTIFICATE_LEN};
-use crate::codec::{Reader, Writer};
 use crate::crypto::{
     PublicKey, SigningKey, ENC_LEN, KEY_LEN, KEY_WRAP_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN,
 };
 use crate::policy::Policy;
 use crate::Error;
+use cdm_core::codec::{Reader, Writer};
 
 /// The first four bytes of every message.
 pub const MAGIC: [u8; 4] = *b"TCPL";
@@ -130,7 +130,7 @@ pub(crate) fn read_header(r: &mut Reader<'_>, expected: MessageType) -> Result<(
 pub(crate) fn write_header(w: &mut Writer<'_>, ty: MessageType) -> Result<(), Error> {
     w.put(&MAGIC)?;
     w.u8(VERSION)?;
-    w.u8(ty as u8)
+    Ok(w.u8(ty as u8)?)
 }
 
 /// Splits a signed message into the signed bytes and the trailing signature.
@@ -205,7 +205,7 @@ fn write_count(w: &mut Writer<'_>, n: usize) -> Result<(), Error> {
     if n == 0 || n > MAX_KEYS {
         return Err(Error::InvalidField("key count"));
     }
-    w.u8(u8::try_from(n).map_err(|_| Error::TooLarge)?)
+    Ok(w.u8(u8::try_from(n).map_err(|_| Error::TooLarge)?)?)
 }
 
 fn with_capacity<T>(n: usize) -> Result<Vec<T>, Error> {
@@ -241,7 +241,7 @@ impl ProvisioningRequest {
             w.put(self.signing_key.as_bytes())?;
             w.put(self.encryption_key.as_bytes())?;
             w.u8(self.robustness.bits())?;
-            w.u8(self.max_hdcp.to_u8())
+            Ok(w.u8(self.max_hdcp.to_u8())?)
         })
     }
 
@@ -348,7 +348,7 @@ impl LicenseRequest {
             for kid in &self.key_ids {
                 w.put(kid)?;
             }
-            w.bytes_u16(&self.content_id, MAX_CONTENT_ID_LEN)
+            Ok(w.bytes_u16(&self.content_id, MAX_CONTENT_ID_LEN)?)
         })
     }
 
@@ -414,7 +414,7 @@ impl EncryptedLicenseRequest {
         encode(MessageType::EncryptedLicenseRequest, None, |w| {
             w.put(&self.server_key_id)?;
             w.put(&self.enc)?;
-            w.bytes_u32(&self.ciphertext, MAX_MESSAGE_LEN)
+            Ok(w.bytes_u32(&self.ciphertext, MAX_MESSAGE_LEN)?)
         })
     }
 
@@ -591,7 +591,7 @@ impl SessionRequest {
             w.put(&self.session_id)?;
             w.put(&self.nonce)?;
             w.u64(self.timestamp)?;
-            w.put(&self.device_key_id)
+            Ok(w.put(&self.device_key_id)?)
         })
     }
 
@@ -683,7 +683,7 @@ impl ReleaseAck {
             w.bytes_u16(&self.server_certificate, MAX_CERTIFICATE_LEN)?;
             w.put(&self.nonce)?;
             w.put(&self.session_id)?;
-            w.put(&self.device_key_id)
+            Ok(w.put(&self.device_key_id)?)
         })
     }
 

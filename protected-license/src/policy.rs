@@ -5,8 +5,8 @@
 //! unlimited. The secure world's platform clock must be trusted time for these limits to mean
 //! anything (a host clock can be rolled back).
 
-use crate::codec::{Reader, Writer};
 use crate::Error;
+use cdm_core::codec::{Reader, Writer};
 
 /// Length of an encoded policy.
 pub const POLICY_LEN: usize = 13;
@@ -81,7 +81,7 @@ impl Policy {
         w.u32(self.license_duration)?;
         w.u32(self.playback_duration)?;
         w.u32(self.renewal_interval)?;
-        w.u8(u8::from(self.can_persist))
+        Ok(w.u8(u8::from(self.can_persist))?)
     }
 }
 
