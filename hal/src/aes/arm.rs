@@ -24,7 +24,7 @@ use core::arch::aarch64::{
 
 use zeroize::Zeroize;
 
-use super::batch::Kernels;
+use super::batch::schedule_kernels;
 use super::{Block, Schedule};
 
 /// AES-128 rounds (FIPS-197 §5, Nr = 10); the schedule has `ROUNDS + 1` round keys.
@@ -73,41 +73,15 @@ impl RoundKeys {
     }
 }
 
-impl Kernels<LANES> for RoundKeys {
-    #[inline(always)]
-    fn encrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { block1(&self.enc, block, true) }
-    }
-
-    #[inline(always)]
-    fn decrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { block1(&self.dec, block, false) }
-    }
-
-    #[inline(always)]
-    fn ctr(&self, iv_hi: &[u8; 8], ctr: u64, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { ctr8(&self.enc, iv_hi, ctr, batch) }
-    }
-
-    #[inline(always)]
-    fn cbc(&self, iv: &mut Block, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { cbc8_strided(&self.dec, iv, batch, 1) };
-    }
-
-    #[inline(always)]
-    fn cbc_strided(&self, iv: &mut Block, data: &mut [Block], stride: usize) -> bool {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { cbc8_strided(&self.dec, iv, data, stride) }
-    }
-
-    #[inline(always)]
-    fn scope(&self, f: impl FnOnce()) {
-        // SAFETY: (1): `self` exists, so `available()` confirmed `aes` and `neon`.
-        unsafe { with_armce(f) }
+schedule_kernels! {
+    // SAFETY: (1) of every kernel: a `RoundKeys` exists only after `available()` confirmed
+    // `aes` and `neon`.
+    unsafe impl Kernels<LANES> for RoundKeys {
+        scope: with_armce,
+        block: block1,
+        ctr: ctr8,
+        cbc: |dk, iv, batch| cbc8_strided(dk, iv, batch, 1),
+        cbc_strided: cbc8_strided,
     }
 }
 
@@ -287,12 +261,12 @@ unsafe fn ctr8(enc: &[Block; ROUNDS + 1], iv_hi: &[u8; 8], c: u64, batch: &mut [
 
 /// CBC-decrypts blocks `0, stride, …, (LANES - 1) * stride` of `data` in place as consecutive
 /// links of one chain (`iv` becomes the last of them). Stride 1 is a contiguous batch; larger
-/// strides serve `cbcs`-style 1:`skip` patterns. Does nothing and returns `false` when
-/// `stride` is 0 or the last block is not in `data`.
+/// strides serve `cbcs`-style 1:`skip` patterns.
 ///
 /// # Safety
 ///
 /// 1. The CPU must support the `aes` and `neon` target features.
+/// 2. `stride >= 1` and block `(LANES - 1) * stride` is in `data` (indexing panics otherwise).
 #[target_feature(enable = "aes,neon")]
 #[inline]
 unsafe fn cbc8_strided(
@@ -300,13 +274,7 @@ unsafe fn cbc8_strided(
     iv: &mut Block,
     data: &mut [Block],
     stride: usize,
-) -> bool {
-    let fits = stride
-        .checked_mul(LANES - 1)
-        .is_some_and(|last| last < data.len());
-    if stride == 0 || !fits {
-        return false;
-    }
+) {
     let mut ct = [vdupq_n_u8(0); LANES];
     for (i, c) in ct.iter_mut().enumerate() {
         *c = load(&data[i * stride]);
@@ -319,5 +287,4 @@ unsafe fn cbc8_strided(
         prev = c;
     }
     store(iv, prev);
-    true
 }

@@ -70,6 +70,80 @@ pub(crate) trait Kernels<const N: usize> {
     }
 }
 
+/// Implements [`Kernels`] for a hardware engine's [`Schedule`](super::Schedule) with the
+/// engine's `unsafe` kernels, which take the schedule's round keys (`enc` for `block(…, true)`
+/// and `ctr`, `dec` for the rest). Their precondition 1, that the CPU has the engine's
+/// instructions, is the invocation's to argue (in a `// SAFETY:` comment before its `unsafe
+/// impl`): a schedule is built only by its engine's `zeroed`, after detection. Precondition 2
+/// of the strided kernel, that blocks `0, stride, …, (N - 1) * stride` lie in `data` and
+/// `stride >= 1`, is checked here. `cbc` is given as a call on the decryption round keys.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! schedule_kernels {
+    (
+        unsafe impl Kernels<$n:ident> for $keys:ty {
+            scope: $scope:path,
+            block: $block:path,
+            ctr: $ctr:path,
+            cbc: |$dk:ident, $iv:ident, $batch:ident| $cbc:expr,
+            cbc_strided: $strided:path $(,)?
+        }
+    ) => {
+        impl $crate::aes::batch::Kernels<$n> for $keys {
+            #[inline(always)]
+            fn encrypt_block(&self, block: &mut $crate::aes::Block) {
+                // SAFETY: (1) as the invocation argues.
+                unsafe { $block(&self.enc, block, true) }
+            }
+
+            #[inline(always)]
+            fn decrypt_block(&self, block: &mut $crate::aes::Block) {
+                // SAFETY: (1) as the invocation argues.
+                unsafe { $block(&self.dec, block, false) }
+            }
+
+            #[inline(always)]
+            fn ctr(&self, iv_hi: &[u8; 8], ctr: u64, batch: &mut [$crate::aes::Block; $n]) {
+                // SAFETY: (1) as the invocation argues.
+                unsafe { $ctr(&self.enc, iv_hi, ctr, batch) }
+            }
+
+            #[inline(always)]
+            fn cbc(&self, $iv: &mut $crate::aes::Block, $batch: &mut [$crate::aes::Block; $n]) {
+                let $dk = &self.dec;
+                // SAFETY: (1) as the invocation argues; (2) of a strided kernel called with
+                // stride 1 on the whole batch holds.
+                unsafe { $cbc }
+            }
+
+            #[inline(always)]
+            fn cbc_strided(
+                &self,
+                iv: &mut $crate::aes::Block,
+                data: &mut [$crate::aes::Block],
+                stride: usize,
+            ) -> bool {
+                let fits = stride
+                    .checked_mul($n - 1)
+                    .is_some_and(|last| last < data.len());
+                if stride == 0 || !fits {
+                    return false;
+                }
+                // SAFETY: (1) as the invocation argues; (2) checked above.
+                unsafe { $strided(&self.dec, iv, data, stride) };
+                true
+            }
+
+            #[inline(always)]
+            fn scope(&self, f: impl FnOnce()) {
+                // SAFETY: (1) as the invocation argues.
+                unsafe { $scope(f) }
+            }
+        }
+    };
+}
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) use schedule_kernels;
+
 /// CTR over whole blocks: counter block `i` is `iv_hi || (ctr + i) mod 2^64`; `ctr` advances
 /// by the number of blocks.
 #[inline(always)]

@@ -9,7 +9,7 @@ use core::arch::x86_64::{
 };
 
 use super::aesni_available;
-use crate::aes::batch::Kernels;
+use crate::aes::batch::schedule_kernels;
 use crate::aes::{Block, Schedule};
 
 /// Blocks per batch.
@@ -33,41 +33,15 @@ impl RoundKeys {
     }
 }
 
-impl Kernels<LANES> for RoundKeys {
-    #[inline(always)]
-    fn encrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { block1(&self.enc, block, true) }
-    }
-
-    #[inline(always)]
-    fn decrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { block1(&self.dec, block, false) }
-    }
-
-    #[inline(always)]
-    fn ctr(&self, iv_hi: &[u8; 8], ctr: u64, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { ctr8(&self.enc, iv_hi, ctr, batch) }
-    }
-
-    #[inline(always)]
-    fn cbc(&self, iv: &mut Block, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { cbc8_strided(&self.dec, iv, batch, 1) };
-    }
-
-    #[inline(always)]
-    fn cbc_strided(&self, iv: &mut Block, data: &mut [Block], stride: usize) -> bool {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { cbc8_strided(&self.dec, iv, data, stride) }
-    }
-
-    #[inline(always)]
-    fn scope(&self, f: impl FnOnce()) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected AES-NI and SSE2.
-        unsafe { with_aesni(f) }
+schedule_kernels! {
+    // SAFETY: (1) of every kernel: a `RoundKeys` exists only after `zeroed` detected AES-NI
+    // and SSE2.
+    unsafe impl Kernels<LANES> for RoundKeys {
+        scope: with_aesni,
+        block: block1,
+        ctr: ctr8,
+        cbc: |dk, iv, batch| cbc8_strided(dk, iv, batch, 1),
+        cbc_strided: cbc8_strided,
     }
 }
 
@@ -190,28 +164,17 @@ unsafe fn ctr8(rk: &[__m128i; 11], iv_hi: &[u8; 8], c: u64, batch: &mut [Block; 
 
 /// CBC-decrypts blocks `0, stride, …, 7 * stride` of `data` in place as consecutive links of
 /// one chain (NIST SP 800-38A §6.2; `iv` becomes the last of them). Stride 1 is a contiguous
-/// batch; larger strides serve `cbcs`-style 1:`skip` patterns. Does nothing and returns
-/// `false` when `stride` is 0 or block `7 * stride` is not in `data`.
+/// batch; larger strides serve `cbcs`-style 1:`skip` patterns.
 ///
 /// # Safety
 /// 1. The CPU supports AES-NI and SSE2.
+/// 2. `stride >= 1` and block `7 * stride` is in `data`.
 #[target_feature(enable = "aes,sse2")]
 #[inline]
-unsafe fn cbc8_strided(
-    dk: &[__m128i; 11],
-    iv: &mut Block,
-    data: &mut [Block],
-    stride: usize,
-) -> bool {
-    let fits = stride
-        .checked_mul(LANES - 1)
-        .is_some_and(|last| last < data.len());
-    if stride == 0 || !fits {
-        return false;
-    }
+unsafe fn cbc8_strided(dk: &[__m128i; 11], iv: &mut Block, data: &mut [Block], stride: usize) {
     // SAFETY: (1) by the caller; every access is one block at index `i * stride <= 7 * stride`,
-    // which was checked to lie in `data` above; with `stride >= 1` the blocks are disjoint, and
-    // each is loaded before any store.
+    // which lies in `data` by (2); with `stride >= 1` the blocks are disjoint, and each is
+    // loaded before any store.
     unsafe {
         let p = data.as_mut_ptr();
         let at = |i: usize| p.add(i * stride).cast::<__m128i>();
@@ -229,5 +192,4 @@ unsafe fn cbc8_strided(
         }
         _mm_storeu_si128(ivp, prev);
     }
-    true
 }

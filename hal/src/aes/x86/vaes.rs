@@ -13,7 +13,7 @@ use core::arch::x86_64::{
 };
 
 use super::{vaes_available, RoundKeys};
-use crate::aes::batch::Kernels;
+use crate::aes::batch::schedule_kernels;
 use crate::aes::{Block, Schedule};
 
 /// 256-bit registers per batch.
@@ -46,41 +46,15 @@ impl VaesKeys {
     }
 }
 
-impl Kernels<LANES> for VaesKeys {
-    #[inline(always)]
-    fn encrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { block1(&self.enc, block, true) }
-    }
-
-    #[inline(always)]
-    fn decrypt_block(&self, block: &mut Block) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { block1(&self.dec, block, false) }
-    }
-
-    #[inline(always)]
-    fn ctr(&self, iv_hi: &[u8; 8], ctr: u64, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { ctr16(&self.enc, iv_hi, ctr, batch) }
-    }
-
-    #[inline(always)]
-    fn cbc(&self, iv: &mut Block, batch: &mut [Block; LANES]) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { cbc16(&self.dec, iv, batch) }
-    }
-
-    #[inline(always)]
-    fn cbc_strided(&self, iv: &mut Block, data: &mut [Block], stride: usize) -> bool {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { cbc16_strided(&self.dec, iv, data, stride) }
-    }
-
-    #[inline(always)]
-    fn scope(&self, f: impl FnOnce()) {
-        // SAFETY: (1): `self` exists, so `zeroed` detected VAES and AVX2.
-        unsafe { with_vaes(f) }
+schedule_kernels! {
+    // SAFETY: (1) of every kernel: a `VaesKeys` exists only after `zeroed` detected VAES and
+    // AVX2.
+    unsafe impl Kernels<LANES> for VaesKeys {
+        scope: with_vaes,
+        block: block1,
+        ctr: ctr16,
+        cbc: |dk, iv, batch| cbc16(dk, iv, batch),
+        cbc_strided: cbc16_strided,
     }
 }
 
@@ -229,28 +203,17 @@ unsafe fn cbc16(dk: &[__m256i; 11], iv: &mut Block, batch: &mut [Block; LANES]) 
 }
 
 /// `cbcs`-style 1:`skip` pattern: CBC-decrypts blocks `0, stride, …, 15 * stride` of `data` in
-/// place as consecutive links of one chain (`iv` becomes the last of them). Does nothing and
-/// returns `false` when `stride` is 0 or block `15 * stride` is not in `data`.
+/// place as consecutive links of one chain (`iv` becomes the last of them).
 ///
 /// # Safety
 /// 1. The CPU supports VAES and AVX2.
+/// 2. `stride >= 1` and block `15 * stride` is in `data`.
 #[target_feature(enable = "avx2,vaes")]
 #[inline]
-unsafe fn cbc16_strided(
-    dk: &[__m256i; 11],
-    iv: &mut Block,
-    data: &mut [Block],
-    stride: usize,
-) -> bool {
-    let fits = stride
-        .checked_mul(LANES - 1)
-        .is_some_and(|last| last < data.len());
-    if stride == 0 || !fits {
-        return false;
-    }
+unsafe fn cbc16_strided(dk: &[__m256i; 11], iv: &mut Block, data: &mut [Block], stride: usize) {
     // SAFETY: (1) by the caller; every access is one block at index `i * stride <= 15 *
-    // stride`, which was checked to lie in `data` above; with `stride >= 1` the blocks are
-    // disjoint, and each is loaded before any store.
+    // stride`, which lies in `data` by (2); with `stride >= 1` the blocks are disjoint, and
+    // each is loaded before any store.
     unsafe {
         let p = data.as_mut_ptr();
         let at = |i: usize| p.add(i * stride).cast::<__m128i>();
@@ -279,5 +242,4 @@ unsafe fn cbc16_strided(
         }
         _mm_storeu_si128(ivp, _mm256_extracti128_si256::<1>(prev));
     }
-    true
 }
