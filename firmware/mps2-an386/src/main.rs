@@ -13,7 +13,8 @@
 //! deterministic one (`platform::TestOnlyRng`).
 //!
 //! `unsafe` lives only in `rt` (entry, heap set-up, stack, handlers) and `uart`, each block
-//! with a `// SAFETY:` comment.
+//! with a `// SAFETY:` comment; the heap set-up, the stack scan and the console are the
+//! aarch64 image's too (`firmware/common`, included by those modules).
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
@@ -61,18 +62,12 @@ fn run() -> bool {
     let mut verdict =
         firmware_selftest::run(&mut Uart, &rt::HEAP, REQUIRED_ENGINE, platform, platform_ok);
 
-    let stack_used = rt::stack_high_water();
-    println!(
-        "memory: stack {} of {} KiB used, heap peak {} of {} KiB",
-        stack_used / 1024,
-        rt::stack_size() / 1024,
-        rt::HEAP.peak() / 1024,
-        rt::HEAP.size() / 1024
+    verdict.check_memory(
+        &mut Uart,
+        rt::stack_high_water(),
+        rt::stack_size(),
+        &rt::HEAP,
     );
-    if stack_used >= rt::stack_size() {
-        println!("FAIL stack: the whole stack was used (it may have overflowed)");
-        verdict.other_checks = false;
-    }
     verdict.summarize(&mut Uart);
     verdict.passed()
 }

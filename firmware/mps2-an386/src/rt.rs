@@ -2,7 +2,7 @@
 //! mark, the fault and panic handlers and the end of the run (semihosting).
 //!
 //! cortex-m-rt's reset handler has already copied `.data`, zeroed `.bss`, enabled the FPU
-//! (`eabihf`) and painted the stack with [`STACK_PAINT_VALUE`] when [`entry`] runs.
+//! (`eabihf`) and painted the stack with `cortex_m_rt::STACK_PAINT_VALUE` when [`entry`] runs.
 #![allow(unsafe_code)]
 
 use core::panic::PanicInfo;
@@ -10,34 +10,20 @@ use core::panic::PanicInfo;
 // Linked for its single-core `critical-section` implementation (interrupts off), which
 // embedded-alloc locks with; nothing else of it is used.
 use cortex_m as _;
-use cortex_m_rt::{ExceptionFrame, STACK_PAINT_VALUE};
+use cortex_m_rt::{ExceptionFrame, STACK_PAINT_VALUE as STACK_PAINT};
 use cortex_m_semihosting::debug;
-use firmware_selftest::heap::ScanningHeap;
 
 use crate::uart::{self, println};
 
-/// The global allocator.
-#[global_allocator]
-pub(crate) static HEAP: ScanningHeap = ScanningHeap::new();
+#[path = "../../common/heap.rs"]
+mod heap;
+pub(crate) use heap::HEAP;
 
 #[cortex_m_rt::entry]
 fn entry() -> ! {
     uart::init();
-    init_heap();
+    heap::init();
     exit(crate::run())
-}
-
-/// Hands the `HEAP` region of `memory.x` to the allocator.
-fn init_heap() {
-    unsafe extern "C" {
-        static __heap_start: u8;
-        static __heap_end: u8;
-    }
-    let start = core::ptr::addr_of!(__heap_start) as usize;
-    let end = core::ptr::addr_of!(__heap_end) as usize;
-    // SAFETY: (1) `[start, end)` is the `HEAP` memory region of `memory.x`, RAM that no linker
-    // section and no other code uses; (2) `entry` calls this once, before anything allocates.
-    unsafe { HEAP.init(start, end.saturating_sub(start)) }
 }
 
 /// The stack region cortex-m-rt set up: `(bottom, top)` addresses.
@@ -52,29 +38,12 @@ fn stack_bounds() -> (usize, usize) {
     )
 }
 
-/// Size of the stack region in bytes.
-pub(crate) fn stack_size() -> usize {
-    let (bottom, top) = stack_bounds();
-    top.saturating_sub(bottom)
-}
+/// The type of cortex-m-rt's stack paint, the words the stack is painted and scanned in.
+type StackWord = u32;
 
-/// Bytes of stack used so far at most: from the top down to the lowest word that no longer
-/// holds the paint. Equal to [`stack_size`] if the bottom word was overwritten.
-pub(crate) fn stack_high_water() -> usize {
-    let (bottom, top) = stack_bounds();
-    let mut addr = bottom;
-    while addr < top {
-        // SAFETY: `addr` is 4-byte aligned (cortex-m-rt aligns `_stack_end` to 4 and the loop
-        // steps by 4) and inside the stack region, RAM that the reset handler painted. The
-        // read is volatile and makes no reference to the live frames at the top.
-        let word = unsafe { core::ptr::read_volatile(addr as *const u32) };
-        if word != STACK_PAINT_VALUE {
-            break;
-        }
-        addr = addr.saturating_add(4);
-    }
-    top.saturating_sub(addr)
-}
+#[path = "../../common/stack.rs"]
+mod stack;
+pub(crate) use stack::{stack_high_water, stack_size};
 
 /// Ends the emulation: QEMU exits with status 0 if `passed`, 1 otherwise.
 fn exit(passed: bool) -> ! {

@@ -6,8 +6,6 @@
 //! full (STATE bit 0) and writes bytes to DATA.
 #![allow(unsafe_code)]
 
-use core::fmt;
-
 /// Base address of UART0 on the MPS2 AN385/AN386 memory map.
 const BASE: usize = 0x4000_4000;
 /// Data register.
@@ -34,40 +32,18 @@ pub(crate) fn init() {
     }
 }
 
-/// The console. Holds no state: every write goes straight to the device.
-pub(crate) struct Uart;
-
-impl Uart {
-    fn put_byte(byte: u8) {
-        // SAFETY: STATE is UART0's 32-bit status register at a fixed device address; reading
-        // it has no side effect.
-        while unsafe { core::ptr::read_volatile(STATE as *const u32) } & TX_FULL != 0 {
-            core::hint::spin_loop();
-        }
-        // SAFETY: DATA is UART0's data register at a fixed device address; a write queues the
-        // low byte for transmission. No Rust object lives there.
-        unsafe { core::ptr::write_volatile(DATA as *mut u32, u32::from(byte)) };
+/// Sends one byte, waiting while the transmit buffer is full.
+fn put_byte(byte: u8) {
+    // SAFETY: STATE is UART0's 32-bit status register at a fixed device address; reading it
+    // has no side effect.
+    while unsafe { core::ptr::read_volatile(STATE as *const u32) } & TX_FULL != 0 {
+        core::hint::spin_loop();
     }
+    // SAFETY: DATA is UART0's data register at a fixed device address; a write queues the low
+    // byte for transmission. No Rust object lives there.
+    unsafe { core::ptr::write_volatile(DATA as *mut u32, u32::from(byte)) };
 }
 
-impl fmt::Write for Uart {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                Self::put_byte(b'\r');
-            }
-            Self::put_byte(b);
-        }
-        Ok(())
-    }
-}
-
-/// Formats a line to the console (like `std::println!`).
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        // Writing to the UART cannot fail.
-        let _ = writeln!($crate::uart::Uart, $($arg)*);
-    }};
-}
-pub(crate) use println;
+#[path = "../../common/console.rs"]
+mod console;
+pub(crate) use console::{println, Uart};

@@ -139,28 +139,9 @@ fn stack_bounds() -> (usize, usize) {
     )
 }
 
-/// Size of the stack region in bytes.
-pub(crate) fn stack_size() -> usize {
-    let (bottom, top) = stack_bounds();
-    top.saturating_sub(bottom)
-}
+/// The type of [`STACK_PAINT`], the words the stack is painted and scanned in.
+type StackWord = u64;
 
-/// Bytes of stack used so far at most: from the top down to the lowest word that no longer
-/// holds [`STACK_PAINT`]. Equal to [`stack_size`] when the bottom word was overwritten,
-/// which means the stack may have overflowed (nothing guards it with the MMU off).
-pub(crate) fn stack_high_water() -> usize {
-    let (bottom, top) = stack_bounds();
-    let mut addr = bottom;
-    while addr < top {
-        // SAFETY: `addr` is 8-byte aligned (`link.x` aligns the region to 4 KiB and the loop
-        // steps by 8) and lies inside the stack region, which is RAM reserved by `link.x` and
-        // initialised (painted) by `_start`. A volatile read creates no reference, so it does
-        // not alias the live frames at the top of the stack that the compiler owns.
-        let word = unsafe { core::ptr::read_volatile(addr as *const u64) };
-        if word != STACK_PAINT {
-            break;
-        }
-        addr = addr.saturating_add(8);
-    }
-    top.saturating_sub(addr)
-}
+#[path = "../../common/stack.rs"]
+mod stack;
+pub(crate) use stack::{stack_high_water, stack_size};

@@ -1,26 +1,10 @@
-//! The heap: `firmware-selftest`'s [`ScanningHeap`] (`embedded-alloc` plus the key scans)
-//! over the `.heap` region of `link.x`, and the critical section it locks with.
+//! The heap: `firmware-selftest`'s `ScanningHeap` (`embedded-alloc` plus the key scans) over
+//! the `.heap` region of `link.x`, and the critical section it locks with.
 #![allow(unsafe_code)]
 
-use firmware_selftest::heap::ScanningHeap;
-
-/// The global allocator.
-#[global_allocator]
-pub(crate) static HEAP: ScanningHeap = ScanningHeap::new();
-
-/// Hands the heap region to the allocator. Called once, first thing in `main`.
-pub(crate) fn init() {
-    unsafe extern "C" {
-        static __heap_start: u8;
-        static __heap_end: u8;
-    }
-    let start = core::ptr::addr_of!(__heap_start) as usize;
-    let end = core::ptr::addr_of!(__heap_end) as usize;
-    // SAFETY: (1) `[start, end)` is the `.heap` region that `link.x` reserves for this
-    // purpose, 16 MiB of RAM that no section and no other code uses; (2) `main` calls this
-    // once, before anything allocates.
-    unsafe { HEAP.init(start, end.saturating_sub(start)) }
-}
+#[path = "../../common/heap.rs"]
+mod global;
+pub(crate) use global::{init, HEAP};
 
 /// One core, exceptions masked: the critical section `embedded-alloc` locks its heap with.
 struct SingleCoreDaif;

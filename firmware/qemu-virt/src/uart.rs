@@ -5,8 +5,6 @@
 //! bit 5, TXFF) and writes bytes to the data register.
 #![allow(unsafe_code)]
 
-use core::fmt;
-
 /// Base address of the PL011 on QEMU's `virt` board (`VIRT_UART` in QEMU's memory map).
 const PL011_BASE: usize = 0x0900_0000;
 /// Data register (UARTDR).
@@ -16,42 +14,20 @@ const UARTFR: usize = PL011_BASE + 0x18;
 /// UARTFR bit: transmit FIFO full.
 const TXFF: u32 = 1 << 5;
 
-/// The console. Holds no state: every write goes straight to the device.
-pub(crate) struct Uart;
-
-impl Uart {
-    fn put_byte(byte: u8) {
-        // SAFETY: UARTFR is a 32-bit read-only device register of the PL011 mapped at this
-        // fixed physical address on the `virt` board (the MMU is off, so the address is used
-        // as is); reading it has no side effect.
-        while unsafe { core::ptr::read_volatile(UARTFR as *const u32) } & TXFF != 0 {
-            core::hint::spin_loop();
-        }
-        // SAFETY: UARTDR is the PL011's data register at a fixed device address; a 32-bit
-        // write whose low byte is the character queues it for transmission. No Rust object
-        // lives at this address.
-        unsafe { core::ptr::write_volatile(UARTDR as *mut u32, u32::from(byte)) };
+/// Sends one byte, waiting while the transmit FIFO is full.
+fn put_byte(byte: u8) {
+    // SAFETY: UARTFR is a 32-bit read-only device register of the PL011 mapped at this fixed
+    // physical address on the `virt` board (the MMU is off, so the address is used as is);
+    // reading it has no side effect.
+    while unsafe { core::ptr::read_volatile(UARTFR as *const u32) } & TXFF != 0 {
+        core::hint::spin_loop();
     }
+    // SAFETY: UARTDR is the PL011's data register at a fixed device address; a 32-bit write
+    // whose low byte is the character queues it for transmission. No Rust object lives at
+    // this address.
+    unsafe { core::ptr::write_volatile(UARTDR as *mut u32, u32::from(byte)) };
 }
 
-impl fmt::Write for Uart {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                Self::put_byte(b'\r');
-            }
-            Self::put_byte(b);
-        }
-        Ok(())
-    }
-}
-
-/// Formats a line to the console (like `std::println!`).
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        // Writing to the UART cannot fail.
-        let _ = writeln!($crate::uart::Uart, $($arg)*);
-    }};
-}
-pub(crate) use println;
+#[path = "../../common/console.rs"]
+mod console;
+pub(crate) use console::{println, Uart};

@@ -12,7 +12,7 @@
 //!   read;
 //! - [`DigestSink`], the secure output sink of both images, and [`check_rng`] /
 //!   [`check_sink`] for the images' platform checks;
-//! - [`Verdict`]: the summary line CI looks for.
+//! - [`Verdict`]: the stack and heap use, and the summary line CI looks for.
 //!
 //! `no_std` + `alloc`; `unsafe` only in [`heap`] (the allocator and its memory scans).
 #![no_std]
@@ -93,6 +93,32 @@ impl Verdict {
     /// Whether everything passed: the exit status is 0 exactly then.
     pub fn passed(&self) -> bool {
         self.failed == 0 && self.passed > 0 && self.session == Some(true) && self.other_checks
+    }
+
+    /// Prints the stack's high-water mark and the heap's peak; a stack used down to its last
+    /// word fails the run (it may have overflowed: nothing guards it).
+    pub fn check_memory(
+        &mut self,
+        out: &mut dyn Write,
+        stack_used: usize,
+        stack_size: usize,
+        heap: &heap::ScanningHeap,
+    ) {
+        say!(
+            out,
+            "memory: stack {} of {} KiB used, heap peak {} of {} KiB",
+            stack_used / 1024,
+            stack_size / 1024,
+            heap.peak() / 1024,
+            heap.size() / 1024
+        );
+        if stack_used >= stack_size {
+            say!(
+                out,
+                "FAIL stack: the whole stack was used (it may have overflowed)"
+            );
+            self.other_checks = false;
+        }
     }
 
     /// Prints the summary line, e.g. `tee-cdm firmware: 104 known-answer tests passed, Clear
