@@ -10,7 +10,7 @@ use protected_license::server::{rotation_record, KeyGrant};
 use protected_license::{Error, Policy};
 
 mod common;
-use common::{Pki, TestRng, NOW, YEAR};
+use common::{provision, Pki, TestRng, NOW, YEAR};
 
 const KID_A: [u8; 16] = [0xa1; 16];
 const KID_B: [u8; 16] = [0xb2; 16];
@@ -61,14 +61,14 @@ fn grants() -> Vec<KeyGrant> {
     ]
 }
 
-/// A license request and the server's license for it.
-fn license(pki: &mut Pki, out: &mut Outstanding, encrypted: bool) -> Vec<u8> {
+/// A license request with [`params`], HPKE-encrypted to the server's certificate if
+/// `encrypted`.
+fn request(pki: &mut Pki, out: &mut Outstanding, encrypted: bool) -> Vec<u8> {
     let server_cert = pki
         .device
         .verify_server_certificate(pki.server.certificate(), NOW)
         .unwrap();
-    let req = pki
-        .device
+    pki.device
         .license_request(
             &mut pki.rng,
             NOW,
@@ -76,7 +76,12 @@ fn license(pki: &mut Pki, out: &mut Outstanding, encrypted: bool) -> Vec<u8> {
             &params(),
             encrypted.then_some(&server_cert),
         )
-        .unwrap();
+        .unwrap()
+}
+
+/// A license request and the server's license for it.
+fn license(pki: &mut Pki, out: &mut Outstanding, encrypted: bool) -> Vec<u8> {
+    let req = request(pki, out, encrypted);
     let verified = pki.server.verify_license_request(&req, NOW).unwrap();
     assert_eq!(verified.encrypted, encrypted);
     assert_eq!(verified.request.key_ids, vec![KID_A, KID_B]);
@@ -85,12 +90,19 @@ fn license(pki: &mut Pki, out: &mut Outstanding, encrypted: bool) -> Vec<u8> {
         .unwrap()
 }
 
+/// A provisioned PKI seeded with `seed`, the device's outstanding requests, and a license
+/// answering the one among them.
+fn licensed(seed: &[u8], encrypted: bool) -> (Pki, Outstanding, Vec<u8>) {
+    let mut pki = Pki::new(seed);
+    let mut out = Outstanding::new();
+    let lic = license(&mut pki, &mut out, encrypted);
+    (pki, out, lic)
+}
+
 #[test]
 fn provision_request_license_unwrap() {
     for encrypted in [false, true] {
-        let mut pki = Pki::new(b"round trip");
-        let mut out = Outstanding::new();
-        let lic = license(&mut pki, &mut out, encrypted);
+        let (pki, mut out, lic) = licensed(b"round trip", encrypted);
         let accepted = pki.device.accept_license(&mut out, &lic, NOW + 5).unwrap();
         assert!(out.is_empty(), "nonce consumed");
         assert_eq!(accepted.session_id, [7; 16]);
@@ -109,20 +121,7 @@ fn provision_request_license_unwrap() {
 #[test]
 fn encrypted_request_hides_the_device_certificate() {
     let mut pki = Pki::new(b"privacy");
-    let server_cert = pki
-        .device
-        .verify_server_certificate(pki.server.certificate(), NOW)
-        .unwrap();
-    let req = pki
-        .device
-        .license_request(
-            &mut pki.rng,
-            NOW,
-            &mut Outstanding::new(),
-            &params(),
-            Some(&server_cert),
-        )
-        .unwrap();
+    let req = request(&mut pki, &mut Outstanding::new(), true);
     let dev_cert = &pki.device.chain().unwrap().device;
     assert!(!req
         .windows(32)
@@ -132,9 +131,7 @@ fn encrypted_request_hides_the_device_certificate() {
 
 #[test]
 fn renewal_and_release() {
-    let mut pki = Pki::new(b"renewal");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (mut pki, mut out, lic) = licensed(b"renewal", false);
     let accepted = pki.device.accept_license(&mut out, &lic, NOW).unwrap();
     let sid = accepted.session_id;
     let device_key = pki.device.keys().signing_public_key();
@@ -213,9 +210,7 @@ fn session_request_from_another_device_is_rejected() {
 
 #[test]
 fn rotation_record_unwraps_with_the_entitlement_key() {
-    let mut pki = Pki::new(b"rotation");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (pki, mut out, lic) = licensed(b"rotation", false);
     let accepted = pki.device.accept_license(&mut out, &lic, NOW).unwrap();
     let keys = vec![
         ([0x31; 16], ContentKey::new([0x41; 16])),
@@ -255,9 +250,7 @@ fn rotation_record_unwraps_with_the_entitlement_key() {
 
 #[test]
 fn license_with_wrong_signature_is_rejected() {
-    let mut pki = Pki::new(b"bad sig");
-    let mut out = Outstanding::new();
-    let mut lic = license(&mut pki, &mut out, false);
+    let (pki, mut out, mut lic) = licensed(b"bad sig", false);
     let n = lic.len();
     lic[n - 1] ^= 1;
     assert_eq!(
@@ -283,16 +276,8 @@ fn license_signed_by_a_server_not_chaining_to_the_root_is_rejected() {
     )
     .unwrap();
     rogue.device = Device::new(keys, rogue.root.public_key(), Robustness::ALL, Hdcp::V2_2);
-    let mut o = Outstanding::new();
-    let req = rogue
-        .device
-        .provisioning_request(&mut rogue.rng, NOW, &mut o)
-        .unwrap();
-    let resp = rogue.provisioning.provision(&req, NOW).unwrap();
-    rogue
-        .device
-        .accept_provisioning(&mut o, &resp, NOW)
-        .unwrap();
+    let o = &mut Outstanding::new();
+    provision(&mut rogue.device, &rogue.provisioning, &mut rogue.rng, o);
     let mut out = Outstanding::new();
     let lic = license(&mut rogue, &mut out, false);
     assert_eq!(
@@ -312,9 +297,7 @@ fn license_signed_by_a_server_not_chaining_to_the_root_is_rejected() {
 
 #[test]
 fn expired_server_certificate_is_rejected() {
-    let mut pki = Pki::new(b"expired");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (pki, mut out, lic) = licensed(b"expired", false);
     assert_eq!(
         pki.device
             .accept_license(&mut out, &lic, NOW + 3 * YEAR)
@@ -347,9 +330,7 @@ fn expired_device_certificate_is_rejected_by_the_server() {
 
 #[test]
 fn replayed_license_is_rejected() {
-    let mut pki = Pki::new(b"replay");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (mut pki, mut out, lic) = licensed(b"replay", false);
     pki.device.accept_license(&mut out, &lic, NOW).unwrap();
     assert_eq!(
         pki.device.accept_license(&mut out, &lic, NOW).unwrap_err(),
@@ -368,18 +349,15 @@ fn replayed_license_is_rejected() {
 
 #[test]
 fn license_for_another_device_is_rejected() {
-    let mut pki = Pki::new(b"two devices");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (mut pki, mut out, lic) = licensed(b"two devices", false);
     let keys = DeviceKeys::generate(&mut pki.rng).unwrap();
     let mut other = Device::new(keys, pki.root.public_key(), Robustness::ALL, Hdcp::V2_2);
-    let mut o = Outstanding::new();
-    let req = other
-        .provisioning_request(&mut pki.rng, NOW, &mut o)
-        .unwrap();
-    other
-        .accept_provisioning(&mut o, &pki.provisioning.provision(&req, NOW).unwrap(), NOW)
-        .unwrap();
+    provision(
+        &mut other,
+        &pki.provisioning,
+        &mut pki.rng,
+        &mut Outstanding::new(),
+    );
     assert_eq!(
         other.accept_license(&mut out, &lic, NOW).unwrap_err(),
         Error::WrongDevice
@@ -388,9 +366,7 @@ fn license_for_another_device_is_rejected() {
 
 #[test]
 fn tampered_wrapped_key_is_rejected() {
-    let mut pki = Pki::new(b"tampered key");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
+    let (pki, mut out, lic) = licensed(b"tampered key", false);
     // Re-sign a license whose second key's ciphertext is flipped: only the AEAD can catch it.
     let mut parsed = protected_license::messages::License::parse(&lic).unwrap();
     parsed.keys[1].sealed[3] ^= 0x80;
@@ -469,41 +445,22 @@ fn provisioning_rejections() {
 
 #[test]
 fn wrong_magic_version_type_and_length_are_rejected() {
-    let mut pki = Pki::new(b"framing");
-    let mut out = Outstanding::new();
-    let lic = license(&mut pki, &mut out, false);
-    let mut m = lic.clone();
-    m[0] = b'X';
-    assert_eq!(
-        pki.device.accept_license(&mut out, &m, NOW).unwrap_err(),
-        Error::BadMagic
-    );
-    let mut m = lic.clone();
-    m[4] = 2;
-    assert_eq!(
-        pki.device.accept_license(&mut out, &m, NOW).unwrap_err(),
-        Error::UnsupportedVersion(2)
-    );
-    let mut m = lic.clone();
-    m[5] = MessageType::RenewalResponse as u8;
+    let (pki, mut out, lic) = licensed(b"framing", false);
+    let mut reject = |m: &[u8]| pki.device.accept_license(&mut out, m, NOW).unwrap_err();
+    let changed = |at: usize, byte: u8| {
+        let mut m = lic.clone();
+        m[at] = byte;
+        m
+    };
+    assert_eq!(reject(&changed(0, b'X')), Error::BadMagic);
+    assert_eq!(reject(&changed(4, 2)), Error::UnsupportedVersion(2));
     assert!(matches!(
-        pki.device.accept_license(&mut out, &m, NOW).unwrap_err(),
+        reject(&changed(5, MessageType::RenewalResponse as u8)),
         Error::WrongMessageType { .. }
     ));
-    let mut m = lic.clone();
-    m.push(0);
-    assert_eq!(
-        pki.device.accept_license(&mut out, &m, NOW).unwrap_err(),
-        Error::TrailingBytes
-    );
+    assert_eq!(reject(&[&lic[..], &[0]].concat()), Error::TrailingBytes);
     for cut in [0, 3, 6, 100, lic.len() - 65, lic.len() - 1] {
-        assert_eq!(
-            pki.device
-                .accept_license(&mut out, &lic[..cut], NOW)
-                .unwrap_err(),
-            Error::Truncated,
-            "cut {cut}"
-        );
+        assert_eq!(reject(&lic[..cut]), Error::Truncated, "cut {cut}");
     }
     assert_eq!(out.len(), 1);
 }

@@ -17,7 +17,7 @@ use protected_license::server::{rotation_record, KeyGrant};
 use protected_license::Policy;
 
 mod common;
-use common::{Pki, NOW};
+use common::{provision, Pki, NOW};
 
 fn transcript() -> Vec<(&'static str, Vec<u8>)> {
     let mut pki = Pki::unprovisioned(b"tee-cdm conformance v1");
@@ -26,14 +26,7 @@ fn transcript() -> Vec<(&'static str, Vec<u8>)> {
         ("root_public_key", pki.root.public_key().as_bytes().to_vec()),
         ("server_certificate", pki.server.certificate().to_vec()),
     ];
-    let req = pki
-        .device
-        .provisioning_request(&mut pki.rng, NOW, &mut out)
-        .unwrap();
-    let resp = pki.provisioning.provision(&req, NOW).unwrap();
-    pki.device
-        .accept_provisioning(&mut out, &resp, NOW)
-        .unwrap();
+    let (req, resp) = provision(&mut pki.device, &pki.provisioning, &mut pki.rng, &mut out);
     v.push(("provisioning_request", req));
     v.push(("provisioning_response", resp));
     let params = LicenseRequestParams {

@@ -105,15 +105,21 @@ impl Pki {
 
     pub fn new(seed: &[u8]) -> Self {
         let mut pki = Self::unprovisioned(seed);
-        let mut out = Outstanding::new();
-        let req = pki
-            .device
-            .provisioning_request(&mut pki.rng, NOW, &mut out)
-            .unwrap();
-        let resp = pki.provisioning.provision(&req, NOW).unwrap();
-        pki.device
-            .accept_provisioning(&mut out, &resp, NOW)
-            .unwrap();
+        let out = &mut Outstanding::new();
+        provision(&mut pki.device, &pki.provisioning, &mut pki.rng, out);
         pki
     }
+}
+
+/// Provisions `device` by `provisioning` at [`NOW`]; returns the request and the response.
+pub fn provision(
+    device: &mut Device,
+    provisioning: &ProvisioningService,
+    rng: &mut TestRng,
+    out: &mut Outstanding,
+) -> (Vec<u8>, Vec<u8>) {
+    let req = device.provisioning_request(rng, NOW, out).unwrap();
+    let resp = provisioning.provision(&req, NOW).unwrap();
+    device.accept_provisioning(out, &resp, NOW).unwrap();
+    (req, resp)
 }
