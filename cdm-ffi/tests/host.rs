@@ -9,28 +9,12 @@ use std::ptr::{null, null_mut};
 use cdm_testkit::{cenc, clearkey, temp::TempDir};
 use tee_cdm::*;
 
+mod common;
+use common::{last_error, ok};
+
 const KID: [u8; 16] = [0x11; 16];
 const KEY: [u8; 16] = [0x22; 16];
-
-fn last_error() -> String {
-    let mut buf = vec![0u8; 1024];
-    let mut needed = 0usize;
-    // SAFETY: `buf` holds buf.len() writable bytes; `needed` is a live local.
-    let st = unsafe {
-        tee_cdm_last_error_message(buf.as_mut_ptr().cast::<c_char>(), buf.len(), &mut needed)
-    };
-    assert_eq!(st, TeeCdmStatus::Ok);
-    CStr::from_bytes_until_nul(&buf)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-#[track_caller]
-fn ok(st: TeeCdmStatus) {
-    assert_eq!(st, TeeCdmStatus::Ok, "{}", last_error());
-}
+const CLEARKEY: &CStr = c"org.w3.clearkey";
 
 /// Strings and arrays a `TeeCdmConfiguration` points to, kept alive together.
 struct Config {
@@ -86,7 +70,7 @@ fn access_with(storage: Option<&CStr>, session_types: &[&str]) -> *mut TeeCdmAcc
     // SAFETY: every pointer is live (`c` owns what its config points to).
     ok(unsafe {
         tee_cdm_request_access(
-            c"org.w3.clearkey".as_ptr(),
+            CLEARKEY.as_ptr(),
             &c.config,
             1,
             storage.map_or(null(), CStr::as_ptr),
@@ -94,6 +78,20 @@ fn access_with(storage: Option<&CStr>, session_types: &[&str]) -> *mut TeeCdmAcc
         )
     });
     access
+}
+
+/// `tee_cdm_request_access` for `configs`, without a storage directory.
+///
+/// # Safety
+///
+/// `key_system` and what `configs` point to are live or NULL; `access` is writable or NULL.
+unsafe fn request_access(
+    key_system: *const c_char,
+    configs: &[TeeCdmConfiguration],
+    access: *mut *mut TeeCdmAccess,
+) -> TeeCdmStatus {
+    // SAFETY: the caller's contract; `configs` is a live slice of its length.
+    unsafe { tee_cdm_request_access(key_system, configs.as_ptr(), configs.len(), null(), access) }
 }
 
 fn media_keys() -> *mut TeeCdmMediaKeys {
@@ -132,12 +130,17 @@ fn next_event(s: *mut TeeCdmSession) -> (TeeCdmEvent, Vec<u8>) {
     (ev, Vec::new())
 }
 
+/// generateRequest("cenc") with a `pssh` box naming KID.
+fn generate_request(s: *mut TeeCdmSession) -> TeeCdmStatus {
+    let pssh = cenc::pssh_v1(&[&KID]);
+    // SAFETY: live buffers of the lengths given.
+    unsafe { tee_cdm_session_generate_request(s, c"cenc".as_ptr(), pssh.as_ptr(), pssh.len()) }
+}
+
 /// generateRequest + the license for KID/KEY: the session ends with KID usable.
 fn license_session(keys: *mut TeeCdmMediaKeys, ty: TeeCdmSessionType) -> *mut TeeCdmSession {
     let s = session(keys, ty);
-    let pssh = cenc::pssh_v1(&[&KID]);
-    // SAFETY: live buffers of the lengths given.
-    ok(unsafe { tee_cdm_session_generate_request(s, c"cenc".as_ptr(), pssh.as_ptr(), pssh.len()) });
+    ok(generate_request(s));
     let (ev, request) = next_event(s);
     assert_eq!(ev.kind, TeeCdmEventKind::Message);
     assert_eq!(ev.message_type, TeeCdmMessageType::LicenseRequest);
@@ -311,11 +314,7 @@ fn eme_errors_map_to_their_status_codes() {
     let st = unsafe { tee_cdm_session_generate_request(s, c"fairplay".as_ptr(), b"x".as_ptr(), 1) };
     assert_eq!(st, TeeCdmStatus::NotSupported);
     // The session is no longer uninitialized (EME §6.6.2 step 3): InvalidStateError.
-    let pssh = cenc::pssh_v1(&[&KID]);
-    // SAFETY: live buffers.
-    let st =
-        unsafe { tee_cdm_session_generate_request(s, c"cenc".as_ptr(), pssh.as_ptr(), pssh.len()) };
-    assert_eq!(st, TeeCdmStatus::InvalidState);
+    assert_eq!(generate_request(s), TeeCdmStatus::InvalidState);
     // Empty init data: TypeError.
     let s2 = session(keys, TeeCdmSessionType::Temporary);
     // SAFETY: NULL with length 0 is the empty buffer.
@@ -362,7 +361,7 @@ fn null_pointers_are_error_codes() {
     // SAFETY: in all calls below, every non-NULL pointer is live; NULLs are the point.
     unsafe {
         assert_eq!(
-            tee_cdm_request_access(null(), &c.config, 1, null(), &mut access),
+            request_access(null(), &[c.config], &mut access),
             TeeCdmStatus::NullPointer
         );
         assert!(
@@ -371,17 +370,11 @@ fn null_pointers_are_error_codes() {
             last_error()
         );
         assert_eq!(
-            tee_cdm_request_access(
-                c"org.w3.clearkey".as_ptr(),
-                &c.config,
-                1,
-                null(),
-                null_mut()
-            ),
+            request_access(CLEARKEY.as_ptr(), &[c.config], null_mut()),
             TeeCdmStatus::NullPointer
         );
         assert_eq!(
-            tee_cdm_request_access(c"org.w3.clearkey".as_ptr(), null(), 1, null(), &mut access),
+            tee_cdm_request_access(CLEARKEY.as_ptr(), null(), 1, null(), &mut access),
             TeeCdmStatus::NullPointer
         );
         // A capability without a content type.
@@ -393,12 +386,12 @@ fn null_pointers_are_error_codes() {
         let mut bad = c.config;
         bad.video_capabilities = caps.as_ptr();
         assert_eq!(
-            tee_cdm_request_access(c"org.w3.clearkey".as_ptr(), &bad, 1, null(), &mut access),
+            request_access(CLEARKEY.as_ptr(), &[bad], &mut access),
             TeeCdmStatus::NullPointer
         );
         // NULL with a count of 0 is the empty list: no configuration is a TypeError (EME).
         assert_eq!(
-            tee_cdm_request_access(c"org.w3.clearkey".as_ptr(), null(), 0, null(), &mut access),
+            tee_cdm_request_access(CLEARKEY.as_ptr(), null(), 0, null(), &mut access),
             TeeCdmStatus::TypeError
         );
         assert!(access.is_null());
@@ -525,9 +518,7 @@ fn undersized_buffers_report_the_size_needed_and_consume_nothing() {
     // SAFETY: live local.
     ok(unsafe { tee_cdm_media_keys_create(access, &mut keys) });
     let s = session(keys, TeeCdmSessionType::Temporary);
-    let pssh = cenc::pssh_v1(&[&KID]);
-    // SAFETY: live buffers.
-    ok(unsafe { tee_cdm_session_generate_request(s, c"cenc".as_ptr(), pssh.as_ptr(), pssh.len()) });
+    ok(generate_request(s));
 
     // The license request does not fit 4 bytes: its size is reported and it stays queued.
     let mut ev = TeeCdmEvent {
@@ -638,11 +629,7 @@ fn bad_handles_are_refused() {
     // Sessions outlive their MediaKeys handle; the secure world stays up for them.
     ok(tee_cdm_media_keys_free(keys));
     assert_eq!(tee_cdm_media_keys_free(keys), TeeCdmStatus::BadHandle);
-    let pssh = cenc::pssh_v1(&[&KID]);
-    // SAFETY: live buffers.
-    ok(unsafe {
-        tee_cdm_session_generate_request(s2, c"cenc".as_ptr(), pssh.as_ptr(), pssh.len())
-    });
+    ok(generate_request(s2));
     ok(tee_cdm_session_free(s2));
 }
 
@@ -655,64 +642,40 @@ fn malformed_arguments_are_invalid_argument() {
     unsafe {
         // Not UTF-8.
         assert_eq!(
-            tee_cdm_request_access(
-                c"org.w3.\xffclearkey".as_ptr(),
-                &c.config,
-                1,
-                null(),
-                &mut access
-            ),
+            request_access(c"org.w3.\xffclearkey".as_ptr(), &[c.config], &mut access),
             TeeCdmStatus::InvalidArgument
         );
         assert!(last_error().contains("not UTF-8"), "{}", last_error());
         // No NUL within TEE_CDM_MAX_STRING_LEN bytes.
         let long = vec![b'a'; TEE_CDM_MAX_STRING_LEN + 16];
         assert_eq!(
-            tee_cdm_request_access(long.as_ptr().cast(), &c.config, 1, null(), &mut access),
+            request_access(long.as_ptr().cast(), &[c.config], &mut access),
             TeeCdmStatus::InvalidArgument
         );
         // A string of exactly the limit is read.
         let mut limit = vec![b'a'; TEE_CDM_MAX_STRING_LEN];
         limit.push(0);
         assert_eq!(
-            tee_cdm_request_access(limit.as_ptr().cast(), &c.config, 1, null(), &mut access),
+            request_access(limit.as_ptr().cast(), &[c.config], &mut access),
             TeeCdmStatus::NotSupported
         );
         // An unknown requirement value.
         c.config.persistent_state = 3;
         assert_eq!(
-            tee_cdm_request_access(
-                c"org.w3.clearkey".as_ptr(),
-                &c.config,
-                1,
-                null(),
-                &mut access
-            ),
+            request_access(CLEARKEY.as_ptr(), &[c.config], &mut access),
             TeeCdmStatus::InvalidArgument
         );
         c.config.persistent_state = 0;
         // More configurations than the limit.
         let many = vec![c.config; TEE_CDM_MAX_LIST_LEN + 1];
         assert_eq!(
-            tee_cdm_request_access(
-                c"org.w3.clearkey".as_ptr(),
-                many.as_ptr(),
-                many.len(),
-                null(),
-                &mut access
-            ),
+            request_access(CLEARKEY.as_ptr(), &many, &mut access),
             TeeCdmStatus::InvalidArgument
         );
         // A length that cannot be a buffer.
         c.config.init_data_types_len = usize::MAX;
         assert_eq!(
-            tee_cdm_request_access(
-                c"org.w3.clearkey".as_ptr(),
-                &c.config,
-                1,
-                null(),
-                &mut access
-            ),
+            request_access(CLEARKEY.as_ptr(), &[c.config], &mut access),
             TeeCdmStatus::InvalidArgument
         );
     }

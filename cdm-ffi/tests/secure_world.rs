@@ -24,6 +24,9 @@ use normal_world::{
 };
 use tee_cdm::*;
 
+mod common;
+use common::{last_error, ok};
+
 const KID: [u8; 16] = [0x31; 16];
 const KEY: [u8; 16] = [0x42; 16];
 
@@ -220,23 +223,6 @@ fn persistence(dev: &Device) -> TeeCdmSwPersistence {
         counter_increment: Some(dev_counter_increment),
         root_key: Some(dev_root_key),
     }
-}
-
-fn last_error() -> String {
-    let mut buf = [0u8; 512];
-    let mut needed = 0;
-    // SAFETY: `buf` holds 512 writable bytes.
-    unsafe { tee_cdm_last_error_message(buf.as_mut_ptr().cast(), buf.len(), &mut needed) };
-    CStr::from_bytes_until_nul(&buf)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-#[track_caller]
-fn ok(st: TeeCdmStatus) {
-    assert_eq!(st, TeeCdmStatus::Ok, "{}", last_error());
 }
 
 fn create(
@@ -591,6 +577,17 @@ fn capabilities_request(id: u32) -> Vec<u8> {
     request
 }
 
+/// The buffer arguments of one `tee_cdm_sw_process` call.
+#[derive(Clone, Copy)]
+struct Buffers {
+    request: *const u8,
+    request_len: usize,
+    sample: *mut u8,
+    sample_len: usize,
+    response: *mut u8,
+    capacity: usize,
+}
+
 #[test]
 fn process_checks_its_buffers() {
     let dev = Device::default();
@@ -598,39 +595,35 @@ fn process_checks_its_buffers() {
     let request = capabilities_request(5);
     let mut response = vec![0u8; TEE_CDM_SW_MAX_RESPONSE_LEN];
     let mut len = 0;
-    let process = |request: *const u8,
-                   request_len,
-                   sample: *mut u8,
-                   sample_len,
-                   response: *mut u8,
-                   cap,
-                   len: *mut usize| {
+    // A capabilities request, no sample, a full-size response buffer; each call below changes
+    // what it tests.
+    let good = Buffers {
+        request: request.as_ptr(),
+        request_len: request.len(),
+        sample: null_mut(),
+        sample_len: 0,
+        response: response.as_mut_ptr(),
+        capacity: response.len(),
+    };
+    let process = |b: Buffers, len: *mut usize| {
         // SAFETY: every call below passes live buffers of the lengths given, or NULL with 0,
         // or a NULL the function must refuse.
         unsafe {
             tee_cdm_sw_process(
                 world,
-                request,
-                request_len,
-                sample,
-                sample_len,
-                response,
-                cap,
+                b.request,
+                b.request_len,
+                b.sample,
+                b.sample_len,
+                b.response,
+                b.capacity,
                 len,
             )
         }
     };
 
     // The happy path first: one message in, one out.
-    ok(process(
-        request.as_ptr(),
-        request.len(),
-        null_mut(),
-        0,
-        response.as_mut_ptr(),
-        response.len(),
-        &mut len,
-    ));
+    ok(process(good, &mut len));
     let (header, caps) = parse_response::<GetCapabilities>(&response[..len]).unwrap();
     assert_eq!(header.request_id, 5);
     assert_eq!(caps.unwrap().abi_version, 1);
@@ -638,169 +631,101 @@ fn process_checks_its_buffers() {
     // An undersized response buffer: the size needed, and the request is not processed.
     len = 0;
     let st = process(
-        request.as_ptr(),
-        request.len(),
-        null_mut(),
-        0,
-        response.as_mut_ptr(),
-        100,
+        Buffers {
+            capacity: 100,
+            ..good
+        },
         &mut len,
     );
     assert_eq!(
         (st, len),
         (TeeCdmStatus::BufferTooSmall, TEE_CDM_SW_MAX_RESPONSE_LEN)
     );
-    assert_eq!(
-        process(
-            request.as_ptr(),
-            request.len(),
-            null_mut(),
-            0,
-            response.as_mut_ptr(),
-            response.len(),
-            null_mut()
-        ),
-        TeeCdmStatus::NullPointer
-    );
-    assert_eq!(
-        process(
-            request.as_ptr(),
-            request.len(),
-            null_mut(),
-            0,
-            null_mut(),
-            TEE_CDM_SW_MAX_RESPONSE_LEN,
-            &mut len
-        ),
-        TeeCdmStatus::NullPointer
-    );
+    assert_eq!(process(good, null_mut()), TeeCdmStatus::NullPointer);
+    let no_response = Buffers {
+        response: null_mut(),
+        capacity: TEE_CDM_SW_MAX_RESPONSE_LEN,
+        ..good
+    };
+    assert_eq!(process(no_response, &mut len), TeeCdmStatus::NullPointer);
     assert_eq!(len, 0);
-    assert_eq!(
-        process(
-            null(),
-            32,
-            null_mut(),
-            0,
-            response.as_mut_ptr(),
-            response.len(),
-            &mut len
-        ),
-        TeeCdmStatus::NullPointer
-    );
+    let no_request = Buffers {
+        request: null(),
+        request_len: 32,
+        ..good
+    };
+    assert_eq!(process(no_request, &mut len), TeeCdmStatus::NullPointer);
     let mut sample = [0u8; 16];
-    assert_eq!(
-        process(
-            request.as_ptr(),
-            request.len(),
-            null_mut(),
-            16,
-            response.as_mut_ptr(),
-            response.len(),
-            &mut len
-        ),
-        TeeCdmStatus::NullPointer
-    );
+    let no_sample = Buffers {
+        sample_len: 16,
+        ..good
+    };
+    assert_eq!(process(no_sample, &mut len), TeeCdmStatus::NullPointer);
     // A request longer than any message: refused at the boundary.
     let huge = vec![0u8; TEE_CDM_SW_MAX_REQUEST_LEN + 1];
-    assert_eq!(
-        process(
-            huge.as_ptr(),
-            huge.len(),
-            null_mut(),
-            0,
-            response.as_mut_ptr(),
-            response.len(),
-            &mut len
-        ),
-        TeeCdmStatus::InvalidArgument
-    );
+    let too_long = Buffers {
+        request: huge.as_ptr(),
+        request_len: huge.len(),
+        ..good
+    };
+    assert_eq!(process(too_long, &mut len), TeeCdmStatus::InvalidArgument);
     // The sample may not overlap the request or the response.
-    let resp = response.as_mut_ptr();
+    let in_response = Buffers {
+        sample: good.response.wrapping_add(100),
+        sample_len: 16,
+        ..good
+    };
     assert_eq!(
-        process(
-            request.as_ptr(),
-            request.len(),
-            resp.wrapping_add(100),
-            16,
-            resp,
-            response.len(),
-            &mut len
-        ),
+        process(in_response, &mut len),
         TeeCdmStatus::InvalidArgument
     );
     assert!(last_error().contains("overlaps"), "{}", last_error());
     let mut shared = vec![0u8; TEE_CDM_SW_MAX_RESPONSE_LEN + 64];
     shared[..request.len()].copy_from_slice(&request);
     let base = shared.as_mut_ptr();
-    assert_eq!(
-        process(
-            base,
-            request.len(),
-            base.wrapping_add(8),
-            16,
-            response.as_mut_ptr(),
-            response.len(),
-            &mut len
-        ),
-        TeeCdmStatus::InvalidArgument
-    );
+    let in_request = Buffers {
+        request: base,
+        sample: base.wrapping_add(8),
+        sample_len: 16,
+        ..good
+    };
+    assert_eq!(process(in_request, &mut len), TeeCdmStatus::InvalidArgument);
     // The request and the response may share one in/out buffer.
-    ok(process(
-        base,
-        request.len(),
-        sample.as_mut_ptr(),
-        0,
-        base,
-        TEE_CDM_SW_MAX_RESPONSE_LEN,
-        &mut len,
-    ));
+    let in_out = Buffers {
+        request: base,
+        sample: sample.as_mut_ptr(),
+        response: base,
+        capacity: TEE_CDM_SW_MAX_RESPONSE_LEN,
+        ..good
+    };
+    ok(process(in_out, &mut len));
     let (header, caps) = parse_response::<GetCapabilities>(&shared[..len]).unwrap();
     assert_eq!((header.request_id, caps.is_ok()), (5, true));
 
     // Problems of the message itself are encoded responses, not boundary errors.
-    ok(process(
-        null(),
-        0,
-        null_mut(),
-        0,
-        response.as_mut_ptr(),
-        response.len(),
-        &mut len,
-    ));
-    assert_eq!(
-        Status::from_wire(u32::from_le_bytes(response[24..28].try_into().unwrap())),
-        Some(Status::Truncated)
-    );
+    let status = |response: &[u8]| {
+        Status::from_wire(u32::from_le_bytes(response[24..28].try_into().unwrap()))
+    };
+    let empty = Buffers {
+        request: null(),
+        request_len: 0,
+        ..good
+    };
+    ok(process(empty, &mut len));
+    assert_eq!(status(&response), Some(Status::Truncated));
     let mut bad = request.clone();
     bad[4] = 9; // version 9
-    ok(process(
-        bad.as_ptr(),
-        bad.len(),
-        null_mut(),
-        0,
-        response.as_mut_ptr(),
-        response.len(),
-        &mut len,
-    ));
-    assert_eq!(
-        Status::from_wire(u32::from_le_bytes(response[24..28].try_into().unwrap())),
-        Some(Status::UnsupportedVersion)
-    );
+    let version_9 = Buffers {
+        request: bad.as_ptr(),
+        request_len: bad.len(),
+        ..good
+    };
+    ok(process(version_9, &mut len));
+    assert_eq!(status(&response), Some(Status::UnsupportedVersion));
 
     // A destroyed world is a bad handle; so is a second destroy.
     ok(tee_cdm_sw_destroy(world));
-    assert_eq!(
-        process(
-            request.as_ptr(),
-            request.len(),
-            null_mut(),
-            0,
-            response.as_mut_ptr(),
-            response.len(),
-            &mut len
-        ),
-        TeeCdmStatus::BadHandle
-    );
+    assert_eq!(process(good, &mut len), TeeCdmStatus::BadHandle);
     assert_eq!(tee_cdm_sw_destroy(world), TeeCdmStatus::BadHandle);
     ok(tee_cdm_sw_destroy(null_mut()));
     let mut fault = 0;
