@@ -8,27 +8,13 @@ mod common;
 
 use common::*;
 use normal_world::{
-    ClosedReason, DecryptedSample, EmeError, EncryptionScheme, KeyStatus, MediaKeySessionEvent,
-    MediaKeys, MessageType, OutputWish, SampleDescription, SessionType,
+    ClosedReason, EmeError, KeyStatus, MediaKeySessionEvent, MediaKeys, MessageType, OutputWish,
+    SessionType,
 };
 
 /// Decrypts a `cenc` sample made by the test kit under `key`; answers the clear text.
 fn decrypt_with(mk: &MediaKeys, kid: &[u8; 16], key: &[u8; 16]) -> Result<bool, EmeError> {
-    let clear = plaintext(999);
-    let mut sample = clear.clone();
-    encrypt_cenc(key, &[5; 8], &mut sample, &[]);
-    let desc = SampleDescription {
-        key_id: kid,
-        scheme: EncryptionScheme::Cenc,
-        iv: &[5; 8],
-        pattern: (0, 0),
-        subsamples: &[],
-        output: OutputWish::InPlace,
-    };
-    match mk.decrypt(&mut sample, &desc)? {
-        DecryptedSample::InPlace => Ok(sample == clear),
-        other => panic!("unexpected output {other:?}"),
-    }
+    decrypts_cenc(mk, kid, key, [5; 8], 999, OutputWish::InPlace)
 }
 
 fn messages(events: &[MediaKeySessionEvent]) -> Vec<(MessageType, String)> {

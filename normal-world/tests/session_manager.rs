@@ -13,10 +13,7 @@ use normal_world::session_manager::{
     MemorySessionRecords, SessionManager, SessionRecords,
 };
 use normal_world::transport::{InProcessTransport, Transport, TransportError};
-use normal_world::{
-    ClosedReason, DecryptedSample, EmeError, EncryptionScheme, MediaKeys, MessageType, OutputWish,
-    SampleDescription, SessionType,
-};
+use normal_world::{ClosedReason, EmeError, MediaKeys, MessageType, OutputWish, SessionType};
 
 const KID3: [u8; 16] = [0x33; 16];
 const KEY3: [u8; 16] = [0x3c; 16];
@@ -136,18 +133,7 @@ fn keyids(kids: &[&[u8; 16]]) -> Vec<u8> {
 }
 
 fn decrypts(mk: &MediaKeys, kid: &[u8; 16], key: &[u8; 16]) -> Result<bool, EmeError> {
-    let clear = plaintext(256);
-    let mut sample = clear.clone();
-    encrypt_cenc(key, &[1; 8], &mut sample, &[]);
-    let desc = SampleDescription {
-        key_id: kid,
-        scheme: EncryptionScheme::Cenc,
-        iv: &[1; 8],
-        pattern: (0, 0),
-        subsamples: &[],
-        output: OutputWish::InPlace,
-    };
-    Ok(mk.decrypt(&mut sample, &desc)? == DecryptedSample::InPlace && sample == clear)
+    decrypts_cenc(mk, kid, key, [1; 8], 256, OutputWish::InPlace)
 }
 
 const T: SessionType = SessionType::Temporary;

@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use common::*;
 use normal_world::{
-    DecryptedSample, EmeError, EncryptionScheme, KeyStatus, MediaKeySession, MediaKeySessionEvent,
-    MediaKeys, MessageType, OutputWish, SampleDescription, SessionType,
+    EmeError, KeyStatus, MediaKeySession, MediaKeySessionEvent, MediaKeys, MessageType, OutputWish,
+    SessionType,
 };
 
 /// Licenses stored by the sequence.
@@ -222,19 +222,8 @@ fn check_loads(mk: &MediaKeys, id: &str, expect: &Expect) -> Result<(), String> 
 }
 
 fn decrypts(mk: &MediaKeys, n: usize) -> bool {
-    let clear = plaintext(333);
-    let mut sample = clear.clone();
     let iv = [n.to_le_bytes()[0]; 8];
-    encrypt_cenc(&key(n), &iv, &mut sample, &[]);
-    let desc = SampleDescription {
-        key_id: &kid(n),
-        scheme: EncryptionScheme::Cenc,
-        iv: &iv,
-        pattern: (0, 0),
-        subsamples: &[],
-        output: OutputWish::InPlace,
-    };
-    matches!(mk.decrypt(&mut sample, &desc), Ok(DecryptedSample::InPlace)) && sample == clear
+    decrypts_cenc(mk, &kid(n), &key(n), iv, 333, OutputWish::InPlace) == Ok(true)
 }
 
 /// The expectation of the op in flight when the host died: before or after.

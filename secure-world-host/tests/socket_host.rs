@@ -14,10 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use normal_world::transport::{SocketTransport, Transport, TransportError};
-use normal_world::{
-    ClosedReason, DecryptedSample, EmeError, EncryptionScheme, MediaKeySessionEvent, OutputWish,
-    SampleDescription, SessionType,
-};
+use normal_world::{ClosedReason, EmeError, MediaKeySessionEvent, OutputWish, SessionType};
 
 /// Runs `f` on another thread and fails the test if it does not finish in a minute (a hang
 /// is the bug these tests look for; no timing is asserted otherwise).
@@ -35,19 +32,10 @@ fn temp_socket(name: &str) -> std::path::PathBuf {
 }
 
 fn decrypt_ok(mk: &normal_world::MediaKeys) {
-    let plain = plaintext(1000);
-    let mut s = plain.clone();
-    encrypt_cenc(&KEY1, &[7; 8], &mut s, &[]);
-    let d = SampleDescription {
-        key_id: &KID1,
-        scheme: EncryptionScheme::Cenc,
-        iv: &[7; 8],
-        pattern: (0, 0),
-        subsamples: &[],
-        output: OutputWish::Auto,
-    };
-    assert_eq!(mk.decrypt(&mut s, &d), Ok(DecryptedSample::InPlace));
-    assert_eq!(s, plain);
+    assert_eq!(
+        decrypts_cenc(mk, &KID1, &KEY1, [7; 8], 1000, OutputWish::Auto),
+        Ok(true)
+    );
 }
 
 #[test]
@@ -64,14 +52,7 @@ fn socket_host_death_closes_sessions_and_a_new_media_keys_works() {
     assert!(!host.is_running());
     let (mk, playing, idle) = bounded(move || {
         let mut s = plaintext(1000);
-        let d = SampleDescription {
-            key_id: &KID1,
-            scheme: EncryptionScheme::Cenc,
-            iv: &[7; 8],
-            pattern: (0, 0),
-            subsamples: &[],
-            output: OutputWish::Auto,
-        };
+        let d = whole_cenc(&KID1, &[7; 8], OutputWish::Auto);
         let r = mk.decrypt(&mut s, &d);
         assert!(matches!(r, Err(EmeError::SecureWorldLost(_))), "{r:?}");
         assert_eq!(r.unwrap_err().name(), Some("InvalidStateError"));

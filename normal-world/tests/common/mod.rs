@@ -5,9 +5,10 @@
 use cdm_core::key_id::KeyId;
 use normal_world::transport::{HostProcess, SocketTransport};
 use normal_world::{
-    request_media_key_system_access, request_media_key_system_access_with, KeySystemOptions,
-    MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, SessionType,
+    request_media_key_system_access, request_media_key_system_access_with, DecryptedSample,
+    EmeError, EncryptionScheme, KeySystemOptions, MediaKeySession, MediaKeySessionEvent,
+    MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement,
+    OutputWish, SampleDescription, SessionType,
 };
 
 /// Which transport a test runs over.
@@ -191,6 +192,42 @@ pub fn load_keys(session: &MediaKeySession, keys: &[(&[u8; 16], &[u8; 16])]) {
     session.generate_request("cenc", &pssh_v1(&kids)).unwrap();
     session.update(&license(keys)).unwrap();
     session.drain_events();
+}
+
+/// A whole-sample `cenc` description (no subsample map) of `key_id` with the 8-byte `iv`.
+pub fn whole_cenc<'a>(
+    key_id: &'a [u8],
+    iv: &'a [u8; 8],
+    output: OutputWish,
+) -> SampleDescription<'a> {
+    SampleDescription {
+        key_id,
+        scheme: EncryptionScheme::Cenc,
+        iv,
+        pattern: (0, 0),
+        subsamples: &[],
+        output,
+    }
+}
+
+/// Decrypts `len` test-kit bytes that `encrypt_cenc` protected under `key` with `iv` (whole
+/// sample) through `mk` for `kid`: whether they came back clear. An output other than in
+/// place fails the test.
+pub fn decrypts_cenc(
+    mk: &MediaKeys,
+    kid: &[u8],
+    key: &[u8; 16],
+    iv: [u8; 8],
+    len: usize,
+    output: OutputWish,
+) -> Result<bool, EmeError> {
+    let clear = plaintext(len);
+    let mut sample = clear.clone();
+    encrypt_cenc(key, &iv, &mut sample, &[]);
+    match mk.decrypt(&mut sample, &whole_cenc(kid, &iv, output))? {
+        DecryptedSample::InPlace => Ok(sample == clear),
+        other => panic!("unexpected output {other:?}"),
+    }
 }
 
 /// Whether `events` contains a `keystatuseschange`.
