@@ -13,31 +13,10 @@ cd "$repo"
 
 step() { printf '\n==> browser-test: %s\n' "$*"; }
 
-apt_pkgs=(chromium ffmpeg)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-if ((${#missing[@]})); then
-    step "apt-get install ${missing[*]}"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-    step "apt packages already installed"
-fi
-
-# npm ci wipes node_modules first; skip it when node_modules was installed by `npm ci` from
-# this very lock file (a copy of it is left in node_modules as a stamp).
-stamp=browser-test/node_modules/.installed-package-lock.json
-if ! cmp -s browser-test/package-lock.json "$stamp" 2>/dev/null; then
-    step "npm ci (browser-test/)"
-    (cd browser-test && npm ci --no-audit --no-fund)
-    cp browser-test/package-lock.json "$stamp"
-else
-    step "node modules already installed"
-fi
+# shellcheck source=scripts/deps.sh
+source "$repo/scripts/deps.sh"
+apt_install_missing chromium ffmpeg
+npm_ci_browser_test "$repo"
 
 if [[ -z "${LICENSE_SERVER_BIN:-}" ]]; then
     step "cargo build --release -p license-server"

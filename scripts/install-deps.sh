@@ -4,6 +4,9 @@
 set -euo pipefail
 
 step() { printf '\n==> install-deps: %s\n' "$*"; }
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/deps.sh
+source "$repo/scripts/deps.sh"
 
 # --- Debian packages: aarch64 cross linker + libc, qemu-user, OpenSSL headers (benches peer),
 # ffmpeg (the cdm tests make their media with it), npm if missing (Shaka Packager below) ---
@@ -13,19 +16,7 @@ command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 apt_pkgs+=(qemu-system-arm)
 # Headless Chromium: the browser checks (scripts/browser-test.sh, scripts/chromium-cdm-test.sh).
 apt_pkgs+=(chromium)
-missing=()
-for p in "${apt_pkgs[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-if ((${#missing[@]})); then
-    step "apt-get install ${missing[*]}"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-else
-    step "apt packages already installed"
-fi
+apt_install_missing "${apt_pkgs[@]}"
 
 # --- Rust targets and components (stable is enough; nightly is not required) ---
 targets=(aarch64-unknown-linux-gnu aarch64-unknown-none thumbv7em-none-eabihf)
@@ -63,32 +54,10 @@ fi
 
 # --- npm packages of browser-test/ (pinned by its lock file): Shaka Packager 3.4.2, whose
 # binary the cdm tests use to package their media, and playwright-core for the browser check.
-# npm ci wipes node_modules first; skip it when node_modules was installed by `npm ci` from
-# this very lock file (a copy of it is left in node_modules as a stamp, as browser-test.sh does).
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-stamp="$repo/browser-test/node_modules/.installed-package-lock.json"
-if ! cmp -s "$repo/browser-test/package-lock.json" "$stamp" 2>/dev/null; then
-    step "npm ci (browser-test/: shaka-packager, playwright-core)"
-    (cd "$repo/browser-test" && npm ci --no-audit --no-fund)
-    cp "$repo/browser-test/package-lock.json" "$stamp"
-else
-    step "npm packages already installed (browser-test/node_modules)"
-fi
+npm_ci_browser_test "$repo"
 
 # --- The C compiler for cdm-ffi's C example: gcc with its AddressSanitizer and UBSan runtimes
 # (libasan8 and libubsan1 come with gcc on bookworm) and the C library headers ---
-c_missing=()
-for p in gcc libc6-dev; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        c_missing+=("$p")
-    fi
-done
-if ((${#c_missing[@]})); then
-    step "apt-get install ${c_missing[*]} (C example)"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${c_missing[@]}"
-else
-    step "C compiler already installed ($(cc --version | head -n 1))"
-fi
+apt_install_missing gcc libc6-dev
 
 step "done"
