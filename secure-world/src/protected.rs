@@ -351,8 +351,9 @@ pub(crate) struct ProtectedSession {
     pub(crate) outstanding: Outstanding,
     /// The license, once one was accepted.
     pub(crate) license: Option<LicenseState>,
-    /// A renewal request is awaiting its answer.
-    pub(crate) renewal_pending: bool,
+    /// When the renewal request awaiting its answer was made (device seconds). Another is
+    /// made only a renewal interval later, in case the first or its answer was lost.
+    pub(crate) renewal_requested_at: Option<u64>,
 }
 
 impl fmt::Debug for ProtectedSession {
@@ -360,7 +361,7 @@ impl fmt::Debug for ProtectedSession {
         f.debug_struct("ProtectedSession")
             .field("outstanding", &self.outstanding.len())
             .field("licensed", &self.license.is_some())
-            .field("renewal_pending", &self.renewal_pending)
+            .field("renewal_requested_at", &self.renewal_requested_at)
             .finish()
     }
 }

@@ -1754,3 +1754,131 @@ fn a_clear_key_license_does_not_load_as_a_protected_one() {
     let (p, _) = dev.open(TEMP, SW);
     assert_eq!(dev.update(p, b"TCPL\x01\x22"), Err(Status::InvalidState));
 }
+
+// ---------------------------------------------------------------------------------------
+// 10. Hardening: lost renewals, renewals that forbid persisting, in-band keys that would
+//     replace a license's own key, init data checked before any identity exists
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_lost_renewal_is_asked_again_one_interval_later() {
+    let mut pki = Pki::new(40);
+    let mut dev = Dev::new(&pki);
+    let policy = Policy {
+        license_duration: 1000,
+        renewal_interval: 60,
+        ..Policy::default()
+    };
+    let (s, _, issued) = licensed(
+        &mut pki,
+        &mut dev,
+        TEMP,
+        SW,
+        policy,
+        &[content(KID_A, KEY_A)],
+    );
+    dev.advance(60);
+    let first = dev.renew(s).unwrap().message;
+    assert_eq!(peek_type(&first).unwrap(), PlMessage::RenewalRequest);
+    // The request (or its answer) is lost: nothing more within the interval ...
+    dev.advance(59);
+    assert!(dev.renew(s).unwrap().message.is_empty());
+    // ... then a new request.
+    dev.advance(1);
+    let second = dev.renew(s).unwrap().message;
+    assert_eq!(peek_type(&second).unwrap(), PlMessage::RenewalRequest);
+    assert_ne!(first, second, "a fresh nonce");
+    // Either request's answer renews (both nonces are outstanding), once.
+    let resp = pki.renew(&issued, &second, dev.now(), policy);
+    dev.update(s, &resp).unwrap();
+    let late = pki.renew(&issued, &first, dev.now(), policy);
+    dev.update(s, &late).unwrap();
+    assert_eq!(dev.update(s, &late), Err(Status::InvalidLicense));
+    // Renewed: the next request is due an interval after the last renewal, not before.
+    dev.advance(59);
+    assert!(dev.renew(s).unwrap().message.is_empty());
+}
+
+#[test]
+fn a_renewal_forbidding_persistence_is_refused_by_a_persistent_session() {
+    let mut pki = Pki::new(41);
+    let dir = TempDir::new("protected-renew-unpersist");
+    let mut dev = Dev::with_storage(&pki, dir.path(), new_clock());
+    let policy = Policy {
+        license_duration: 1000,
+        renewal_interval: 50,
+        can_persist: true,
+        ..Policy::default()
+    };
+    let (s, _, issued) = licensed(
+        &mut pki,
+        &mut dev,
+        PERSIST,
+        SW,
+        policy,
+        &[content(KID_A, KEY_A)],
+    );
+    dev.advance(50);
+    let m = dev.renew(s).unwrap();
+    let before = dev.state(s).unwrap();
+    let no_persist = Policy {
+        can_persist: false,
+        ..policy
+    };
+    let resp = pki.renew(&issued, &m.message, dev.now(), no_persist);
+    assert_eq!(dev.update(s, &resp), Err(Status::InvalidLicense));
+    assert_eq!(dev.state(s).unwrap(), before);
+    // The same request answered with a policy that still allows it: accepted.
+    let resp = pki.renew(&issued, &m.message, dev.now(), policy);
+    dev.update(s, &resp).unwrap();
+    dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
+}
+
+#[test]
+fn an_in_band_key_cannot_replace_a_key_held_under_other_restrictions() {
+    let mut pki = Pki::new(42);
+    let mut dev = Dev::new(&pki);
+    // KID_B is a HW_SECURE_DECODE key of the license; the entitlement key is SW (HDCP 2.2).
+    let (s, _, _) = licensed(
+        &mut pki,
+        &mut dev,
+        TEMP,
+        SW,
+        unlimited(),
+        &[hw_content(KID_B, KEY_B), entitlement(KID_E, KEY_E)],
+    );
+    let before = dev.state(s).unwrap();
+    let downgrade = rotation(KID_E, KEY_E, &[(KID_B, [0x0b; 16])]);
+    assert_eq!(dev.add_in_band(s, &downgrade), Err(Status::InvalidLicense));
+    assert_eq!(dev.state(s).unwrap(), before);
+    // The license's key is still the HW-only one: no clear output, secure buffers work.
+    assert_eq!(
+        dev.decrypt_cenc(s, &KID_B, &KEY_B),
+        Err(Status::OutputNotAllowed)
+    );
+    dev.decrypt_secure(s, &KID_B, &KEY_B).unwrap();
+    // In-band keys of the same entitlement still replace one another.
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, KEY_R1)]))
+        .unwrap();
+    dev.add_in_band(s, &rotation(KID_E, KEY_E, &[(KID_R1, KEY_R2)]))
+        .unwrap();
+}
+
+#[test]
+fn init_data_the_key_system_cannot_license_costs_no_identity_or_provisioning() {
+    let pki = Pki::new(43);
+    let mut dev = Dev::new(&pki);
+    let (s, _) = dev.open(TEMP, SW);
+    // 33 key IDs on a device never provisioned: refused before any individualization.
+    let kids: Vec<[u8; 16]> = (0..33u8).map(|i| [i; 16]).collect();
+    assert_eq!(
+        dev.generate(s, InitDataType::Cenc, &pssh_v1(&kids))
+            .unwrap_err(),
+        Status::NotSupported
+    );
+    // The session is still usable: the next request is the individualization request.
+    let m = dev
+        .generate(s, InitDataType::Cenc, &pssh_v1(&kids[..2]))
+        .unwrap();
+    assert_eq!(m.message_type, MessageType::IndividualizationRequest);
+}

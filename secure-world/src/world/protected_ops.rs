@@ -149,6 +149,23 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             .ok_or(Error::Internal("protected state"))?
             .outstanding
             .clone();
+        // The init data is checked before anything else, so that content this key system
+        // cannot license never creates a device identity or costs a provisioning.
+        if kids.len() > MAX_KEYS {
+            // As for Clear Key: the init data asks for more than one request can carry.
+            return Err(Error::NotSupported(
+                "init data yields an oversize license request",
+            ));
+        }
+        let mut key_ids = Vec::new();
+        key_ids.try_reserve_exact(kids.len())?;
+        for kid in kids {
+            let id: [u8; 16] = kid
+                .as_bytes()
+                .try_into()
+                .map_err(|_| Error::NotSupported("org.teecdm.protected key IDs are 16 bytes"))?;
+            key_ids.push(id);
+        }
         protected.device(&platform.rng, store.as_mut(), now, claims)?;
         let protected = &*protected;
         let device = protected.current()?;
@@ -159,20 +176,6 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .map_err(request_error)?;
             (MessageType::IndividualizationRequest, m)
         } else {
-            if kids.len() > MAX_KEYS {
-                // As for Clear Key: the init data asks for more than one request can carry.
-                return Err(Error::NotSupported(
-                    "init data yields an oversize license request",
-                ));
-            }
-            let mut key_ids = Vec::new();
-            key_ids.try_reserve_exact(kids.len())?;
-            for kid in kids {
-                let id: [u8; 16] = kid.as_bytes().try_into().map_err(|_| {
-                    Error::NotSupported("org.teecdm.protected key IDs are 16 bytes")
-                })?;
-                key_ids.push(id);
-            }
             let mut content_id = Vec::new();
             if init_data.len() <= MAX_CONTENT_ID_LEN {
                 content_id.try_reserve_exact(init_data.len())?;
@@ -374,7 +377,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if let Some(p) = session.protected_mut() {
             p.outstanding = outstanding;
             p.license = Some(license);
-            p.renewal_pending = false;
+            p.renewal_requested_at = None;
         }
         session.refresh(time, hdcp);
         Ok(())
@@ -418,6 +421,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let policy = device
             .accept_renewal(&mut outstanding, &license.session_id, bytes, now)
             .map_err(protocol)?;
+        if session.session_type() == SessionType::PersistentLicense && !policy.can_persist {
+            // The stored license would outlive a policy that forbids storing it.
+            return Err(Error::LicenseMismatch(
+                "a renewal of a persistent license must allow persisting",
+            ));
+        }
         let first_playback = license.first_playback.map(|_| now);
         // The stored record (persistent sessions) carries the new policy.
         let record = match (session.session_type(), store.as_ref()) {
@@ -469,7 +478,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         }
         if let Some(p) = session.protected_mut() {
             p.outstanding = outstanding;
-            p.renewal_pending = false;
+            p.renewal_requested_at = None;
         }
         Ok(())
     }
@@ -588,7 +597,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let due = match session.protected().and_then(|p| p.license.as_ref()) {
             Some(license) if session.is_requested() => {
                 let now = read_clock(&self.platform.clock)?.secs;
-                let pending = session.protected().is_some_and(|p| p.renewal_pending);
+                // One request at a time, but a lost one (or a lost answer) is asked again a
+                // renewal interval later.
+                let retry = u64::from(license.policy.renewal_interval.max(1));
+                let pending = session
+                    .protected()
+                    .and_then(|p| p.renewal_requested_at)
+                    .is_some_and(|at| now < at.saturating_add(retry));
                 let due_at = license.policy.renewal_due(license.accepted_at);
                 (!pending && due_at.is_some_and(|t| t <= now)).then_some((now, license.session_id))
             }
@@ -633,7 +648,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         write::<Renew>(&resp, header, out)?;
         if let Some(p) = session.protected_mut() {
             p.outstanding = outstanding;
-            p.renewal_pending = true;
+            p.renewal_requested_at = Some(now);
         }
         Ok(())
     }
@@ -688,6 +703,17 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             rules.push((*kid, robustness, min_hdcp));
         }
         drop(unwrapped);
+        // An in-band key may replace an earlier in-band key of the same entitlement, never a
+        // key held under other restrictions (a license's own key, or another entitlement's).
+        for (kid, _) in &keys {
+            if let Some(slot) = session.slot(kid.as_bytes()) {
+                if slot.requirement() != Some(requirement) {
+                    return Err(Error::LicenseMismatch(
+                        "an in-band key would replace a key with other restrictions",
+                    ));
+                }
+            }
+        }
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         loaded_statuses(&mut state, &rules, usable, hdcp);
         let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
