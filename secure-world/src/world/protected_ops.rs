@@ -15,7 +15,9 @@ use cdm_core::abi::{
 use cdm_core::{ClosedReason, ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
 use hal::platform::{Clock, Hdcp, Platform, SecureOutputSink, SecureRandom};
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
-use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, LicensedKey};
+use protected_license::device::{
+    unwrap_rotation_record, LicenseRequestParams, LicensedKey, Outstanding,
+};
 use protected_license::messages::{
     peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
     MAX_CONTENT_ID_LEN, MAX_KEYS,
@@ -25,10 +27,19 @@ use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
 use crate::error::Error;
 use crate::protected::{
     decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
-    LicenseState, Now, ProtectedSession, Requirement, RngAdapter,
+    LicenseState, Now, Protected, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
 use crate::store::{Store, StoreError};
+
+/// The parts of a secure world a protected operation on one session works with, borrowed
+/// apart (see [`SecureWorld::parts`]).
+struct Parts<'a, R, C, S> {
+    platform: &'a Platform<R, C, S>,
+    store: &'a mut Option<Store>,
+    protected: &'a mut Protected,
+    session: &'a mut Session,
+}
 
 /// Key rules as stored: key ID, required robustness, minimum HDCP.
 type Rules = Vec<([u8; 16], PlRobustness, PlHdcp)>;
@@ -48,6 +59,28 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             PlRobustness::from_bits(bits).unwrap_or(PlRobustness::SW_SECURE_CRYPTO),
             PlHdcp::from_u8(self.platform.output_protection.hdcp().bcd()).unwrap_or(PlHdcp::NONE),
         )
+    }
+
+    /// Session `i` of a protected key system, with the platform, the store and the key
+    /// system's state.
+    fn parts(&mut self, i: usize) -> Result<Parts<'_, R, C, S>, Error> {
+        let Self {
+            platform,
+            sessions,
+            store,
+            protected,
+            ..
+        } = self;
+        Ok(Parts {
+            platform,
+            store,
+            protected: protected
+                .as_mut()
+                .ok_or(Error::Internal("protected session without key system"))?,
+            session: sessions
+                .get_mut(i)
+                .ok_or(Error::Internal("session index"))?,
+        })
     }
 
     fn protected_session(&self, i: usize) -> Result<&Session, Error> {
@@ -131,24 +164,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     ) -> Result<(), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_mut()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
-        let mut outstanding = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?
-            .outstanding
-            .clone();
+            session,
+        } = self.parts(i)?;
+        let mut outstanding = outstanding_of(session)?;
         // The init data is checked before anything else, so that content this key system
         // cannot license never creates a device identity or costs a provisioning.
         if kids.len() > MAX_KEYS {
@@ -243,27 +265,16 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     ) -> Result<(), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_mut()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+            session,
+        } = self.parts(i)?;
         if session.is_released() {
             return Err(Error::InvalidState("session released"));
         }
-        let mut outstanding = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?
-            .outstanding
-            .clone();
+        let mut outstanding = outstanding_of(session)?;
         let mut candidate = protected.candidate(claims)?;
         candidate
             .accept_provisioning(&mut outstanding, bytes, now)
@@ -292,28 +303,17 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_ref()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+            session,
+        } = self.parts(i)?;
         if !session.is_requested() {
             return Err(Error::InvalidState("no license request is pending"));
         }
         let device = protected.current()?;
-        let mut outstanding = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?
-            .outstanding
-            .clone();
+        let mut outstanding = outstanding_of(session)?;
         let accepted = device
             .accept_license(&mut outstanding, bytes, now)
             .map_err(protocol)?;
@@ -393,31 +393,17 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let time = read_clock(&self.platform.clock)?;
         let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_ref()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+            session,
+        } = self.parts(i)?;
         if !session.is_requested() {
             return Err(Error::InvalidState("no license to renew"));
         }
         let device = protected.current()?;
-        let ps = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?;
-        let license = ps
-            .license
-            .as_ref()
-            .ok_or(Error::InvalidState("no license to renew"))?;
-        let mut outstanding = ps.outstanding.clone();
+        let (license, mut outstanding) = license_of(session, "no license to renew")?;
         let policy = device
             .accept_renewal(&mut outstanding, &license.session_id, bytes, now)
             .map_err(protocol)?;
@@ -491,29 +477,17 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_ref()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions.get(i).ok_or(Error::Internal("session index"))?;
+            session,
+        } = self.parts(i)?;
         if !session.is_released() {
             return Err(Error::InvalidState("remove() was not called"));
         }
         let device = protected.current()?;
-        let ps = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?;
-        let license = ps
-            .license
-            .as_ref()
-            .ok_or(Error::InvalidState("no license was released"))?;
-        let mut outstanding = ps.outstanding.clone();
+        let (license, mut outstanding) = license_of(session, "no license was released")?;
         device
             .accept_release_ack(&mut outstanding, &license.session_id, bytes, now)
             .map_err(protocol)?;
@@ -539,28 +513,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
-        let Self {
+        let Parts {
             platform,
-            sessions,
             store,
             protected,
-            ..
-        } = self;
-        let protected = protected
-            .as_ref()
-            .ok_or(Error::Internal("protected session without key system"))?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+            session,
+        } = self.parts(i)?;
         let device = protected.current()?;
-        let ps = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?;
-        let license = ps
-            .license
-            .as_ref()
-            .ok_or(Error::InvalidState("no license to release"))?;
-        let mut outstanding = ps.outstanding.clone();
+        let (license, mut outstanding) = license_of(session, "no license to release")?;
         let mut rng = RngAdapter::new(&platform.rng);
         let message = device
             .release_request(&mut rng, now, &mut outstanding, &license.session_id)
@@ -617,24 +577,14 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             };
             return write::<Renew>(&resp, header, out);
         };
-        let Self {
+        let Parts {
             platform,
-            sessions,
             protected,
+            session,
             ..
-        } = self;
-        let protected = protected
-            .as_ref()
-            .ok_or(Error::Internal("protected session without key system"))?;
+        } = self.parts(i)?;
         let device = protected.current()?;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
-        let mut outstanding = session
-            .protected()
-            .ok_or(Error::Internal("protected state"))?
-            .outstanding
-            .clone();
+        let mut outstanding = outstanding_of(session)?;
         let mut rng = RngAdapter::new(&platform.rng);
         let message = device
             .renewal_request(&mut rng, now, &mut outstanding, &server_session)
@@ -870,6 +820,29 @@ fn has_duplicates<'k>(kids: impl Iterator<Item = &'k [u8; 16]> + Clone) -> bool 
     kids.clone()
         .enumerate()
         .any(|(i, a)| kids.clone().skip(i.saturating_add(1)).any(|b| a == b))
+}
+
+/// A copy of the outstanding nonces of a protected session: operations consume from the copy,
+/// which replaces the session's set only once the whole operation succeeded.
+fn outstanding_of(session: &Session) -> Result<Outstanding, Error> {
+    Ok(session
+        .protected()
+        .ok_or(Error::Internal("protected state"))?
+        .outstanding
+        .clone())
+}
+
+/// The license of a protected session (`InvalidState(missing)` without one) and a copy of its
+/// outstanding nonces.
+fn license_of<'s>(
+    session: &'s Session,
+    missing: &'static str,
+) -> Result<(&'s LicenseState, Outstanding), Error> {
+    let ps = session
+        .protected()
+        .ok_or(Error::Internal("protected state"))?;
+    let license = ps.license.as_ref().ok_or(Error::InvalidState(missing))?;
+    Ok((license, ps.outstanding.clone()))
 }
 
 /// The requirement of `kid` under `rules`.
