@@ -679,3 +679,68 @@ fn the_session_manager_provisions_once_then_reuses_sessions() {
         ]
     );
 }
+
+/// A `MediaKeys` over shared memory with the secure world in its own process (the
+/// `protected_player` example, which serves as `secure-world-host` when given `--socket`),
+/// pinned to this world's root, on its storage, clock and HDCP files.
+fn media_keys_in_a_process(w: &World) -> (MediaKeys, normal_world::transport::HostProcess) {
+    let mut cmd = common::host_command(common::player_binary().to_str().unwrap());
+    cmd.arg("--protected-root")
+        .arg(w.dir.join("material").join("root.pub"))
+        .arg("--storage")
+        .arg(w.storage())
+        .arg("--emulated-clock")
+        .arg(w.clock_file())
+        .arg("--emulated-hdcp")
+        .arg(w.hdcp_file());
+    let t = normal_world::transport::SocketTransport::spawn_command(cmd)
+        .unwrap()
+        .with_shared_memory()
+        .unwrap();
+    let host = t.host().expect("a spawned host");
+    let options = KeySystemOptions {
+        storage_dir: Some(w.storage()),
+        protected_root: Some(w.root),
+    };
+    let access = request_media_key_system_access_with(KEY_SYSTEM, &[config()], &options).unwrap();
+    (
+        access
+            .create_media_keys_with_transport(Box::new(t))
+            .unwrap(),
+        host,
+    )
+}
+
+#[test]
+fn socket_a_new_host_process_keeps_the_device_identity_and_the_persistent_license() {
+    let w = World::new("pl-process");
+    let (id, first_host) = {
+        let (mk, host) = media_keys_in_a_process(&w);
+        let s = mk.create_session(SessionType::PersistentLicense).unwrap();
+        assert!(license(&w, &s, &[&PERSIST_KID]), "a new device provisions");
+        assert_decrypts(&mk, &PERSIST_KID, &PERSIST_KEY);
+        (s.session_id(), host)
+    };
+    // The player let go of the secure world: its process ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while first_host.is_running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!first_host.is_running(), "the first host process exited");
+
+    let (mk, second_host) = media_keys_in_a_process(&w);
+    assert_ne!(second_host.id(), first_host.id());
+    // The device identity came back from sealed storage: no second provisioning.
+    let t = mk.create_session(SessionType::Temporary).unwrap();
+    assert!(!license(&w, &t, &[&SW_KID]));
+    // The persistent license loads with no request and decrypts, then is released.
+    let s = mk.create_session(SessionType::PersistentLicense).unwrap();
+    assert!(s.load(&id).unwrap());
+    assert!(messages(&s).is_empty());
+    assert_decrypts(&mk, &PERSIST_KID, &PERSIST_KEY);
+    s.remove().unwrap();
+    let release = one_message(&s, MessageType::LicenseRelease);
+    s.update(&w.post("/protected/release", &release).unwrap())
+        .unwrap();
+    assert!(s.closed().is_some());
+}

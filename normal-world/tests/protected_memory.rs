@@ -25,6 +25,8 @@
 #![forbid(unsafe_code)]
 #![allow(missing_docs)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -34,13 +36,14 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use cdm_core::{ContentKey, EncryptionScheme, KeyId};
 use cdm_testkit::clearkey::b64url;
 use cdm_testkit::rng::TestRng;
 use cdm_testkit::temp::TempDir;
+use common::player_binary;
 use license_server::protected::material::{self, ProtectedMaterial};
 use license_server::protected::{parse_protected_key_arg, rotation, unix_now};
 use license_server::{Metrics, ProtectedService, SqliteStore, StoredKey};
@@ -251,107 +254,6 @@ impl Drop for LicenseServer {
 
 // ---------------------------------------------------------------------------------------------
 // The player process
-
-/// The crates whose sources the player is built from (to tell a stale player binary).
-const PLAYER_SOURCES: &[&str] = &[
-    "normal-world/src",
-    "normal-world/examples/protected_player.rs",
-    "normal-world/Cargo.toml",
-    "cdm-core/src",
-    "cdm-shm/src",
-    "hal/src",
-    "secure-world/src",
-    "secure-world-host/src",
-    "protected-license/src",
-];
-
-fn newest_mtime(path: &Path) -> SystemTime {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return SystemTime::UNIX_EPOCH;
-    };
-    let mut newest = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
-            newest = newest.max(newest_mtime(&entry.path()));
-        }
-    }
-    newest
-}
-
-/// The `protected_player` example of this build (`target/PROFILE/examples/`, beside this
-/// test's `deps/`). `cargo test` builds examples, but not with a `--test` filter: then, or if
-/// it is older than a source it is built from, it is built here with `cargo build`.
-fn player_binary() -> &'static Path {
-    static PLAYER: OnceLock<PathBuf> = OnceLock::new();
-    PLAYER.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let player = profile_dir.join("examples").join("protected_player");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let sources = PLAYER_SOURCES
-            .iter()
-            .map(|p| newest_mtime(&workspace.join(p)))
-            .max()
-            .unwrap();
-        let built = std::fs::metadata(&player).and_then(|m| m.modified()).ok();
-        if built.is_none_or(|b| b < sources) {
-            let mut cmd = Command::new(env!("CARGO"));
-            // What cargo sets for a test run is not the environment of a build: a build
-            // script that reads it (ring's reads CARGO_MANIFEST_DIR) would run again and
-            // everything above it be rebuilt.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                if name == "OUT_DIR"
-                    || name.starts_with("CARGO_PKG_")
-                    || matches!(
-                        &*name,
-                        "CARGO_MANIFEST_DIR"
-                            | "CARGO_MANIFEST_PATH"
-                            | "CARGO_MANIFEST_LINKS"
-                            | "CARGO_CRATE_NAME"
-                            | "CARGO_BIN_NAME"
-                            | "CARGO_PRIMARY_PACKAGE"
-                            | "CARGO_TARGET_TMPDIR"
-                            | "CARGO_RUSTC_CURRENT_DIR"
-                    )
-                {
-                    cmd.env_remove(&*name);
-                }
-            }
-            cmd.args([
-                "build",
-                "-p",
-                "normal-world",
-                "--example",
-                "protected_player",
-            ])
-            .arg("--manifest-path")
-            .arg(workspace.join("Cargo.toml"));
-            match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => {}
-                Some("release") => {
-                    cmd.arg("--release");
-                }
-                Some(other) => {
-                    cmd.args(["--profile", other]);
-                }
-                None => {}
-            }
-            let status = cmd.status().expect("cannot run cargo to build the player");
-            assert!(
-                status.success(),
-                "cargo build --example protected_player failed"
-            );
-        }
-        assert!(
-            player.is_file(),
-            "{} is missing: build it with `cargo build -p normal-world --example \
-             protected_player` (same profile as this test)",
-            player.display()
-        );
-        player
-    })
-}
 
 /// A running player; killed (and its host checked gone) on drop.
 struct Player {

@@ -252,3 +252,110 @@ macro_rules! both_transports {
         }
     };
 }
+
+/// The crates whose sources the player is built from (to tell a stale player binary).
+const PLAYER_SOURCES: &[&str] = &[
+    "normal-world/src",
+    "normal-world/examples/protected_player.rs",
+    "normal-world/Cargo.toml",
+    "cdm-core/src",
+    "cdm-shm/src",
+    "hal/src",
+    "secure-world/src",
+    "secure-world-host/src",
+    "protected-license/src",
+];
+
+fn newest_mtime(path: &std::path::Path) -> std::time::SystemTime {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return std::time::SystemTime::UNIX_EPOCH;
+    };
+    let mut newest = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            newest = newest.max(newest_mtime(&entry.path()));
+        }
+    }
+    newest
+}
+
+/// The `protected_player` example of this build (`target/PROFILE/examples/`, beside this
+/// test's `deps/`). `cargo test` builds examples, but not with a `--test` filter: then, or if
+/// it is older than a source it is built from, it is built here with `cargo build`.
+pub fn player_binary() -> &'static std::path::Path {
+    static PLAYER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PLAYER.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .unwrap()
+            .to_path_buf();
+        let player = profile_dir.join("examples").join("protected_player");
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let sources = PLAYER_SOURCES
+            .iter()
+            .map(|p| newest_mtime(&workspace.join(p)))
+            .max()
+            .unwrap();
+        let built = std::fs::metadata(&player).and_then(|m| m.modified()).ok();
+        if built.is_none_or(|b| b < sources) {
+            let mut cmd = std::process::Command::new(env!("CARGO"));
+            // What cargo sets for a test run is not the environment of a build: a build
+            // script that reads it (ring's reads CARGO_MANIFEST_DIR) would run again and
+            // everything above it be rebuilt.
+            for (name, _) in std::env::vars_os() {
+                let name = name.to_string_lossy();
+                if name == "OUT_DIR"
+                    || name.starts_with("CARGO_PKG_")
+                    || matches!(
+                        &*name,
+                        "CARGO_MANIFEST_DIR"
+                            | "CARGO_MANIFEST_PATH"
+                            | "CARGO_MANIFEST_LINKS"
+                            | "CARGO_CRATE_NAME"
+                            | "CARGO_BIN_NAME"
+                            | "CARGO_PRIMARY_PACKAGE"
+                            | "CARGO_TARGET_TMPDIR"
+                            | "CARGO_RUSTC_CURRENT_DIR"
+                    )
+                {
+                    cmd.env_remove(&*name);
+                }
+            }
+            cmd.args([
+                "build",
+                "-p",
+                "normal-world",
+                "--example",
+                "protected_player",
+            ])
+            .arg("--manifest-path")
+            .arg(workspace.join("Cargo.toml"));
+            match profile_dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") => {}
+                Some("release") => {
+                    cmd.arg("--release");
+                }
+                Some(other) => {
+                    cmd.args(["--profile", other]);
+                }
+                None => {}
+            }
+            let status = cmd.status().expect("cannot run cargo to build the player");
+            assert!(
+                status.success(),
+                "cargo build --example protected_player failed"
+            );
+        }
+        assert!(
+            player.is_file(),
+            "{} is missing: build it with `cargo build -p normal-world --example \
+             protected_player` (same profile as this test)",
+            player.display()
+        );
+        player
+    })
+}
