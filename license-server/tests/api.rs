@@ -16,18 +16,8 @@ use license_server::{KeyStore, Metrics, StoreError, StoredKey, MAX_BODY_LEN};
 #[tokio::test]
 async fn temporary_license_holds_the_imported_keys() {
     let (app, _) = app();
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID1, &KID2], "temporary"),
-    )
-    .await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{:?}",
-        String::from_utf8_lossy(&r.body)
-    );
+    let r = post_license(&app, &[&KID1, &KID2], "temporary").await;
+    r.assert_ok();
     assert_eq!(r.headers["content-type"], "application/json");
     assert_eq!(r.headers["cache-control"], "no-store");
 
@@ -57,13 +47,8 @@ async fn temporary_license_holds_the_imported_keys() {
 #[tokio::test]
 async fn persistent_license_only_for_keys_that_allow_it() {
     let (app, _) = app();
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID2], "persistent-license"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    let r = post_license(&app, &[&KID2], "persistent-license").await;
+    r.assert_ok();
     assert_eq!(
         license_keys(&r.json(), "persistent-license"),
         [(b64url(&KID2), b64url(&KEY2))]
@@ -71,36 +56,20 @@ async fn persistent_license_only_for_keys_that_allow_it() {
 
     // KID1 forbids persistence: refused, alone or together with a key that allows it.
     for kids in [vec![&KID1[..]], vec![&KID2[..], &KID1[..]]] {
-        let r = post_json(
-            &app,
-            "/clearkey/license",
-            license_request(&kids, "persistent-license"),
-        )
-        .await;
+        let r = post_license(&app, &kids, "persistent-license").await;
         r.assert_error(StatusCode::FORBIDDEN, "persistent_license_not_allowed");
         assert!(!String::from_utf8_lossy(&r.body).contains(&b64url(&KEY1)));
     }
 
     // The same key in a temporary session is fine.
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID1], "temporary"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    post_license(&app, &[&KID1], "temporary").await.assert_ok();
 }
 
 #[tokio::test]
 async fn partly_known_kids_get_the_known_keys_only() {
     let (app, _) = app();
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID_UNKNOWN, &KID2, &[1, 2, 3]], "temporary"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    let r = post_license(&app, &[&KID_UNKNOWN, &KID2, &[1, 2, 3]], "temporary").await;
+    r.assert_ok();
     assert_eq!(
         license_keys(&r.json(), "temporary"),
         [(b64url(&KID2), b64url(&KEY2))]
@@ -110,13 +79,9 @@ async fn partly_known_kids_get_the_known_keys_only() {
 #[tokio::test]
 async fn unknown_kids_are_404() {
     let (app, _) = app();
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID_UNKNOWN, &[7; 8]], "temporary"),
-    )
-    .await;
-    r.assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
+    post_license(&app, &[&KID_UNKNOWN, &[7; 8]], "temporary")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
 }
 
 #[tokio::test]
@@ -192,13 +157,9 @@ async fn body_limit_is_64_kib() {
     // A valid request padded with JSON whitespace to exactly the limit is answered...
     let mut body = license_request(&[&KID1], "temporary");
     body.resize(MAX_BODY_LEN, b' ');
-    let r = post_json(&app, "/clearkey/license", body.clone()).await;
-    assert_eq!(
-        r.status,
-        StatusCode::OK,
-        "{:?}",
-        String::from_utf8_lossy(&r.body)
-    );
+    post_json(&app, "/clearkey/license", body.clone())
+        .await
+        .assert_ok();
     // ...one byte more is 413, as JSON.
     body.push(b' ');
     for path in ["/clearkey/license", "/clearkey/release"] {
@@ -211,21 +172,22 @@ async fn body_limit_is_64_kib() {
 #[tokio::test]
 async fn unknown_route_and_wrong_method_are_json() {
     let (app, _) = app();
-    call(&app, "GET", "/nope", None, "")
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "not_found");
-    call(&app, "POST", "/clearkey", Some("application/json"), "{}")
-        .await
-        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let json = Some("application/json");
+    let not_found = (StatusCode::NOT_FOUND, "not_found");
+    let not_allowed = (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    for (method, path, content_type, body, (status, code)) in [
+        ("GET", "/nope", None, "", not_found),
+        ("POST", "/clearkey", json, "{}", not_found),
+        ("DELETE", "/metrics", None, "", not_allowed),
+        ("POST", "/healthz", json, "{}", not_allowed),
+    ] {
+        call(&app, method, path, content_type, body)
+            .await
+            .assert_error(status, code);
+    }
     let r = call(&app, "GET", "/clearkey/license", None, "").await;
     r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     assert_eq!(r.headers["allow"], "POST");
-    call(&app, "DELETE", "/metrics", None, "")
-        .await
-        .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
-    call(&app, "POST", "/healthz", Some("application/json"), "{}")
-        .await
-        .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
 
 #[tokio::test]
@@ -238,7 +200,7 @@ async fn release_is_acknowledged_with_the_same_kids() {
         b64url(&KID_UNKNOWN)
     );
     let r = post_json(&app, "/clearkey/release", body).await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.assert_ok();
     assert_eq!(r.headers["content-type"], "application/json");
     assert_eq!(
         r.json(),
@@ -253,7 +215,7 @@ async fn release_is_acknowledged_with_the_same_kids() {
 async fn healthz_is_ok() {
     let (app, _) = app();
     let r = call(&app, "GET", "/healthz", None, "").await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.assert_ok();
     assert_eq!(r.body, b"ok");
 }
 
@@ -262,12 +224,12 @@ async fn metrics_count_requests_releases_and_errors() {
     let (app, metrics) = app();
     let scrape = || async {
         let r = call(&app, "GET", "/metrics", None, "").await;
-        assert_eq!(r.status, StatusCode::OK);
+        r.assert_ok();
         assert!(r.headers["content-type"]
             .to_str()
             .unwrap()
             .starts_with("text/plain; version=0.0.4"));
-        parse_metrics(std::str::from_utf8(&r.body).unwrap())
+        r.metrics()
     };
     let before = scrape().await;
     assert_eq!(before["license_requests_total{type=\"temporary\"}"], 0);
@@ -278,11 +240,11 @@ async fn metrics_count_requests_releases_and_errors() {
     let lic = "/clearkey/license";
     let first_second = unix_now();
     for _ in 0..3 {
-        post_json(&app, lic, license_request(&[&KID1], "temporary")).await;
+        post_license(&app, &[&KID1], "temporary").await;
     }
-    post_json(&app, lic, license_request(&[&KID2], "persistent-license")).await;
-    post_json(&app, lic, license_request(&[&KID1], "persistent-license")).await; // 403
-    post_json(&app, lic, license_request(&[&KID_UNKNOWN], "temporary")).await; // 404
+    post_license(&app, &[&KID2], "persistent-license").await;
+    post_license(&app, &[&KID1], "persistent-license").await; // 403
+    post_license(&app, &[&KID_UNKNOWN], "temporary").await; // 404
     post_json(&app, lic, "garbage").await; // 400
     call(&app, "POST", lic, Some("text/plain"), "{}").await; // 415
     post_json(&app, lic, vec![b' '; MAX_BODY_LEN + 1]).await; // 413
@@ -353,12 +315,7 @@ impl KeyStore for BrokenStore {
 #[tokio::test]
 async fn store_failure_is_500_without_details() {
     let app = license_server::router(Arc::new(BrokenStore), Arc::new(Metrics::new()), None);
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID1], "temporary"),
-    )
-    .await;
+    let r = post_license(&app, &[&KID1], "temporary").await;
     r.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error");
     assert!(!String::from_utf8_lossy(&r.body).contains("gone"));
 }
@@ -383,13 +340,8 @@ async fn license_over_64_kib_is_refused() {
         .await
         .assert_error(StatusCode::BAD_REQUEST, "license_too_large");
     // 500 of them fit.
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&kids[..500], "temporary"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    let r = post_license(&app, &kids[..500], "temporary").await;
+    r.assert_ok();
     assert_eq!(license_keys(&r.json(), "temporary").len(), 500);
 }
 
@@ -404,7 +356,7 @@ async fn static_files_share_the_origin_and_missing_files_are_json_404() {
         Some(dir.path().to_path_buf()),
     );
     let r = call(&app, "GET", "/", None, "").await;
-    assert_eq!(r.status, StatusCode::OK);
+    r.assert_ok();
     assert_eq!(r.body, b"<h1>player</h1>");
     let r = call(&app, "GET", "/clip.mp4", None, "").await;
     assert_eq!(r.body, [0, 1, 2, 3]);
@@ -418,13 +370,7 @@ async fn static_files_share_the_origin_and_missing_files_are_json_404() {
         .await
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     // The API routes still win over files.
-    let r = post_json(
-        &app,
-        "/clearkey/license",
-        license_request(&[&KID1], "temporary"),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
+    post_license(&app, &[&KID1], "temporary").await.assert_ok();
 }
 
 #[tokio::test]

@@ -47,8 +47,38 @@ fn run(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `serve --addr 127.0.0.1:0 --db DB EXTRA...` (any free port), logging warnings only.
+fn serve_command(db: &Path, extra: &[&str]) -> Command {
+    let mut cmd = command();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .args(extra)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// [`serve_command`] run to its exit (for options it must refuse).
+fn run_serve(db: &Path, extra: &[&str]) -> Output {
+    serve_command(db, extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// [`run`], which must succeed.
+fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    out
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that the output `bytes` contain `needle`, showing them otherwise.
+fn assert_contains(bytes: &[u8], needle: &str) {
+    assert!(text(bytes).contains(needle), "{}", text(bytes));
 }
 
 fn hex16(s: &str) -> [u8; 16] {
@@ -67,11 +97,7 @@ impl Serving {
     }
 
     fn start_with(db: &Path, extra: &[&str]) -> Serving {
-        let mut child = command()
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .args(extra)
-            .env("RUST_LOG", "warn")
+        let mut child = serve_command(db, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -102,12 +128,17 @@ impl Serving {
     }
 
     fn license(&self, kid_hex: &str) -> Reply {
+        http_license(self.addr, &[&hex16(kid_hex)], "temporary")
+    }
+
+    /// `POST path` of `body` as `application/octet-stream`.
+    fn post_octets(&self, path: &str, body: &[u8]) -> Reply {
         http(
             self.addr,
             "POST",
-            "/clearkey/license",
-            &[("Content-Type", "application/json")],
-            &license_request(&[&hex16(kid_hex)], "temporary"),
+            path,
+            &[("Content-Type", "application/octet-stream")],
+            body,
         )
     }
 }
@@ -127,14 +158,13 @@ fn binary_import_accepts_valid_keys_and_rejects_bad_ones_with_status_2() {
     let db = dir.join("keys.db");
     let db = db.to_str().unwrap();
 
-    let ok = run(&[
+    let ok = run_ok(&[
         "import",
         "--db",
         db,
         &format!("{KID_A}:{KEY_A}"),
         &format!("{KID_B}:{KEY_B}"),
     ]);
-    assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert_eq!(text(&ok.stdout), format!("imported 2 keys into {db}\n"));
 
     let bad_key = "a0a1a2a3a4a5a6a7a8a9aaabacadaeXX";
@@ -183,17 +213,12 @@ fn binary_import_accepts_valid_keys_and_rejects_bad_ones_with_status_2() {
         format!("# demo keys\n\n{KID_A} {KEY_A}\n{KID_B} {KEY_B} persistent\n"),
     )
     .unwrap();
-    let out = run(&["import", "--db", db, "--file", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_ok(&["import", "--db", db, "--file", file.to_str().unwrap()]);
     assert!(text(&out.stdout).starts_with("imported 2 keys"));
     std::fs::write(&file, format!("{KID_A} {KEY_A}\n{KID_B} short\n")).unwrap();
     let out = run(&["import", "--db", db, "--file", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("keys.txt:2: key is not 16 bytes"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "keys.txt:2: key is not 16 bytes");
     // A missing file is an I/O failure (1), not a usage error.
     let out = run(&[
         "import",
@@ -209,34 +234,18 @@ fn binary_import_accepts_valid_keys_and_rejects_bad_ones_with_status_2() {
 fn binary_serve_keeps_keys_across_restarts_and_sees_new_imports() {
     let dir = TempDir::new("ls-bin-serve");
     let db = dir.join("keys.db");
-    let out = run(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        &format!("{KID_A}:{KEY_A}"),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db_s = db.to_str().unwrap();
+    run_ok(&["import", "--db", db_s, &format!("{KID_A}:{KEY_A}")]);
 
     let server = Serving::start(&db);
-    let r = server.license(KID_A);
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        license_keys(&r.json(), "temporary"),
-        [(b64url(&hex16(KID_A)), b64url(&hex16(KEY_A)))]
-    );
+    assert_serves(&server, KID_A, KEY_A);
     server
         .license(KID_B)
         .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
 
     // Imported while the server runs (same file): served at once.
-    let out = run(&[
-        "import",
-        "--db",
-        db.to_str().unwrap(),
-        &format!("{KID_B}:{KEY_B}"),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(server.license(KID_B).status, StatusCode::OK);
+    run_ok(&["import", "--db", db_s, &format!("{KID_B}:{KEY_B}")]);
+    server.license(KID_B).assert_ok();
 
     let status = server.terminate();
     assert!(status.success(), "exit after SIGTERM: {status}");
@@ -244,40 +253,34 @@ fn binary_serve_keeps_keys_across_restarts_and_sees_new_imports() {
     // A new process on the same database has both keys.
     let server = Serving::start(&db);
     for (kid, key) in [(KID_A, KEY_A), (KID_B, KEY_B)] {
-        let r = server.license(kid);
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(
-            license_keys(&r.json(), "temporary"),
-            [(b64url(&hex16(kid)), b64url(&hex16(key)))]
-        );
+        assert_serves(&server, kid, key);
     }
     assert!(server.terminate().success());
+}
+
+/// `server` answers a temporary license for `kid` with exactly `key`.
+fn assert_serves(server: &Serving, kid: &str, key: &str) {
+    let r = server.license(kid);
+    r.assert_ok();
+    assert_eq!(
+        license_keys(&r.json(), "temporary"),
+        [(b64url(&hex16(kid)), b64url(&hex16(key)))]
+    );
 }
 
 #[test]
 fn binary_serve_refuses_to_publish_the_database() {
     let dir = TempDir::new("ls-bin-static");
     let db = dir.join("keys.db");
-    let out = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--static",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = run_serve(&db, &["--static", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("contains the key database"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_contains(&out.stderr, "contains the key database");
     assert!(text(&out.stdout).is_empty(), "it must not have listened");
 }
 
 #[test]
 fn binary_protected_init_import_and_serve_protected() {
+    use license_server::protected::unix_now as now;
     use protected_license::cert::{Hdcp, Robustness};
     use protected_license::crypto::PublicKey;
     use protected_license::device::{Device, DeviceKeys, LicenseRequestParams, Outstanding};
@@ -287,69 +290,30 @@ fn binary_protected_init_import_and_serve_protected() {
     let dir = TempDir::new("ls-bin-protected");
     let material = dir.join("material");
     let material_s = material.to_str().unwrap();
-    let out = run(&["protected-init", "--dir", material_s]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("root.pub"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = run_ok(&["protected-init", "--dir", material_s]);
+    assert_contains(&out.stdout, "root.pub");
     let again = run(&["protected-init", "--dir", material_s]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(
-        text(&again.stderr).contains("refusing to overwrite"),
-        "{}",
-        text(&again.stderr)
-    );
+    assert_contains(&again.stderr, "refusing to overwrite");
 
     let db = dir.join("keys.db");
-    let out = run(&[
+    run_ok(&[
         "import",
         "--db",
         db.to_str().unwrap(),
         "--protected-key",
         &format!("{KID_A}:{KEY_A}:robustness=hw:hdcp=2.2:renewal=60"),
     ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
 
     // --device-validity-days needs --protected.
     let bad = run(&["serve", "--device-validity-days", "5"]);
     assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
     // The key material is never published as static files.
-    let bad = run(&[
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-        "--protected",
-        material_s,
-        "--static",
-        material_s,
-    ]);
+    let bad = run_serve(&db, &["--protected", material_s, "--static", material_s]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        text(&bad.stderr).contains("overlaps the protected key material"),
-        "{}",
-        text(&bad.stderr)
-    );
+    assert_contains(&bad.stderr, "overlaps the protected key material");
 
     let server = Serving::start_with(&db, &["--protected", material_s]);
-    let post = |path: &str, body: &[u8]| {
-        http(
-            server.addr,
-            "POST",
-            path,
-            &[("Content-Type", "application/octet-stream")],
-            body,
-        )
-    };
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    };
     let root: [u8; 65] = std::fs::read(material.join("root.pub"))
         .unwrap()
         .try_into()
@@ -364,8 +328,8 @@ fn binary_protected_init_import_and_serve_protected() {
     let req = device
         .provisioning_request(&mut OsRng, now(), &mut outstanding)
         .unwrap();
-    let r = post("/protected/provision", &req);
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    let r = server.post_octets("/protected/provision", &req);
+    r.assert_ok();
     device
         .accept_provisioning(&mut outstanding, &r.body, now())
         .unwrap();
@@ -386,8 +350,8 @@ fn binary_protected_init_import_and_serve_protected() {
             Some(&cert),
         )
         .unwrap();
-    let r = post("/protected/license", &req);
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    let r = server.post_octets("/protected/license", &req);
+    r.assert_ok();
     let license = device
         .accept_license(&mut outstanding, &r.body, now())
         .unwrap();
@@ -403,14 +367,8 @@ fn binary_protected_init_import_and_serve_protected() {
     let req = device
         .renewal_request(&mut OsRng, now(), &mut outstanding, &license.session_id)
         .unwrap();
-    let r = http(
-        server.addr,
-        "POST",
-        "/protected/renewal",
-        &[("Content-Type", "application/octet-stream")],
-        &req,
-    );
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    let r = server.post_octets("/protected/renewal", &req);
+    r.assert_ok();
     device
         .accept_renewal(&mut outstanding, &license.session_id, &r.body, now())
         .unwrap();

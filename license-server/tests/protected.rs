@@ -14,7 +14,7 @@ use cdm_testkit::temp::TempDir;
 use common::*;
 use license_server::cli::main_with_args;
 use license_server::protected::material::{self, MaterialError, ProtectedMaterial};
-use license_server::protected::{unix_now, ProtectedStore};
+use license_server::protected::{unix_now, ProtectedStore, SessionRecord};
 use license_server::{Metrics, ProtectedService, SqliteStore};
 use protected_license::cert::{Certificate, Hdcp, Robustness};
 use protected_license::crypto::{PublicKey, SigningKey, PRIVATE_KEY_LEN};
@@ -31,6 +31,11 @@ fn hex16(b: u8) -> String {
     format!("{b:02x}").repeat(16)
 }
 
+/// `KID_HEX:KEY_HEX` of the key ID `[kid; 16]` and the key `[key; 16]`.
+fn kid_key(kid: u8, key: u8) -> String {
+    format!("{}:{}", hex16(kid), hex16(key))
+}
+
 /// `license-server ARGS...` in this process.
 fn cli(args: &[&str]) -> ExitCode {
     let mut all = vec!["license-server"];
@@ -40,6 +45,11 @@ fn cli(args: &[&str]) -> ExitCode {
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// The file at `path`, which must be exactly `N` bytes long.
+fn read_array<const N: usize>(path: &Path) -> [u8; N] {
+    std::fs::read(path).unwrap().try_into().unwrap()
 }
 
 /// A server with fresh key material and the given `--protected-key` specs imported.
@@ -80,10 +90,7 @@ impl Fixture {
             Arc::new(service),
         );
         // The file devices pin: 65 raw bytes.
-        let root_bytes: [u8; 65] = std::fs::read(material.join("root.pub"))
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let root_bytes: [u8; 65] = read_array(&material.join("root.pub"));
         Fixture {
             dir,
             material,
@@ -94,12 +101,32 @@ impl Fixture {
         }
     }
 
+    /// A fixture with [`all_keys`], a provisioned client and the server's certificate.
+    fn with_client(label: &str) -> (Fixture, Client, Certificate) {
+        let f = Fixture::new(label, &all_keys());
+        let c = f.device();
+        let cert = f.certificate(&c);
+        (f, c, cert)
+    }
+
     fn post(&self, path: &str, body: &[u8]) -> Reply {
         http(self.server.addr, "POST", path, &[OCTET], body)
     }
 
+    /// [`Fixture::post`], answered `200 OK` with an `application/octet-stream` body.
+    fn post_ok(&self, path: &str, body: &[u8]) -> Reply {
+        let r = self.post(path, body);
+        assert_octets(&r);
+        r
+    }
+
     fn sessions(&self) -> u64 {
         self.store.session_count().unwrap()
+    }
+
+    /// The stored record of `session`, which must exist.
+    fn session(&self, session: &SessionId) -> SessionRecord {
+        self.store.session(session).unwrap().unwrap()
     }
 
     /// A device with fresh keys, provisioned through `POST /protected/provision`.
@@ -110,9 +137,7 @@ impl Fixture {
         let req = device
             .provisioning_request(&mut OsRng, unix_now(), &mut outstanding)
             .unwrap();
-        let r = self.post("/protected/provision", &req);
-        assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
-        assert_eq!(r.headers["content-type"], "application/octet-stream");
+        let r = self.post_ok("/protected/provision", &req);
         device
             .accept_provisioning(&mut outstanding, &r.body, unix_now())
             .unwrap();
@@ -126,8 +151,7 @@ impl Fixture {
     /// `GET /protected/certificate`, verified by `client` against the pinned root.
     fn certificate(&self, client: &Client) -> Certificate {
         let r = http(self.server.addr, "GET", "/protected/certificate", &[], b"");
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.headers["content-type"], "application/octet-stream");
+        assert_octets(&r);
         client
             .device
             .verify_server_certificate(&r.body, unix_now())
@@ -138,6 +162,33 @@ impl Fixture {
 fn text(body: &[u8]) -> String {
     String::from_utf8_lossy(body).into_owned()
 }
+
+/// Asserts `200 OK` with an `application/octet-stream` body.
+fn assert_octets(r: &Reply) {
+    r.assert_ok();
+    assert_eq!(r.headers["content-type"], "application/octet-stream");
+}
+
+/// `bytes` with `mask` XORed into the byte at `at`.
+fn flipped(bytes: &[u8], at: usize, mask: u8) -> Vec<u8> {
+    let mut bad = bytes.to_vec();
+    bad[at] ^= mask;
+    bad
+}
+
+/// A policy, field by field: `license_duration`, `playback_duration`, `renewal_interval`
+/// (seconds) and `can_persist`.
+fn policy(license: u32, playback: u32, renewal: u32, can_persist: bool) -> Policy {
+    Policy {
+        license_duration: license,
+        playback_duration: playback,
+        renewal_interval: renewal,
+        can_persist,
+    }
+}
+
+/// What the device library answers when it refuses a server message.
+type ProtocolResult<T> = Result<T, protected_license::Error>;
 
 struct Client {
     device: Device,
@@ -185,9 +236,7 @@ impl Client {
         server: Option<&Certificate>,
     ) -> AcceptedLicense {
         let req = self.license_request(kids, session_type, server);
-        let r = f.post("/protected/license", &req);
-        assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
-        assert_eq!(r.headers["content-type"], "application/octet-stream");
+        let r = f.post_ok("/protected/license", &req);
         assert_eq!(r.headers["cache-control"], "no-store");
         self.accept(&r.body)
     }
@@ -203,34 +252,36 @@ impl Client {
             .release_request(&mut OsRng, unix_now(), &mut self.outstanding, session)
             .unwrap()
     }
+
+    fn accept_renewal(&mut self, session: &SessionId, response: &[u8]) -> ProtocolResult<Policy> {
+        self.device
+            .accept_renewal(&mut self.outstanding, session, response, unix_now())
+    }
+
+    fn accept_release_ack(&mut self, session: &SessionId, ack: &[u8]) -> ProtocolResult<()> {
+        self.device
+            .accept_release_ack(&mut self.outstanding, session, ack, unix_now())
+    }
 }
 
 /// Key 1: content, HW_SECURE_DECODE, HDCP 2.2, license 3600 s, renewal 300 s, persistable.
 fn key1() -> String {
-    format!(
-        "{}:{}:robustness=hw:hdcp=2.2:license=3600:renewal=300:persist",
-        hex16(1),
-        hex16(0xa1)
-    )
+    kid_key(1, 0xa1) + ":robustness=hw:hdcp=2.2:license=3600:renewal=300:persist"
 }
 
 /// Key 2: content, SW_SECURE_CRYPTO, no HDCP, playback 600 s, renewal 120 s, not persistable.
 fn key2() -> String {
-    format!("{}:{}:playback=600:renewal=120", hex16(2), hex16(0xa2))
+    kid_key(2, 0xa2) + ":playback=600:renewal=120"
 }
 
 /// Key 3: content, SW_SECURE_CRYPTO, HDCP 1.4, no limits, no renewal, persistable.
 fn key3() -> String {
-    format!("{}:{}:hdcp=1.4:persist", hex16(3), hex16(0xa3))
+    kid_key(3, 0xa3) + ":hdcp=1.4:persist"
 }
 
 /// Key 14: entitlement, HW_SECURE_DECODE, HDCP 2.3, renewal 60 s.
 fn entitlement() -> String {
-    format!(
-        "{}:{}:entitlement:robustness=hw:hdcp=2.3:renewal=60",
-        hex16(0x0e),
-        hex16(0xee)
-    )
+    kid_key(0x0e, 0xee) + ":entitlement:robustness=hw:hdcp=2.3:renewal=60"
 }
 
 fn all_keys() -> Vec<String> {
@@ -280,15 +331,9 @@ fn protected_init_writes_seven_files_private_keys_mode_0600() {
 
     // root.pub is the raw public key of root.key, and both certificates chain to it with the
     // requested validity.
-    let root_pub: [u8; 65] = std::fs::read(material_dir.join("root.pub"))
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let root_pub: [u8; 65] = read_array(&material_dir.join("root.pub"));
     assert_eq!(root_pub[0], 0x04);
-    let root_key: [u8; PRIVATE_KEY_LEN] = std::fs::read(material_dir.join("root.key"))
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let root_key: [u8; PRIVATE_KEY_LEN] = read_array(&material_dir.join("root.key"));
     let root = PublicKey::from_bytes(&root_pub).unwrap();
     assert_eq!(
         SigningKey::from_bytes(&root_key).unwrap().public_key(),
@@ -331,10 +376,13 @@ fn protected_init_refuses_to_overwrite() {
         cli(&["protected-init", "--dir", path_str(&m)]),
         ExitCode::SUCCESS
     );
-    let before: Vec<Vec<u8>> = material::FILES
-        .iter()
-        .map(|f| std::fs::read(m.join(f)).unwrap())
-        .collect();
+    let read_all = || -> Vec<Vec<u8>> {
+        material::FILES
+            .iter()
+            .map(|f| std::fs::read(m.join(f)).unwrap())
+            .collect()
+    };
+    let before = read_all();
     assert_eq!(
         cli(&["protected-init", "--dir", path_str(&m)]),
         ExitCode::FAILURE
@@ -342,11 +390,7 @@ fn protected_init_refuses_to_overwrite() {
     let err = material::init(&m, 10, unix_now()).unwrap_err();
     assert!(matches!(err, MaterialError::Exists { .. }), "{err}");
     assert!(err.to_string().contains("refusing to overwrite"), "{err}");
-    let after: Vec<Vec<u8>> = material::FILES
-        .iter()
-        .map(|f| std::fs::read(m.join(f)).unwrap())
-        .collect();
-    assert_eq!(before, after, "nothing was replaced");
+    assert_eq!(before, read_all(), "nothing was replaced");
 
     // One file of the set is enough to refuse, and nothing else is written.
     let partial = dir.join("partial");
@@ -366,41 +410,29 @@ fn serve_refuses_incomplete_or_inconsistent_material() {
     material::init(&b, 10, now).unwrap();
     let load = |d: &Path| ProtectedMaterial::load(d, now, 86_400).map(|_| ());
 
+    // `a` with `file` taken from `b`, as `dir/name`.
+    let mixed = |name: &str, file: &str| {
+        let mixed = dir.join(name);
+        cdm_testkit::temp::copy_dir(&a, &mixed);
+        std::fs::copy(b.join(file), mixed.join(file)).unwrap();
+        mixed
+    };
     // Another root's server certificate: does not chain to this root.pub.
-    let mixed = dir.join("mixed");
-    cdm_testkit::temp::copy_dir(&a, &mixed);
-    std::fs::copy(b.join("server.cert"), mixed.join("server.cert")).unwrap();
-    let err = load(&mixed).unwrap_err();
+    let err = load(&mixed("mixed", "server.cert")).unwrap_err();
     assert!(err.to_string().contains("server.cert"), "{err}");
 
     // The right root, but the certificate of other keys: a mismatch.
-    let swapped = dir.join("swapped");
-    cdm_testkit::temp::copy_dir(&a, &swapped);
-    std::fs::copy(
-        b.join("server-signing.key"),
-        swapped.join("server-signing.key"),
-    )
-    .unwrap();
-    let err = load(&swapped).unwrap_err();
-    assert!(matches!(err, MaterialError::Mismatch { .. }), "{err}");
-    let swapped = dir.join("swapped-kem");
-    cdm_testkit::temp::copy_dir(&a, &swapped);
-    std::fs::copy(
-        b.join("server-encryption.key"),
-        swapped.join("server-encryption.key"),
-    )
-    .unwrap();
-    assert!(matches!(
-        load(&swapped).unwrap_err(),
-        MaterialError::Mismatch { .. }
-    ));
-    let swapped = dir.join("swapped-prov");
-    cdm_testkit::temp::copy_dir(&a, &swapped);
-    std::fs::copy(b.join("provisioning.key"), swapped.join("provisioning.key")).unwrap();
-    assert!(matches!(
-        load(&swapped).unwrap_err(),
-        MaterialError::Mismatch { .. }
-    ));
+    for (name, file) in [
+        ("swapped", "server-signing.key"),
+        ("swapped-kem", "server-encryption.key"),
+        ("swapped-prov", "provisioning.key"),
+    ] {
+        let err = load(&mixed(name, file)).unwrap_err();
+        assert!(
+            matches!(err, MaterialError::Mismatch { .. }),
+            "{file}: {err}"
+        );
+    }
 
     // Wrong lengths, a missing file.
     let short = dir.join("short");
@@ -439,6 +471,7 @@ fn serve_refuses_incomplete_or_inconsistent_material() {
     load(&a).unwrap();
 
     // The command line fails before listening.
+    let swapped = dir.join("swapped-prov");
     let db = dir.join("keys.db");
     assert_eq!(
         cli(&[
@@ -456,13 +489,11 @@ fn serve_refuses_incomplete_or_inconsistent_material() {
 
 #[test]
 fn encrypted_license_carries_exactly_the_imported_keys() {
-    let f = Fixture::new("ls-prot-enc", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-enc");
     let req = c.license_request(&[1, 3], SessionType::Temporary, Some(&cert));
     assert_eq!(req[5], MessageType::EncryptedLicenseRequest as u8);
     let r = f.post("/protected/license", &req);
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    r.assert_ok();
     let lic = c.accept(&r.body);
 
     let got: Vec<_> = lic
@@ -491,7 +522,7 @@ fn encrypted_license_carries_exactly_the_imported_keys() {
     assert!(lic.entitlement_keys.is_empty());
 
     // The session record: this device, these keys, this policy.
-    let record = f.store.session(&lic.session_id).unwrap().unwrap();
+    let record = f.session(&lic.session_id);
     assert_eq!(record.device_key, c.device.keys().signing_public_key());
     assert_eq!(record.key_ids, [[1; 16], [3; 16]]);
     assert_eq!(record.policy, lic.policy);
@@ -513,64 +544,32 @@ fn clear_license_request_is_accepted_too() {
     let req = c.license_request(&[2], SessionType::Temporary, None);
     assert_eq!(req[5], MessageType::LicenseRequest as u8);
     let r = f.post("/protected/license", &req);
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
+    r.assert_ok();
     let lic = c.accept(&r.body);
     assert_eq!(lic.keys.len(), 1);
     assert_eq!(lic.keys[0].key_id, [2; 16]);
     assert_eq!(lic.keys[0].key.expose(), &[0xa2; 16]);
     assert_eq!(lic.keys[0].robustness, Robustness::SW_SECURE_CRYPTO);
     assert_eq!(lic.keys[0].min_hdcp, Hdcp::NONE);
-    assert_eq!(
-        lic.policy,
-        Policy {
-            license_duration: 0,
-            playback_duration: 600,
-            renewal_interval: 120,
-            can_persist: false
-        }
-    );
+    assert_eq!(lic.policy, policy(0, 600, 120, false));
     f.server.stop();
 }
 
 #[test]
 fn policy_is_the_strictest_combination_of_the_granted_keys() {
-    let f = Fixture::new("ls-prot-policy", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-policy");
     // Key 1 (license 3600, renewal 300, persist) with key 2 (playback 600, renewal 120).
     let lic = c.license(&f, &[1, 2], SessionType::Temporary, Some(&cert));
-    assert_eq!(
-        lic.policy,
-        Policy {
-            license_duration: 3600,
-            playback_duration: 600,
-            renewal_interval: 120,
-            can_persist: false
-        }
-    );
+    assert_eq!(lic.policy, policy(3600, 600, 120, false));
     // Key 1 with key 3 (no limits, persist): key 1's limits, persistable.
     let lic = c.license(&f, &[3, 1], SessionType::PersistentLicense, Some(&cert));
-    assert_eq!(
-        lic.policy,
-        Policy {
-            license_duration: 3600,
-            playback_duration: 0,
-            renewal_interval: 300,
-            can_persist: true
-        }
-    );
+    assert_eq!(lic.policy, policy(3600, 0, 300, true));
     assert_eq!(
         lic.keys.iter().map(|k| k.key_id).collect::<Vec<_>>(),
         [[3; 16], [1; 16]],
         "in request order"
     );
-    assert!(
-        f.store
-            .session(&lic.session_id)
-            .unwrap()
-            .unwrap()
-            .persistent
-    );
+    assert!(f.session(&lic.session_id).persistent);
     // A key ID asked for twice is granted once.
     let lic = c.license(&f, &[3, 3], SessionType::Temporary, None);
     assert_eq!(lic.keys.len(), 1);
@@ -579,9 +578,7 @@ fn policy_is_the_strictest_combination_of_the_granted_keys() {
 
 #[test]
 fn persistent_license_refused_unless_every_key_allows_it() {
-    let f = Fixture::new("ls-prot-persist", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-persist");
     for kids in [&[2][..], &[1, 2]] {
         let req = c.license_request(kids, SessionType::PersistentLicense, Some(&cert));
         f.post("/protected/license", &req)
@@ -596,9 +593,7 @@ fn persistent_license_refused_unless_every_key_allows_it() {
 
 #[test]
 fn unknown_key_id_refuses_the_whole_license() {
-    let f = Fixture::new("ls-prot-unknown", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-unknown");
     let req = c.license_request(&[1, 0x99], SessionType::Temporary, Some(&cert));
     let r = f.post("/protected/license", &req);
     r.assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
@@ -611,33 +606,20 @@ fn unknown_key_id_refuses_the_whole_license() {
     // served by the Clear Key route.
     let db = f.dir.join("keys.db");
     assert_eq!(
-        cli(&[
-            "import",
-            "--db",
-            path_str(&db),
-            &format!("{}:{}", hex16(0x55), hex16(0xb5))
-        ]),
+        cli(&["import", "--db", path_str(&db), &kid_key(0x55, 0xb5)]),
         ExitCode::SUCCESS
     );
     let req = c.license_request(&[0x55], SessionType::Temporary, Some(&cert));
     f.post("/protected/license", &req)
         .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
-    http(
-        f.server.addr,
-        "POST",
-        "/clearkey/license",
-        &[("Content-Type", "application/json")],
-        &license_request(&[&[1u8; 16]], "temporary"),
-    )
-    .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
+    http_license(f.server.addr, &[&[1u8; 16]], "temporary")
+        .assert_error(StatusCode::NOT_FOUND, "unknown_key_ids");
     f.server.stop();
 }
 
 #[test]
 fn tampered_requests_are_rejected_and_nothing_is_stored() {
-    let f = Fixture::new("ls-prot-tamper", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-tamper");
 
     let clear = c.license_request(&[1], SessionType::Temporary, None);
     let positions = [
@@ -652,9 +634,7 @@ fn tampered_requests_are_rejected_and_nothing_is_stored() {
         clear.len() - 1,
     ];
     for at in positions {
-        let mut bad = clear.clone();
-        bad[at] ^= 0x01;
-        let r = f.post("/protected/license", &bad);
+        let r = f.post("/protected/license", &flipped(&clear, at, 0x01));
         assert!(
             r.status.is_client_error(),
             "byte {at}: {} {}",
@@ -663,28 +643,21 @@ fn tampered_requests_are_rejected_and_nothing_is_stored() {
         );
     }
     // A flipped bit in the signed part, where it still parses: the signature fails.
-    let mut bad = clear.clone();
-    let last = bad.len() - 1;
-    bad[last] ^= 0x80;
+    let bad = flipped(&clear, clear.len() - 1, 0x80);
     f.post("/protected/license", &bad)
         .assert_error(StatusCode::FORBIDDEN, "verification_failed");
 
     let encrypted = c.license_request(&[1], SessionType::Temporary, Some(&cert));
     for at in [10, 50, 110, encrypted.len() / 2, encrypted.len() - 1] {
-        let mut bad = encrypted.clone();
-        bad[at] ^= 0x01;
-        let r = f.post("/protected/license", &bad);
+        let r = f.post("/protected/license", &flipped(&encrypted, at, 0x01));
         assert!(r.status.is_client_error(), "byte {at}: {}", r.status);
     }
     // The server key ID (bytes 6..38): answered with the code that tells the client to fetch
     // the certificate again.
-    let mut bad = encrypted.clone();
-    bad[10] ^= 0x01;
-    f.post("/protected/license", &bad)
+    f.post("/protected/license", &flipped(&encrypted, 10, 0x01))
         .assert_error(StatusCode::BAD_REQUEST, "wrong_server_key");
     // The ciphertext: the HPKE tag fails.
-    let mut bad = encrypted.clone();
-    bad[encrypted.len() - 20] ^= 0x01;
+    let bad = flipped(&encrypted, encrypted.len() - 20, 0x01);
     f.post("/protected/license", &bad)
         .assert_error(StatusCode::FORBIDDEN, "verification_failed");
     // Garbage, and an empty body.
@@ -710,12 +683,11 @@ fn tampered_requests_are_rejected_and_nothing_is_stored() {
         Robustness::ALL,
         Hdcp::V2_2,
     );
-    let mut prov = other
+    let prov = other
         .provisioning_request(&mut OsRng, unix_now(), &mut Outstanding::new())
         .unwrap();
-    let last = prov.len() - 1;
-    prov[last] ^= 0x80;
-    f.post("/protected/provision", &prov)
+    let bad = flipped(&prov, prov.len() - 1, 0x80);
+    f.post("/protected/provision", &bad)
         .assert_error(StatusCode::FORBIDDEN, "verification_failed");
     f.server.stop();
 }
@@ -749,48 +721,28 @@ fn request_encrypted_to_another_server_is_refused() {
 
 #[test]
 fn renewal_is_accepted_by_the_device() {
-    let f = Fixture::new("ls-prot-renewal", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-renewal");
     let lic = c.license(&f, &[1, 2], SessionType::Temporary, Some(&cert));
     let req = c.renewal_request(&lic.session_id);
-    let r = f.post("/protected/renewal", &req);
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
-    assert_eq!(r.headers["content-type"], "application/octet-stream");
-    let policy = c
-        .device
-        .accept_renewal(&mut c.outstanding, &lic.session_id, &r.body, unix_now())
-        .unwrap();
+    let r = f.post_ok("/protected/renewal", &req);
+    let policy = c.accept_renewal(&lic.session_id, &r.body).unwrap();
     assert_eq!(policy, lic.policy);
-    let record = f.store.session(&lic.session_id).unwrap().unwrap();
-    assert!(record.renewed_at.is_some());
+    assert!(f.session(&lic.session_id).renewed_at.is_some());
 
     // A second renewal, a fresh request: renewed again. Replaying the first request's
     // answer is the device's to refuse: its nonce is no longer outstanding.
     let r = f.post("/protected/renewal", &c.renewal_request(&lic.session_id));
-    assert_eq!(r.status, StatusCode::OK);
-    c.device
-        .accept_renewal(&mut c.outstanding, &lic.session_id, &r.body, unix_now())
-        .unwrap();
+    r.assert_ok();
+    c.accept_renewal(&lic.session_id, &r.body).unwrap();
     let replay = f.post("/protected/renewal", &req);
     assert_eq!(replay.status, StatusCode::OK, "the server keeps no nonces");
-    assert!(c
-        .device
-        .accept_renewal(
-            &mut c.outstanding,
-            &lic.session_id,
-            &replay.body,
-            unix_now()
-        )
-        .is_err());
+    assert!(c.accept_renewal(&lic.session_id, &replay.body).is_err());
     f.server.stop();
 }
 
 #[test]
 fn renewal_refused_when_released_unknown_or_not_renewable() {
-    let f = Fixture::new("ls-prot-renewal-refused", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-renewal-refused");
 
     // Key 3 has no renewal interval.
     let lic = c.license(&f, &[3], SessionType::Temporary, Some(&cert));
@@ -802,7 +754,7 @@ fn renewal_refused_when_released_unknown_or_not_renewable() {
     // Released.
     let lic = c.license(&f, &[1], SessionType::Temporary, Some(&cert));
     let r = f.post("/protected/release", &c.release_request(&lic.session_id));
-    assert_eq!(r.status, StatusCode::OK);
+    r.assert_ok();
     let req = c.renewal_request(&lic.session_id);
     f.post("/protected/renewal", &req)
         .assert_error(StatusCode::GONE, "session_released");
@@ -823,14 +775,7 @@ fn renewal_refused_when_released_unknown_or_not_renewable() {
     let req = c.renewal_request(&lic.session_id);
     f.post("/protected/release", &req)
         .assert_error(StatusCode::BAD_REQUEST, "bad_request");
-    assert_eq!(
-        f.store
-            .session(&lic.session_id)
-            .unwrap()
-            .unwrap()
-            .released_at,
-        None
-    );
+    assert_eq!(f.session(&lic.session_id).released_at, None);
     f.server.stop();
 }
 
@@ -870,11 +815,7 @@ fn renewal_and_release_by_another_device_are_refused() {
             .assert_error(StatusCode::FORBIDDEN, "verification_failed");
     }
     assert_eq!(
-        f.store
-            .session(&lic.session_id)
-            .unwrap()
-            .unwrap()
-            .released_at,
+        f.session(&lic.session_id).released_at,
         None,
         "not released by the forgery"
     );
@@ -882,63 +823,39 @@ fn renewal_and_release_by_another_device_are_refused() {
     // The owner still renews.
     let req = owner.renewal_request(&lic.session_id);
     let r = f.post("/protected/renewal", &req);
-    owner
-        .device
-        .accept_renewal(&mut owner.outstanding, &lic.session_id, &r.body, unix_now())
-        .unwrap();
+    owner.accept_renewal(&lic.session_id, &r.body).unwrap();
     f.server.stop();
 }
 
 #[test]
 fn release_is_acknowledged_and_a_repeated_release_too() {
-    let f = Fixture::new("ls-prot-release", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-release");
     let lic = c.license(&f, &[1, 3], SessionType::PersistentLicense, Some(&cert));
 
     let r = f.post("/protected/release", &c.release_request(&lic.session_id));
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
-    c.device
-        .accept_release_ack(&mut c.outstanding, &lic.session_id, &r.body, unix_now())
-        .unwrap();
-    let first = f
-        .store
-        .session(&lic.session_id)
-        .unwrap()
-        .unwrap()
-        .released_at
-        .unwrap();
+    r.assert_ok();
+    c.accept_release_ack(&lic.session_id, &r.body).unwrap();
+    let first = f.session(&lic.session_id).released_at.unwrap();
 
     // The device crashed before storing the ack and retries with a new request.
     let r = f.post("/protected/release", &c.release_request(&lic.session_id));
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r.body));
-    c.device
-        .accept_release_ack(&mut c.outstanding, &lic.session_id, &r.body, unix_now())
-        .unwrap();
+    r.assert_ok();
+    c.accept_release_ack(&lic.session_id, &r.body).unwrap();
     assert_eq!(
-        f.store
-            .session(&lic.session_id)
-            .unwrap()
-            .unwrap()
-            .released_at,
+        f.session(&lic.session_id).released_at,
         Some(first),
         "the first release time is kept"
     );
     // An ack for another session is not accepted by the device for this one.
     let other = c.license(&f, &[1], SessionType::Temporary, None);
     let r = f.post("/protected/release", &c.release_request(&other.session_id));
-    assert!(c
-        .device
-        .accept_release_ack(&mut c.outstanding, &lic.session_id, &r.body, unix_now())
-        .is_err());
+    assert!(c.accept_release_ack(&lic.session_id, &r.body).is_err());
     f.server.stop();
 }
 
 #[test]
 fn entitlement_key_unwraps_the_rotation_record_of_protected_rotation() {
-    let f = Fixture::new("ls-prot-rotation", &all_keys());
-    let mut c = f.device();
-    let cert = f.certificate(&c);
+    let (f, mut c, cert) = Fixture::with_client("ls-prot-rotation");
     let lic = c.license(&f, &[0x0e, 1], SessionType::Temporary, Some(&cert));
     assert_eq!(lic.keys.len(), 1, "the content key");
     assert_eq!(lic.entitlement_keys.len(), 1);
@@ -952,11 +869,11 @@ fn entitlement_key_unwraps_the_rotation_record_of_protected_rotation() {
         cli(&[
             "protected-rotation",
             "--entitlement",
-            &format!("{}:{}", hex16(0x0e), hex16(0xee)),
+            &kid_key(0x0e, 0xee),
             "--key",
-            &format!("{}:{}", hex16(0x31), hex16(0xc1)),
+            &kid_key(0x31, 0xc1),
             "--key",
-            &format!("{}:{}", hex16(0x32), hex16(0xc2)),
+            &kid_key(0x32, 0xc2),
             "--out",
             path_str(&record_path),
             "--pssh-out",
@@ -1014,9 +931,9 @@ fn entitlement_key_unwraps_the_rotation_record_of_protected_rotation() {
         ],
         vec![
             "--entitlement",
-            &format!("{}:{}", hex16(0x0e), hex16(0xee)),
+            &kid_key(0x0e, 0xee),
             "--key",
-            &format!("{}:{}", hex16(0x31), hex16(0xc1)),
+            &kid_key(0x31, 0xc1),
         ],
     ] {
         let mut all = vec!["protected-rotation"];
@@ -1030,10 +947,7 @@ fn entitlement_key_unwraps_the_rotation_record_of_protected_rotation() {
 #[test]
 fn metrics_count_protected_exchanges() {
     let f = Fixture::new("ls-prot-metrics", &all_keys());
-    let scrape = || {
-        let r = http(f.server.addr, "GET", "/metrics", &[], b"");
-        parse_metrics(std::str::from_utf8(&r.body).unwrap())
-    };
+    let scrape = || http(f.server.addr, "GET", "/metrics", &[], b"").metrics();
     let before = scrape();
     assert_eq!(before["protected_provisions_total"], 0);
 
@@ -1120,7 +1034,7 @@ fn protected_routes_need_protected_and_octet_stream() {
         &[("Content-Type", "Application/Octet-Stream; x=y")],
         &req,
     );
-    assert_eq!(r.status, StatusCode::OK);
+    r.assert_ok();
     http(f.server.addr, "GET", "/protected/license", &[], b"")
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     http(
@@ -1238,13 +1152,5 @@ fn import_of_protected_keys_from_arguments_and_files() {
     );
     let k = &store.lookup_protected(&[[0x61; 16]]).unwrap()[0];
     assert_eq!(k.robustness, Robustness::SW_SECURE_CRYPTO);
-    assert_eq!(
-        k.policy,
-        Policy {
-            license_duration: 0,
-            playback_duration: 0,
-            renewal_interval: 30,
-            can_persist: true
-        }
-    );
+    assert_eq!(k.policy, policy(0, 0, 30, true));
 }

@@ -3,93 +3,32 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::net::TcpStream;
 
 use axum::http::StatusCode;
 use cdm_testkit::clearkey::b64url;
 use common::*;
-use license_server::{Metrics, MAX_BODY_LEN};
-
-/// A server on its own runtime thread, stopped through `serve`'s shutdown future.
-struct Server {
-    addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    fn start(app: axum::Router) -> Server {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr()?).unwrap();
-                license_server::serve(listener, app, async {
-                    let _ = stopped.await;
-                })
-                .await
-            })
-        });
-        let addr = addr_rx.recv().expect("server thread failed to bind");
-        Server { addr, stop, thread }
-    }
-
-    fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.thread.join().unwrap().unwrap();
-    }
-}
+use license_server::MAX_BODY_LEN;
 
 #[test]
 fn tcp_license_release_errors_and_shutdown() {
-    let metrics = Arc::new(Metrics::new());
-    let server = Server::start(license_server::router(
-        store_with_keys(),
-        Arc::clone(&metrics),
-        None,
-    ));
-    let json = [("Content-Type", "application/json")];
+    let server = TcpServer::start(app().0);
 
-    let r = http(
-        server.addr,
-        "POST",
-        "/clearkey/license",
-        &json,
-        &license_request(&[&KID1, &KID_UNKNOWN], "temporary"),
-    );
-    assert_eq!(r.status, StatusCode::OK);
+    let r = http_license(server.addr, &[&KID1, &KID_UNKNOWN], "temporary");
+    r.assert_ok();
     assert_eq!(
         license_keys(&r.json(), "temporary"),
         [(b64url(&KID1), b64url(&KEY1))]
     );
 
     let release = format!("{{\"kids\":[\"{}\"]}}", b64url(&KID1));
-    let r = http(
-        server.addr,
-        "POST",
-        "/clearkey/release",
-        &json,
-        release.as_bytes(),
-    );
-    assert_eq!(r.status, StatusCode::OK);
+    let r = http_json(server.addr, "/clearkey/release", release.as_bytes());
+    r.assert_ok();
     assert_eq!(r.body, release.as_bytes());
 
     // A real 64 KiB + 1 body with its Content-Length: 413 as JSON.
-    let r = http(
-        server.addr,
-        "POST",
-        "/clearkey/license",
-        &json,
-        &vec![b' '; MAX_BODY_LEN + 1],
-    );
-    r.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    http_json(server.addr, "/clearkey/license", &[b' '; MAX_BODY_LEN + 1])
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 
     http(server.addr, "POST", "/clearkey/license", &[], b"{}")
         .assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
@@ -98,8 +37,7 @@ fn tcp_license_release_errors_and_shutdown() {
     http(server.addr, "GET", "/favicon.ico", &[], b"")
         .assert_error(StatusCode::NOT_FOUND, "not_found");
 
-    let r = http(server.addr, "GET", "/metrics", &[], b"");
-    let m = parse_metrics(std::str::from_utf8(&r.body).unwrap());
+    let m = http(server.addr, "GET", "/metrics", &[], b"").metrics();
     assert_eq!(m["license_requests_total{type=\"temporary\"}"], 1);
     assert_eq!(m["license_releases_total"], 1);
     assert_eq!(m["license_errors_total{reason=\"payload_too_large\"}"], 1);
@@ -115,7 +53,7 @@ fn tcp_license_release_errors_and_shutdown() {
 #[test]
 fn tcp_garbage_does_not_hurt_the_server() {
     use std::io::{Read, Write};
-    let server = Server::start(app().0);
+    let server = TcpServer::start(app().0);
     // Not HTTP at all, a truncated request, an absurd Content-Length: the connection fails or
     // gets an error status, and the server keeps answering.
     for raw in [
@@ -133,7 +71,6 @@ fn tcp_garbage_does_not_hurt_the_server() {
             assert_ne!(status, b"200", "{:?}", String::from_utf8_lossy(&out));
         }
     }
-    let r = http(server.addr, "GET", "/healthz", &[], b"");
-    assert_eq!(r.status, StatusCode::OK);
+    http(server.addr, "GET", "/healthz", &[], b"").assert_ok();
     server.stop();
 }

@@ -17,8 +17,6 @@ mod protected_env;
 use cdm_testkit::alloc_scan::ScanningAllocator;
 use cdm_testkit::temp::TempDir;
 use protected_env::*;
-use protected_license::messages::KeyKind;
-use protected_license::Policy;
 
 #[global_allocator]
 static SCANNER: ScanningAllocator = ScanningAllocator::new();
@@ -41,30 +39,22 @@ const KID_IN_BAND: [u8; 16] = [0x0b; 16];
 fn no_freed_block_ever_holds_a_protected_key() {
     let mut pki = Pki::new(0x2e70);
     let dir = TempDir::new("protected-zeroize");
-    let clock = new_clock();
-    let policy = Policy {
-        license_duration: 3600,
-        playback_duration: 600,
-        renewal_interval: 10,
-        can_persist: true,
-    };
+    let policy = persistable()
+        .license_duration(3600)
+        .playback_duration(600)
+        .renewal_interval(10);
     // The content key first, then enough others that a vector of keys grown one by one
     // would be moved (reallocated) while holding it.
-    let mut grants = vec![content(KID_CONTENT, CONTENT)];
+    let mut grants = vec![content((KID_CONTENT, CONTENT))];
     for i in 1..=7u8 {
-        grants.push(content([0x40 + i; 16], [i; 16]));
+        grants.push(content(([0x40 + i; 16], [i; 16])));
     }
-    grants.push(entitlement(KID_ENTITLEMENT, ENTITLEMENT));
-    let kids: Vec<[u8; 16]> = grants
-        .iter()
-        .filter(|g| g.kind == KeyKind::Content)
-        .map(|g| g.key_id)
-        .collect();
-    let record = rotation(KID_ENTITLEMENT, ENTITLEMENT, &[(KID_IN_BAND, IN_BAND)]);
+    grants.push(entitlement((KID_ENTITLEMENT, ENTITLEMENT)));
+    let kids = content_kids(&grants);
+    let record = rotation((KID_ENTITLEMENT, ENTITLEMENT), &[(KID_IN_BAND, IN_BAND)]);
 
-    let mut dev = Dev::with_storage(&pki, dir.path(), clock.clone());
-    let (s, id) = dev.open(PERSIST, SW);
-    let request = license_request(&pki, &mut dev, s, &kids);
+    let mut dev = Dev::with_storage(&pki, dir.path(), new_clock());
+    let (s, id, request) = dev.awaiting_license(&pki, PERSIST, &kids);
     let issued = pki.issue(&request, dev.now(), policy, &grants);
     drop(grants);
     let license = issued.license.clone();
@@ -72,23 +62,22 @@ fn no_freed_block_ever_holds_a_protected_key() {
     SCANNER.arm(&[&CONTENT, &ENTITLEMENT, &IN_BAND]);
     dev.update(s, &license).unwrap();
     // The first decrypt rewrites the stored record (playback start).
-    dev.decrypt_cenc(s, &KID_CONTENT, &CONTENT).unwrap();
+    dev.decrypt_cenc(s, (KID_CONTENT, CONTENT)).unwrap();
     dev.add_in_band(s, &record).unwrap();
-    dev.decrypt_cbcs(s, &KID_IN_BAND, &IN_BAND).unwrap();
+    dev.decrypt_cbcs(s, (KID_IN_BAND, IN_BAND)).unwrap();
     // A renewal rewrites the stored record (its extension holds the entitlement key).
     dev.advance(10);
     let renewal = dev.renew(s).unwrap().message;
     let response = pki.renew(&issued, &renewal, dev.now(), policy);
     dev.update(s, &response).unwrap();
     dev.close(s);
-    drop(dev);
     // A restart: load, decrypt, remove, acknowledge.
-    let mut dev = Dev::with_storage(&pki, dir.path(), clock);
+    let mut dev = dev.restart(&pki, dir.path());
     let (s, loaded) = dev.load(cdm_core::KeySystem::Protected, SW, &id).unwrap();
     assert!(loaded.found);
-    dev.decrypt_cenc(s, &KID_CONTENT, &CONTENT).unwrap();
+    dev.decrypt_cenc(s, (KID_CONTENT, CONTENT)).unwrap();
     dev.add_in_band(s, &record).unwrap();
-    dev.decrypt_cenc(s, &KID_IN_BAND, &IN_BAND).unwrap();
+    dev.decrypt_cenc(s, (KID_IN_BAND, IN_BAND)).unwrap();
     let release = dev.remove(s).unwrap().message;
     let ack = pki.release(&issued, &release);
     dev.update(s, &ack).unwrap();
@@ -97,13 +86,11 @@ fn no_freed_block_ever_holds_a_protected_key() {
     drop((license, record, issued));
 
     assert!(report.scanned > 0, "the allocator saw the frees");
-    assert_eq!(report.hits[0], 0, "a freed block contained the content key");
-    assert_eq!(
-        report.hits[1], 0,
-        "a freed block contained the entitlement key"
-    );
-    assert_eq!(
-        report.hits[2], 0,
-        "a freed block contained the in-band content key"
-    );
+    // In the order the needles were armed.
+    for (i, key) in ["content key", "entitlement key", "in-band content key"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(report.hits[i], 0, "a freed block contained the {key}");
+    }
 }

@@ -68,6 +68,21 @@ impl Reply {
         })
     }
 
+    /// Asserts `200 OK`, showing the body otherwise.
+    pub fn assert_ok(&self) {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "body: {:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+
+    /// The body read as Prometheus text ([`parse_metrics`]).
+    pub fn metrics(&self) -> HashMap<String, u64> {
+        parse_metrics(std::str::from_utf8(&self.body).unwrap())
+    }
+
     /// Asserts an error response: `status`, `Content-Type: application/json`, and
     /// `{"error": code, "message": <non-empty string>}`.
     pub fn assert_error(&self, status: StatusCode, code: &str) {
@@ -120,6 +135,16 @@ pub async fn call(
 /// `POST path` with a JSON body.
 pub async fn post_json(app: &Router, path: &str, body: impl Into<Vec<u8>>) -> Reply {
     call(app, "POST", path, Some("application/json"), body).await
+}
+
+/// `POST /clearkey/license` of [`license_request`]`(kids, session_type)`.
+pub async fn post_license(app: &Router, kids: &[&[u8]], session_type: &str) -> Reply {
+    post_json(
+        app,
+        "/clearkey/license",
+        license_request(kids, session_type),
+    )
+    .await
 }
 
 /// A license request `{"kids":[...],"type":...}`, built with the test kit's own base64url.
@@ -181,6 +206,23 @@ pub fn http(
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     parse_http_response(&raw)
+}
+
+/// `Content-Type: application/json`.
+pub const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// [`http`] `POST path` with a JSON body.
+pub fn http_json(addr: SocketAddr, path: &str, body: &[u8]) -> Reply {
+    http(addr, "POST", path, &[JSON], body)
+}
+
+/// [`http`] `POST /clearkey/license` of [`license_request`]`(kids, session_type)`.
+pub fn http_license(addr: SocketAddr, kids: &[&[u8]], session_type: &str) -> Reply {
+    http_json(
+        addr,
+        "/clearkey/license",
+        &license_request(kids, session_type),
+    )
 }
 
 /// Parses a whole HTTP/1.1 response with a `Content-Length` body.

@@ -23,6 +23,7 @@ use cdm_core::{
     SessionType,
 };
 use cdm_testkit::rng::TestRng;
+use cdm_testkit::temp::TempDir;
 use hal::platform::{
     Clock, DigestSink, EmulatedOutputProtection, Hdcp, HostPersistence, Platform, SystemRandom,
 };
@@ -49,36 +50,39 @@ use crate::common::{encrypt_cbcs, encrypt_cenc, plaintext, pssh_v1, sha256};
 pub const T0: u64 = 1_767_225_600;
 pub const YEAR: u64 = 365 * 24 * 3600;
 
+/// A key ID and its key.
+pub type Key = ([u8; 16], [u8; 16]);
+
 /// Content key, `SW_SECURE_CRYPTO`, no HDCP.
 pub const KID_A: [u8; 16] = [0xa1; 16];
 pub const KEY_A: [u8; 16] = *b"\x3a\x9c\x11\xe7\x52\x0b\xd4\x68\xf1\x27\x8e\x45\xbc\x03\x96\x7d";
+pub const A: Key = (KID_A, KEY_A);
 /// Content key, `HW_SECURE_DECODE`.
 pub const KID_B: [u8; 16] = [0xb2; 16];
 pub const KEY_B: [u8; 16] = *b"\x68\x2f\x90\xc1\x0e\x5b\xa7\x34\xd9\x71\x1c\xe8\x46\xb3\x2a\x05";
+pub const B: Key = (KID_B, KEY_B);
 /// Content key, `SW_SECURE_CRYPTO`, minimum HDCP 2.2.
 pub const KID_H: [u8; 16] = [0xc3; 16];
 pub const KEY_H: [u8; 16] = [0x5c; 16];
+pub const H: Key = (KID_H, KEY_H);
 /// Entitlement key (`SW_SECURE_CRYPTO`, minimum HDCP 2.2).
 pub const KID_E: [u8; 16] = [0xee; 16];
 pub const KEY_E: [u8; 16] = [0xe7; 16];
+pub const E: Key = (KID_E, KEY_E);
 /// Content keys delivered in band under the entitlement key.
 pub const KID_R1: [u8; 16] = [0x31; 16];
 pub const KEY_R1: [u8; 16] = [0x71; 16];
+pub const R1: Key = (KID_R1, KEY_R1);
 pub const KID_R2: [u8; 16] = [0x32; 16];
 pub const KEY_R2: [u8; 16] = [0x72; 16];
+pub const R2: Key = (KID_R2, KEY_R2);
 
 pub const SW: Robustness = Robustness::SwSecureCrypto;
 pub const HW: Robustness = Robustness::HwSecureDecode;
 pub const TEMP: SessionType = SessionType::Temporary;
 pub const PERSIST: SessionType = SessionType::PersistentLicense;
 
-pub fn grant(
-    kind: KeyKind,
-    kid: [u8; 16],
-    rob: PlRobustness,
-    hdcp: PlHdcp,
-    key: [u8; 16],
-) -> KeyGrant {
+pub fn grant(kind: KeyKind, (kid, key): Key, rob: PlRobustness, hdcp: PlHdcp) -> KeyGrant {
     KeyGrant {
         kind,
         key_id: kid,
@@ -88,44 +92,59 @@ pub fn grant(
     }
 }
 
-pub fn content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+pub fn content(key: Key) -> KeyGrant {
     grant(
         KeyKind::Content,
-        kid,
+        key,
         PlRobustness::SW_SECURE_CRYPTO,
         PlHdcp::NONE,
-        key,
     )
 }
 
-pub fn hw_content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+pub fn hw_content(key: Key) -> KeyGrant {
     grant(
         KeyKind::Content,
-        kid,
+        key,
         PlRobustness::HW_SECURE_DECODE,
         PlHdcp::NONE,
-        key,
     )
 }
 
-pub fn hdcp_content(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+pub fn hdcp_content(key: Key) -> KeyGrant {
     grant(
         KeyKind::Content,
-        kid,
+        key,
         PlRobustness::SW_SECURE_CRYPTO,
         PlHdcp::V2_2,
-        key,
     )
 }
 
-pub fn entitlement(kid: [u8; 16], key: [u8; 16]) -> KeyGrant {
+pub fn entitlement(key: Key) -> KeyGrant {
     grant(
         KeyKind::Entitlement,
-        kid,
+        key,
         PlRobustness::SW_SECURE_CRYPTO,
         PlHdcp::V2_2,
-        key,
     )
+}
+
+/// An entitlement key whose in-band keys are `HW_SECURE_DECODE` (no HDCP minimum).
+pub fn hw_entitlement(key: Key) -> KeyGrant {
+    grant(
+        KeyKind::Entitlement,
+        key,
+        PlRobustness::HW_SECURE_DECODE,
+        PlHdcp::NONE,
+    )
+}
+
+/// The key IDs of the content keys among `grants` (what a license request asks for).
+pub fn content_kids(grants: &[KeyGrant]) -> Vec<[u8; 16]> {
+    grants
+        .iter()
+        .filter(|g| g.kind == KeyKind::Content)
+        .map(|g| g.key_id)
+        .collect()
 }
 
 /// No limits, no renewal, not persistable.
@@ -134,9 +153,33 @@ pub fn unlimited() -> Policy {
 }
 
 pub fn persistable() -> Policy {
-    Policy {
-        can_persist: true,
-        ..Policy::default()
+    unlimited().can_persist(true)
+}
+
+/// One-line policies, field by field: `unlimited().license_duration(100).renewal_interval(60)`.
+pub trait PolicyExt {
+    fn license_duration(self, secs: u32) -> Self;
+    fn playback_duration(self, secs: u32) -> Self;
+    fn renewal_interval(self, secs: u32) -> Self;
+    fn can_persist(self, can: bool) -> Self;
+}
+
+impl PolicyExt for Policy {
+    fn license_duration(mut self, secs: u32) -> Self {
+        self.license_duration = secs;
+        self
+    }
+    fn playback_duration(mut self, secs: u32) -> Self {
+        self.playback_duration = secs;
+        self
+    }
+    fn renewal_interval(mut self, secs: u32) -> Self {
+        self.renewal_interval = secs;
+        self
+    }
+    fn can_persist(mut self, can: bool) -> Self {
+        self.can_persist = can;
+        self
     }
 }
 
@@ -342,50 +385,75 @@ pub struct Dev {
     pub output: EmulatedOutputProtection,
 }
 
-pub fn platform(
-    clock: &Arc<AtomicI64>,
-    output: &EmulatedOutputProtection,
-) -> Platform<SystemRandom, VirtualClock, DigestSink> {
-    Platform::new(
-        SystemRandom::new(),
-        VirtualClock(clock.clone()),
-        DigestSink::new(),
-        hal::aes::Engine::detect(),
-    )
-    .with_output_protection(output.clone())
-}
-
 pub fn new_clock() -> Arc<AtomicI64> {
     Arc::new(AtomicI64::new(T0 as i64 * 1000))
+}
+
+/// `setup(seed)`: the servers of `Pki::new(seed)` and a device without storage.
+pub fn setup(seed: u64) -> (Pki, Dev) {
+    let pki = Pki::new(seed);
+    let dev = Dev::new(&pki);
+    (pki, dev)
+}
+
+/// `setup_stored(seed, label)`: the servers of `Pki::new(seed)` and a device keeping its
+/// identity and persistent licenses in a new temporary directory named after `label`.
+pub fn setup_stored(seed: u64, label: &str) -> (Pki, TempDir, Dev) {
+    let pki = Pki::new(seed);
+    let dir = TempDir::new(label);
+    let dev = Dev::with_storage(&pki, dir.path(), new_clock());
+    (pki, dir, dev)
+}
+
+/// The `expiration_ms` of a license that ends at `secs` (seconds since the epoch).
+pub fn expiring_at(secs: u64) -> Option<i64> {
+    Some(secs as i64 * 1000)
 }
 
 impl Dev {
     /// A device without storage, its output at HDCP 2.3.
     pub fn new(pki: &Pki) -> Self {
-        let clock = new_clock();
-        let output = EmulatedOutputProtection::new(Hdcp::V2_3);
-        Dev {
-            sw: SecureWorld::new(platform(&clock, &output), pki.config()).unwrap(),
-            resp: Vec::new(),
-            next_id: 1,
-            clock,
-            output,
-        }
+        Self::with_config(pki.config())
+    }
+
+    /// A device without storage configured by `config`.
+    pub fn with_config(config: Config) -> Self {
+        Self::build(new_clock(), |platform| {
+            SecureWorld::new(platform, config).unwrap()
+        })
     }
 
     /// A device keeping its identity and persistent licenses in `dir`, on `clock`.
     pub fn with_storage(pki: &Pki, dir: &Path, clock: Arc<AtomicI64>) -> Self {
-        let output = EmulatedOutputProtection::new(Hdcp::V2_3);
         let p = HostPersistence::open(dir).unwrap();
+        Self::build(clock, |platform| {
+            SecureWorld::with_storage(platform, pki.config(), p.storage, p.counter, &p.root_key)
+                .unwrap()
+        })
+    }
+
+    /// This device restarted: a new secure world on its storage in `dir` and its clock.
+    pub fn restart(self, pki: &Pki, dir: &Path) -> Self {
+        let clock = Arc::clone(&self.clock);
+        drop(self);
+        Self::with_storage(pki, dir, clock)
+    }
+
+    /// A device on `clock` whose output is at HDCP 2.3, its secure world made by `make`.
+    fn build(
+        clock: Arc<AtomicI64>,
+        make: impl FnOnce(Platform<SystemRandom, VirtualClock, DigestSink>) -> World,
+    ) -> Self {
+        let output = EmulatedOutputProtection::new(Hdcp::V2_3);
+        let platform = Platform::new(
+            SystemRandom::new(),
+            VirtualClock(clock.clone()),
+            DigestSink::new(),
+            hal::aes::Engine::detect(),
+        )
+        .with_output_protection(output.clone());
         Dev {
-            sw: SecureWorld::with_storage(
-                platform(&clock, &output),
-                pki.config(),
-                p.storage,
-                p.counter,
-                &p.root_key,
-            )
-            .unwrap(),
+            sw: make(platform),
             resp: Vec::new(),
             next_id: 1,
             clock,
@@ -436,8 +504,17 @@ impl Dev {
     }
 
     pub fn try_open(&mut self, ty: SessionType, rob: Robustness) -> Result<(u64, String), Status> {
+        self.try_open_in(KeySystem::Protected, ty, rob)
+    }
+
+    pub fn try_open_in(
+        &mut self,
+        key_system: KeySystem,
+        ty: SessionType,
+        rob: Robustness,
+    ) -> Result<(u64, String), Status> {
         let req = Request::OpenSession(cdm_core::abi::OpenSession {
-            key_system: KeySystem::Protected,
+            key_system,
             robustness: rob,
             session_type: ty,
         });
@@ -484,6 +561,11 @@ impl Dev {
 
     pub fn statuses(&mut self, s: u64) -> Vec<([u8; 16], KeyStatus)> {
         statuses_of(&self.state(s).unwrap())
+    }
+
+    /// The `expiration_ms` of session `s`.
+    pub fn expiration(&mut self, s: u64) -> Option<i64> {
+        self.state(s).unwrap().expiration_ms
     }
 
     pub fn renew(&mut self, s: u64) -> Result<Message, Status> {
@@ -559,90 +641,43 @@ impl Dev {
     /// Decrypts a `cenc` sample (8-byte IV, subsamples) encrypted by the reference
     /// encryptor with `key`, in place. On success the exact clear sample must come back; on
     /// failure the sample must be untouched.
-    pub fn decrypt_cenc(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
+    pub fn decrypt_cenc(&mut self, s: u64, (kid, key): Key) -> Result<(), Status> {
         let map = [(5u32, 37u32), (11, 300), (0, 3)];
-        let len = map.iter().map(|(c, p)| (c + p) as usize).sum::<usize>();
-        let clear = plaintext(len);
-        let mut sample = clear.clone();
         let iv = [0xa0, 1, 2, 3, 4, 5, 6, 7];
-        encrypt_cenc(key, &iv, &mut sample, &map);
-        let encrypted = sample.clone();
-        let req = DecryptRequest {
-            key_id: kid,
-            scheme: EncryptionScheme::Cenc,
-            pattern: (0, 0),
-            output: OutputKind::InPlace,
-            iv: &iv,
-            sample_len: len as u32,
-            subsamples: Subsamples::Pairs(&map),
-        };
-        match self.call_with(s, &Request::Decrypt(req), &mut sample) {
-            Ok(r) => {
-                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
-                assert_eq!(sample, clear, "cenc decrypt gave the wrong clear sample");
-                Ok(())
-            }
-            Err(e) => {
-                assert_eq!(sample, encrypted, "a refused decrypt touched the sample");
-                Err(e)
-            }
-        }
+        let req = decrypt_request(&kid, EncryptionScheme::Cenc, &iv, &map, OutputKind::InPlace);
+        self.decrypt_in_place(s, req, |sample| encrypt_cenc(&key, &iv, sample, &map))
     }
 
     /// Decrypts a `cbcs` 1:9 sample (16-byte constant IV, subsamples, partial blocks) in
     /// place, like [`Dev::decrypt_cenc`].
-    pub fn decrypt_cbcs(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
+    pub fn decrypt_cbcs(&mut self, s: u64, (kid, key): Key) -> Result<(), Status> {
         let map = [(16u32, 16 * 25 + 5), (3, 200)];
-        let len = map.iter().map(|(c, p)| (c + p) as usize).sum::<usize>();
-        let clear = plaintext(len);
-        let mut sample = clear.clone();
         let iv = [0x5a; 16];
-        encrypt_cbcs(key, &iv, &mut sample, &map, (1, 9));
-        assert_ne!(sample, clear);
-        let encrypted = sample.clone();
-        let req = DecryptRequest {
-            key_id: kid,
-            scheme: EncryptionScheme::Cbcs,
-            pattern: (1, 9),
-            output: OutputKind::InPlace,
-            iv: &iv,
-            sample_len: len as u32,
-            subsamples: Subsamples::Pairs(&map),
-        };
-        match self.call_with(s, &Request::Decrypt(req), &mut sample) {
-            Ok(r) => {
-                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
-                assert_eq!(sample, clear, "cbcs decrypt gave the wrong clear sample");
-                Ok(())
-            }
-            Err(e) => {
-                assert_eq!(sample, encrypted, "a refused decrypt touched the sample");
-                Err(e)
-            }
-        }
+        let req = decrypt_request(&kid, EncryptionScheme::Cbcs, &iv, &map, OutputKind::InPlace);
+        self.decrypt_in_place(s, req, |sample| {
+            encrypt_cbcs(&key, &iv, sample, &map, (1, 9));
+        })
     }
 
     /// Decrypts a `cenc` sample into a secure buffer and renders it: the sink's digest must
     /// be SHA-256 of the clear sample, and the shared buffer must still hold the encrypted
     /// sample.
-    pub fn decrypt_secure(&mut self, s: u64, kid: &[u8; 16], key: &[u8; 16]) -> Result<(), Status> {
-        let clear = plaintext(4000);
-        let mut sample = clear.clone();
+    pub fn decrypt_secure(&mut self, s: u64, (kid, key): Key) -> Result<(), Status> {
         let iv = [7u8; 8];
-        encrypt_cenc(key, &iv, &mut sample, &[]);
-        let encrypted = sample.clone();
+        // No subsample map: the whole 4000-byte sample is protected.
         let req = DecryptRequest {
-            key_id: kid,
-            scheme: EncryptionScheme::Cenc,
-            pattern: (0, 0),
-            output: OutputKind::SecureBuffer,
-            iv: &iv,
             sample_len: 4000,
-            subsamples: Subsamples::Pairs(&[]),
+            ..decrypt_request(
+                &kid,
+                EncryptionScheme::Cenc,
+                &iv,
+                &[],
+                OutputKind::SecureBuffer,
+            )
         };
-        let r = self.call_with(s, &Request::Decrypt(req), &mut sample);
+        let (r, sample) = self.send_sample(s, req, |sample| encrypt_cenc(&key, &iv, sample, &[]));
         assert_eq!(
-            sample, encrypted,
+            sample.buffer, sample.encrypted,
             "secure-buffer output touched the shared buffer"
         );
         let Response::Decrypt(DecryptOutput::SecureBuffer(buffer)) = r? else {
@@ -660,10 +695,119 @@ impl Dev {
         assert_eq!(len, 4000);
         assert_eq!(
             digest,
-            sha256(&clear),
+            sha256(&sample.clear),
             "the sink did not get the clear sample"
         );
         Ok(())
+    }
+
+    /// Sends `req` with `req.sample_len` bytes of clear sample protected by `encrypt` (the
+    /// reference encryptor) in the shared buffer.
+    fn send_sample(
+        &mut self,
+        s: u64,
+        req: DecryptRequest<'_>,
+        encrypt: impl FnOnce(&mut [u8]),
+    ) -> (Result<Response, Status>, Sample) {
+        let clear = plaintext(req.sample_len as usize);
+        let mut buffer = clear.clone();
+        encrypt(&mut buffer);
+        assert_ne!(
+            buffer, clear,
+            "the reference encryptor left the sample clear"
+        );
+        let encrypted = buffer.clone();
+        let r = self.call_with(s, &Request::Decrypt(req), &mut buffer);
+        let sample = Sample {
+            clear,
+            encrypted,
+            buffer,
+        };
+        (r, sample)
+    }
+
+    /// [`Dev::send_sample`] for in-place output: on success the buffer must hold the exact
+    /// clear sample; on failure it must be untouched.
+    fn decrypt_in_place(
+        &mut self,
+        s: u64,
+        req: DecryptRequest<'_>,
+        encrypt: impl FnOnce(&mut [u8]),
+    ) -> Result<(), Status> {
+        let scheme = req.scheme;
+        let (r, sample) = self.send_sample(s, req, encrypt);
+        match r {
+            Ok(r) => {
+                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
+                assert_eq!(
+                    sample.buffer, sample.clear,
+                    "{scheme:?} decrypt gave the wrong clear sample"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                assert_eq!(
+                    sample.buffer, sample.encrypted,
+                    "a refused decrypt touched the sample"
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// `op` on session `s` is refused with `status`, and the state of `s` is what it was.
+    pub fn refuses(
+        &mut self,
+        s: u64,
+        status: Status,
+        op: impl FnOnce(&mut Self) -> Result<SessionState, Status>,
+    ) {
+        let before = self.state(s).unwrap();
+        assert_eq!(op(self), Err(status));
+        assert_eq!(self.state(s).unwrap(), before);
+    }
+
+    /// `Update(bad)` on session `s` is refused with `status` and `s` did not change.
+    pub fn refuse_update(&mut self, s: u64, bad: &[u8], status: Status) {
+        self.refuses(s, status, |dev| dev.update(s, bad));
+    }
+
+    /// `AddInBandKeys(record)` on session `s` is refused with `status` and `s` did not change.
+    pub fn refuse_in_band(&mut self, s: u64, record: &[u8], status: Status) {
+        self.refuses(s, status, |dev| dev.add_in_band(s, record));
+    }
+}
+
+/// The shared buffer of a decrypt: the clear sample, the encrypted sample sent, and what the
+/// buffer held afterwards.
+struct Sample {
+    clear: Vec<u8>,
+    encrypted: Vec<u8>,
+    buffer: Vec<u8>,
+}
+
+/// A `Decrypt` by `kid` of a sample as long as its subsample `map` (pattern 1:9 for `cbcs`,
+/// none for `cenc`).
+fn decrypt_request<'a>(
+    kid: &'a [u8; 16],
+    scheme: EncryptionScheme,
+    iv: &'a [u8],
+    map: &'a [(u32, u32)],
+    output: OutputKind,
+) -> DecryptRequest<'a> {
+    let pattern = if scheme == EncryptionScheme::Cbcs {
+        (1, 9)
+    } else {
+        (0, 0)
+    };
+    DecryptRequest {
+        key_id: kid,
+        scheme,
+        pattern,
+        output,
+        iv,
+        sample_len: map.iter().map(|(c, p)| c + p).sum(),
+        subsamples: Subsamples::Pairs(map),
     }
 }
 
@@ -678,63 +822,80 @@ pub fn statuses_of(st: &SessionState) -> Vec<([u8; 16], KeyStatus)> {
 // Flows
 // ---------------------------------------------------------------------------------------
 
-/// `GenerateRequest` with cenc init data listing `kids`; provisions the device first if it
-/// asks to (and checks that it asks only once). Answers the license request.
-pub fn license_request(pki: &Pki, dev: &mut Dev, s: u64, kids: &[[u8; 16]]) -> Vec<u8> {
-    let init = pssh_v1(kids);
-    let m = dev.generate(s, InitDataType::Cenc, &init).unwrap();
-    let m = if m.message_type == MessageType::IndividualizationRequest {
-        let resp = pki.provision(&m.message, dev.now());
-        let st = dev.update(s, &resp).unwrap();
-        assert!(st.key_statuses.is_empty());
-        assert_eq!(st.closed, None);
-        dev.generate(s, InitDataType::Cenc, &init).unwrap()
-    } else {
-        m
-    };
-    assert_eq!(m.message_type, MessageType::LicenseRequest);
-    assert!(m.state.key_statuses.is_empty());
-    m.message
-}
+impl Dev {
+    /// `GenerateRequest` with cenc init data listing `kids`; provisions the device first if
+    /// it asks to (and checks that it asks only once). Answers the license request.
+    pub fn license_request(&mut self, pki: &Pki, s: u64, kids: &[[u8; 16]]) -> Vec<u8> {
+        let init = pssh_v1(kids);
+        let m = self.generate(s, InitDataType::Cenc, &init).unwrap();
+        let m = if m.message_type == MessageType::IndividualizationRequest {
+            let resp = pki.provision(&m.message, self.now());
+            let st = self.update(s, &resp).unwrap();
+            assert!(st.key_statuses.is_empty());
+            assert_eq!(st.closed, None);
+            self.generate(s, InitDataType::Cenc, &init).unwrap()
+        } else {
+            m
+        };
+        assert_eq!(m.message_type, MessageType::LicenseRequest);
+        assert!(m.state.key_statuses.is_empty());
+        m.message
+    }
 
-/// A session of `ty` and `rob` holding a license of `grants` under `policy`.
-pub fn licensed(
-    pki: &mut Pki,
-    dev: &mut Dev,
-    ty: SessionType,
-    rob: Robustness,
-    policy: Policy,
-    grants: &[KeyGrant],
-) -> (u64, String, Issued) {
-    let (s, id) = dev.open(ty, rob);
-    let kids: Vec<[u8; 16]> = grants
-        .iter()
-        .filter(|g| g.kind == KeyKind::Content)
-        .map(|g| g.key_id)
-        .collect();
-    let request = license_request(pki, dev, s, &kids);
-    let issued = pki.issue(&request, dev.now(), policy, grants);
-    dev.update(s, &issued.license).unwrap();
-    (s, id, issued)
-}
+    /// A new session of `ty` (`SW_SECURE_CRYPTO`) that asked for a license for `kids`: its
+    /// handle, its session ID and the license request.
+    pub fn awaiting_license(
+        &mut self,
+        pki: &Pki,
+        ty: SessionType,
+        kids: &[[u8; 16]],
+    ) -> (u64, String, Vec<u8>) {
+        let (s, id) = self.open(ty, SW);
+        let request = self.license_request(pki, s, kids);
+        (s, id, request)
+    }
 
-/// A provisioned device with a temporary session whose `KID_A` key decrypts: the witness
-/// that a rejection elsewhere broke nothing.
-pub fn witness(pki: &mut Pki, dev: &mut Dev) -> u64 {
-    let (s, _, _) = licensed(pki, dev, TEMP, SW, unlimited(), &[content(KID_A, KEY_A)]);
-    dev.decrypt_cenc(s, &KID_A, &KEY_A).unwrap();
-    s
-}
+    /// A session of `ty` and `rob` holding a license of `grants` under `policy`.
+    pub fn licensed(
+        &mut self,
+        pki: &mut Pki,
+        ty: SessionType,
+        rob: Robustness,
+        policy: Policy,
+        grants: &[KeyGrant],
+    ) -> (u64, String, Issued) {
+        let (s, id) = self.open(ty, rob);
+        let request = self.license_request(pki, s, &content_kids(grants));
+        let issued = pki.issue(&request, self.now(), policy, grants);
+        self.update(s, &issued.license).unwrap();
+        (s, id, issued)
+    }
 
-/// Update(`bad`) on session `s` is refused with `status`, and neither `s` nor the witness
-/// session `w` changed: same state before and after, and `w` still decrypts.
-pub fn refused_changes_nothing(dev: &mut Dev, s: u64, w: u64, bad: &[u8], status: Status) {
-    let before = dev.state(s).unwrap();
-    let before_w = dev.state(w).unwrap();
-    assert_eq!(dev.update(s, bad), Err(status));
-    assert_eq!(dev.state(s).unwrap(), before);
-    assert_eq!(dev.state(w).unwrap(), before_w);
-    dev.decrypt_cenc(w, &KID_A, &KEY_A).unwrap();
+    /// A temporary session whose `KID_A` key decrypts (the device provisioned if it was
+    /// not): the witness that a rejection elsewhere broke nothing.
+    pub fn witness(&mut self, pki: &mut Pki) -> u64 {
+        let (s, _, _) = self.licensed(pki, TEMP, SW, unlimited(), &[content(A)]);
+        self.decrypt_cenc(s, A).unwrap();
+        s
+    }
+
+    /// Update(`bad`) on session `s` is refused with `status`, and neither `s` nor the
+    /// witness session `w` changed: same state before and after, and `w` still decrypts.
+    pub fn refused_changes_nothing(&mut self, s: u64, w: u64, bad: &[u8], status: Status) {
+        let before_w = self.state(w).unwrap();
+        self.refuse_update(s, bad, status);
+        assert_eq!(self.state(w).unwrap(), before_w);
+        self.decrypt_cenc(w, A).unwrap();
+    }
+
+    /// A renewal request of session `s` answered by `pki` under `policy` and accepted: the
+    /// session's state after it.
+    pub fn renewed(&mut self, pki: &Pki, s: u64, issued: &Issued, policy: Policy) -> SessionState {
+        let m = self.renew(s).unwrap();
+        assert_eq!(peek_type(&m.message).unwrap(), PlMessage::RenewalRequest);
+        let response = pki.renew(issued, &m.message, self.now(), policy);
+        self.update(s, &response).unwrap()
+    }
 }
 
 pub fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
@@ -755,8 +916,8 @@ pub fn find(hay: &[u8], needle: &[u8]) -> usize {
     hits[0]
 }
 
-/// A rotation record: `keys` wrapped under the entitlement key `ekey` of ID `ekid`.
-pub fn rotation(ekid: [u8; 16], ekey: [u8; 16], keys: &[([u8; 16], [u8; 16])]) -> Vec<u8> {
+/// A rotation record: `keys` wrapped under the entitlement key `(ekid, ekey)`.
+pub fn rotation((ekid, ekey): Key, keys: &[Key]) -> Vec<u8> {
     let keys: Vec<_> = keys
         .iter()
         .map(|(k, v)| (*k, ContentKey::new(*v)))
