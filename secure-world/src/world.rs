@@ -621,15 +621,8 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
             let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
             write::<Update<'_>>(&state, header, out)?;
-            if persistent {
-                // The record of license destruction is acknowledged: delete it.
-                if let Some(store) = store.as_mut() {
-                    let id = session.id().as_bytes();
-                    if store.find(id)?.is_some() {
-                        store.forget(id, &platform.rng)?;
-                    }
-                }
-            }
+            // The record of license destruction is acknowledged: delete it.
+            release_stored(store, session, &platform.rng, Release::Forget)?;
             self.close_index(i);
             return Ok(());
         }
@@ -698,16 +691,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             state,
         };
         write::<Remove>(&resp, header, out)?;
-        if session.session_type() == SessionType::PersistentLicense {
-            // The stored license becomes a record of its destruction, kept until the release
-            // is acknowledged (and loadable again to finish it after a restart).
-            if let Some(store) = store.as_mut() {
-                let id = session.id().as_bytes();
-                if store.find(id)?.is_some() {
-                    store.mark_released(id, &platform.rng)?;
-                }
-            }
-        }
+        // The stored license becomes a record of its destruction, kept until the release is
+        // acknowledged (and loadable again to finish it after a restart).
+        release_stored(store, session, &platform.rng, Release::Mark)?;
         session.release();
         Ok(())
     }
@@ -792,6 +778,40 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         write::<RenderSecureBuffer>(&Rendered { len, digest }, header, out)?;
         self.buffers.free(handle, header.session)
     }
+}
+
+/// What [`release_stored`] does to a stored license.
+#[derive(Clone, Copy)]
+enum Release {
+    /// `Remove`: it becomes a record of license destruction.
+    Mark,
+    /// The release was acknowledged: it is deleted.
+    Forget,
+}
+
+/// The storage side of a persistent session's release (both key systems): the license stored
+/// under the session's id, if any, is marked released or forgotten. Nothing for other
+/// session types or without storage.
+fn release_stored(
+    store: &mut Option<Store>,
+    session: &Session,
+    rng: &impl SecureRandom,
+    what: Release,
+) -> Result<(), Error> {
+    if session.session_type() != SessionType::PersistentLicense {
+        return Ok(());
+    }
+    let Some(store) = store.as_mut() else {
+        return Ok(());
+    };
+    let id = session.id().as_bytes();
+    if store.find(id)?.is_some() {
+        match what {
+            Release::Mark => store.mark_released(id, rng)?,
+            Release::Forget => store.forget(id, rng)?,
+        }
+    }
+    Ok(())
 }
 
 fn session_id_copy(id: &str) -> Result<String, Error> {

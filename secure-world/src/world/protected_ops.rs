@@ -23,7 +23,9 @@ use protected_license::messages::{
     MAX_CONTENT_ID_LEN, MAX_KEYS,
 };
 
-use super::{expand_keys, fresh_handle, session_id_copy, write, SecureWorld};
+use super::{
+    expand_keys, fresh_handle, release_stored, session_id_copy, write, Release, SecureWorld,
+};
 use crate::error::Error;
 use crate::protected::{
     decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
@@ -493,14 +495,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             .map_err(protocol)?;
         let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
         write::<Update<'_>>(&state, header, out)?;
-        if session.session_type() == SessionType::PersistentLicense {
-            if let Some(store) = store.as_mut() {
-                let id = session.id().as_bytes();
-                if store.find(id)?.is_some() {
-                    store.forget(id, &platform.rng)?;
-                }
-            }
-        }
+        release_stored(store, session, &platform.rng, Release::Forget)?;
         self.close_index(i);
         Ok(())
     }
@@ -533,14 +528,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             state,
         };
         write::<Remove>(&resp, header, out)?;
-        if session.session_type() == SessionType::PersistentLicense {
-            if let Some(store) = store.as_mut() {
-                let id = session.id().as_bytes();
-                if store.find(id)?.is_some() {
-                    store.mark_released(id, &platform.rng)?;
-                }
-            }
-        }
+        release_stored(store, session, &platform.rng, Release::Mark)?;
         session.release();
         if let Some(p) = session.protected_mut() {
             p.outstanding = outstanding;
