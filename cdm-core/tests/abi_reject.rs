@@ -80,23 +80,16 @@ fn unknown_opcode_keeps_the_header() {
 fn payload_errors() {
     // Payload on an opcode that takes none.
     assert_eq!(err(&msg(0x0001, &[0])), AbiError::TrailingBytes);
-    // Unknown enum values.
-    assert!(matches!(
-        err(&msg(0x0100, &[9, 2, 1, 0])),
-        AbiError::InvalidField("key_system")
-    ));
-    assert!(matches!(
-        err(&msg(0x0100, &[1, 0, 1, 0])),
-        AbiError::InvalidField("robustness")
-    ));
-    assert!(matches!(
-        err(&msg(0x0100, &[1, 2, 7, 0])),
-        AbiError::InvalidField("session_type")
-    ));
-    assert!(matches!(
-        err(&msg(0x0100, &[1, 2, 1, 1])),
-        AbiError::InvalidField("reserved")
-    ));
+    // Unknown enum values, and a reserved byte that is not zero.
+    for (payload, field) in [
+        ([9, 2, 1, 0], "key_system"),
+        ([1, 0, 1, 0], "robustness"),
+        ([1, 2, 7, 0], "session_type"),
+        ([1, 2, 1, 1], "reserved"),
+    ] {
+        let e = err(&msg(0x0100, &payload));
+        assert_eq!(e, AbiError::InvalidField(field), "{payload:?}");
+    }
     assert_eq!(err(&msg(0x0100, &[1, 2, 1])), AbiError::Truncated);
     // Length prefix beyond the limit.
     let mut p = vec![1, 0, 0, 0];
@@ -114,22 +107,21 @@ fn payload_errors() {
 fn decrypt_descriptor_errors() {
     assert!(Request::parse(&msg(0x0300, &decrypt_payload(16, 0, 16, 2))).is_ok());
     assert!(Request::parse(&msg(0x0300, &decrypt_payload(8, 0, 1, 0))).is_ok());
-    assert!(matches!(
-        err(&msg(0x0300, &decrypt_payload(12, 0, 16, 0))),
-        AbiError::InvalidField("iv_len")
-    ));
-    assert!(matches!(
-        err(&msg(0x0300, &decrypt_payload(8, 1, 16, 0))),
-        AbiError::InvalidField("iv_len")
-    ));
-    assert!(matches!(
-        err(&msg(0x0300, &decrypt_payload(17, 0, 16, 0))),
-        AbiError::InvalidField("iv_len")
-    ));
-    assert!(matches!(
-        err(&msg(0x0300, &decrypt_payload(16, 0, 0, 0))),
-        AbiError::InvalidField("key_id")
-    ));
+    // An IV of 12 bytes, padding after an 8-byte IV that is not zero, an IV of 17 bytes, no
+    // key ID.
+    for ((iv_len, iv_pad, kid_len), field) in [
+        ((12, 0, 16), "iv_len"),
+        ((8, 1, 16), "iv_len"),
+        ((17, 0, 16), "iv_len"),
+        ((16, 0, 0), "key_id"),
+    ] {
+        let e = err(&msg(0x0300, &decrypt_payload(iv_len, iv_pad, kid_len, 0)));
+        assert_eq!(
+            e,
+            AbiError::InvalidField(field),
+            "{iv_len} {iv_pad} {kid_len}"
+        );
+    }
     assert_eq!(
         err(&msg(0x0300, &decrypt_payload(16, 0, 513, 0))),
         AbiError::PayloadTooLarge
@@ -141,10 +133,7 @@ fn decrypt_descriptor_errors() {
     );
     let mut p = decrypt_payload(16, 0, 16, 0);
     p[0] = 0; // scheme 0 is not a scheme
-    assert!(matches!(
-        err(&msg(0x0300, &p)),
-        AbiError::InvalidField("scheme")
-    ));
+    assert_eq!(err(&msg(0x0300, &p)), AbiError::InvalidField("scheme"));
     let mut p = decrypt_payload(16, 0, 16, 0);
     p[24..28].copy_from_slice(
         &u32::try_from(limits::MAX_SAMPLE_LEN + 1)

@@ -120,16 +120,7 @@ impl Textbook {
         crypt: usize,
         skip: usize,
     ) -> u64 {
-        // In u128, so that a `skip` near `usize::MAX` cannot overflow the period.
-        let period = crypt as u128 + skip as u128;
-        let encrypted =
-            |(i, _): &(usize, _)| crypt == 0 || skip == 0 || (*i as u128) % period < crypt as u128;
-        let mut blocks: Vec<&mut [u8]> = data
-            .chunks_exact_mut(BLOCK)
-            .enumerate()
-            .filter(encrypted)
-            .map(|(_, b)| b)
-            .collect();
+        let mut blocks = pattern_blocks(data, crypt, skip);
         let mut ks = vec![0u8; blocks.len() * BLOCK];
         let next = self.ctr(iv_hi, ctr, &mut ks);
         for (block, k) in blocks.iter_mut().zip(ks.chunks_exact(BLOCK)) {
@@ -141,13 +132,7 @@ impl Textbook {
     /// CBC decryption of the whole blocks under a `crypt:skip` pattern (0:0 or n:0: every
     /// block), one chain from `iv` through the encrypted blocks; returns the chain's end.
     fn cbc(&self, iv: [u8; 16], data: &mut [u8], crypt: usize, skip: usize) -> [u8; 16] {
-        let encrypted = |(i, _): &(usize, _)| crypt == 0 || skip == 0 || i % (crypt + skip) < crypt;
-        let mut blocks: Vec<&mut [u8]> = data
-            .chunks_exact_mut(BLOCK)
-            .enumerate()
-            .filter(encrypted)
-            .map(|(_, b)| b)
-            .collect();
+        let mut blocks = pattern_blocks(data, crypt, skip);
         let mut chain = vec![aes::Block::from(iv)];
         chain.extend(blocks.iter().map(|b| aes::Block::clone_from_slice(b)));
         let mut pt = chain[1..].to_vec();
@@ -160,6 +145,18 @@ impl Textbook {
         }
         (*chain.last().unwrap()).into()
     }
+}
+
+/// The whole blocks of `data` a `crypt:skip` pattern encrypts, in order (0:0 and n:0: every
+/// block); a partial last block is never one of them.
+fn pattern_blocks(data: &mut [u8], crypt: usize, skip: usize) -> Vec<&mut [u8]> {
+    // In u128, so that a `skip` near `usize::MAX` cannot overflow the period.
+    let period = crypt as u128 + skip as u128;
+    data.chunks_exact_mut(BLOCK)
+        .enumerate()
+        .filter(|(i, _)| crypt == 0 || skip == 0 || (*i as u128) % period < crypt as u128)
+        .map(|(_, b)| b)
+        .collect()
 }
 
 /// A sample description for `encrypt_sample` / `decrypt_sample`.

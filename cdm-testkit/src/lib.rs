@@ -9,8 +9,8 @@
 //! - [`clearkey`]: the Clear Key license builder and a minimal license server function;
 //! - [`alloc_scan`]: a global allocator that scans freed and moved heap blocks for key
 //!   material;
-//! - [`temp`]: temporary directories (on `/dev/shm` where it exists) and directory copies,
-//!   for storage and rollback tests;
+//! - [`temp`]: temporary directories (on `/dev/shm` where it exists), their listings and
+//!   directory copies, for storage and rollback tests;
 //! - [`conformance`]: the engine conformance suite (FIPS-197, NIST SP 800-38A, equality with
 //!   the portable engine, pattern cases) run for every AES engine.
 #![deny(unsafe_code)]

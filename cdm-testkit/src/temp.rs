@@ -1,5 +1,5 @@
 //! Temporary directories for tests that touch the file system (secure storage, the socket
-//! host's storage directory).
+//! host's storage directory), and what they hold.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,19 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
+}
+
+/// The names of the entries of directory `dir`, sorted: what a store left on disk.
+///
+/// # Panics
+/// On any I/O error, or a name that is not UTF-8 (a test setup failure).
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Copies directory `from` (regular files and subdirectories) to `to`, replacing `to`: how a

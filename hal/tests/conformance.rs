@@ -11,32 +11,21 @@ fn for_every_engine(group: fn(Engine)) {
     engines.into_iter().for_each(group);
 }
 
-#[test]
-fn known_answers() {
-    for_every_engine(conformance::known_answers);
+/// One test per group of the suite, named after it.
+macro_rules! groups {
+    ($($group:ident),+ $(,)?) => {$(
+        #[test]
+        fn $group() {
+            for_every_engine(conformance::$group);
+        }
+    )+};
 }
 
-#[test]
-fn ctr() {
-    for_every_engine(conformance::ctr);
-}
-
-#[test]
-fn cbc() {
-    for_every_engine(conformance::cbc);
-}
-
-#[test]
-fn cbc_patterns() {
-    for_every_engine(conformance::cbc_patterns);
-}
-
-#[test]
-fn ctr_patterns() {
-    for_every_engine(conformance::ctr_patterns);
-}
-
-#[test]
-fn round_trips() {
-    for_every_engine(conformance::round_trips);
-}
+groups!(
+    known_answers,
+    ctr,
+    cbc,
+    cbc_patterns,
+    ctr_patterns,
+    round_trips
+);

@@ -1,60 +1,19 @@
 //! The host emulations of the persistent platform services, on real files: `FileStorage`
 //! (round trips, size limits, crash leftovers, foreign files), `FileCounter` (persistence, no
 //! wrap-around, malformed files) and `FileRootKey` (creation 0600, stability, racing creators,
-//! wrong lengths, no bytes in `Debug`). Every test works in a fresh directory of its own under
-//! the system temporary directory.
+//! wrong lengths, no bytes in `Debug`). Every test works in a fresh directory of its own (the
+//! test kit's `TempDir`).
 #![cfg(all(feature = "std", unix))]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
+use cdm_testkit::temp::{file_names, TempDir};
 use hal::platform::{
     BlobName, CounterError, DeviceRootKey, FileCounter, FileRootKey, FileStorage, MonotonicCounter,
     RootKey, RootKeyError, SecureStorage, StorageError, MAX_BLOB_LEN, ROOT_KEY_LEN,
 };
-
-/// A fresh directory, removed with its contents on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(test: &str) -> TempDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "hal-storage-test-{}-{n}-{test}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Every entry's name, sorted (to see exactly what a store left on disk).
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn name(s: &str) -> BlobName {
     BlobName::new(s).unwrap()
@@ -105,7 +64,7 @@ fn blobs_round_trip_overwrite_and_delete() {
     assert_eq!(get(&store, "lic-0").unwrap(), vec![7; 5000]);
     assert_eq!(list(&store), ["identity", "lic-0"]);
     // No temporary file was left behind; blob files are private to the owner.
-    assert_eq!(dir.entries(), ["identity", "lic-0"]);
+    assert_eq!(file_names(dir.path()), ["identity", "lic-0"]);
     assert_eq!(mode(&dir.join("lic-0")), 0o600);
 }
 
@@ -152,7 +111,7 @@ fn oversize_blobs_are_refused_and_nothing_is_written() {
         store.put(&name("big"), &oversize),
         Err(StorageError::TooLarge)
     );
-    assert_eq!(dir.entries(), Vec::<String>::new());
+    assert_eq!(file_names(dir.path()), Vec::<String>::new());
 
     // The limit itself is allowed; a refused overwrite leaves the old blob untouched.
     store.put(&name("big"), &largest).unwrap();
@@ -161,7 +120,7 @@ fn oversize_blobs_are_refused_and_nothing_is_written() {
         Err(StorageError::TooLarge)
     );
     assert_eq!(get(&store, "big").unwrap(), largest);
-    assert_eq!(dir.entries(), ["big"]);
+    assert_eq!(file_names(dir.path()), ["big"]);
 }
 
 #[test]
@@ -192,7 +151,7 @@ fn crash_leftovers_are_ignored_then_cleaned_up() {
 
     // The restart.
     let mut store = FileStorage::open(dir.path()).unwrap();
-    assert_eq!(dir.entries(), ["lic"]);
+    assert_eq!(file_names(dir.path()), ["lic"]);
     assert_eq!(get(&store, "lic").unwrap(), b"old contents");
     store.put(&name("lic"), b"new contents").unwrap();
     assert_eq!(get(&store, "lic").unwrap(), b"new contents");
@@ -210,7 +169,7 @@ fn a_failed_put_leaves_no_temporary_file() {
         store.put(&name("taken"), b"blob"),
         Err(StorageError::Unavailable)
     );
-    assert_eq!(dir.entries(), ["taken"]);
+    assert_eq!(file_names(dir.path()), ["taken"]);
 }
 
 #[test]
@@ -273,7 +232,7 @@ fn counter_starts_at_zero_and_increments_persist() {
     assert_eq!(counter.increment(), Ok(3));
     assert_eq!(fs::read(&path).unwrap(), 3u64.to_le_bytes());
     assert_eq!(mode(&path), 0o600);
-    assert_eq!(dir.entries(), ["counter"]);
+    assert_eq!(file_names(dir.path()), ["counter"]);
 }
 
 #[test]
@@ -314,7 +273,7 @@ fn counter_open_cleans_only_its_own_leftovers() {
 
     let counter = FileCounter::open(&path).unwrap();
     assert_eq!(counter.read(), Ok(1));
-    assert_eq!(dir.entries(), [".tmp.counter.b.4242.0", "counter"]);
+    assert_eq!(file_names(dir.path()), [".tmp.counter.b.4242.0", "counter"]);
 }
 
 #[test]
@@ -408,7 +367,7 @@ fn racing_creators_agree_on_one_key() {
     });
     let stored = fs::read(&path).unwrap();
     assert!(keys.iter().all(|k| k[..] == stored[..]));
-    assert_eq!(dir.entries(), ["root.key"]);
+    assert_eq!(file_names(dir.path()), ["root.key"]);
 }
 
 #[test]
@@ -416,9 +375,9 @@ fn root_key_open_cleans_up_an_interrupted_creation() {
     let dir = TempDir::new("root-key-leftover");
     fs::write(dir.join(".tmp.root.key.4242.0"), [7u8; 10]).unwrap();
     let source = FileRootKey::open(dir.join("root.key")).unwrap();
-    assert_eq!(dir.entries(), Vec::<String>::new());
+    assert_eq!(file_names(dir.path()), Vec::<String>::new());
     root_key(&source).unwrap();
-    assert_eq!(dir.entries(), ["root.key"]);
+    assert_eq!(file_names(dir.path()), ["root.key"]);
 }
 
 #[test]

@@ -42,18 +42,6 @@ pub struct SetServerCertificate<'a> {
     pub certificate: &'a [u8],
 }
 
-impl<'a> Payload<'a> for SetServerCertificate<'a> {
-    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
-        Ok(SetServerCertificate {
-            certificate: r.bytes_u32(MAX_LICENSE_LEN)?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
-        w.bytes_u32(self.certificate, MAX_LICENSE_LEN)
-    }
-}
-
 /// [`super::Opcode::GetStatusForPolicy`]: `u8 min_hdcp (0 = none), u8[3] reserved`. Sent
 /// with session handle 0 (EME `MediaKeys.getStatusForPolicy()`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,18 +73,6 @@ impl<'a> Payload<'a> for GetStatusForPolicy {
 pub struct AddInBandKeys<'a> {
     /// The record, 1 to [`MAX_INIT_DATA_LEN`] bytes.
     pub record: &'a [u8],
-}
-
-impl<'a> Payload<'a> for AddInBandKeys<'a> {
-    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
-        Ok(AddInBandKeys {
-            record: r.bytes_u32(MAX_INIT_DATA_LEN)?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
-        w.bytes_u32(self.record, MAX_INIT_DATA_LEN)
-    }
 }
 
 impl fmt::Debug for AddInBandKeys<'_> {
@@ -190,18 +166,6 @@ pub struct Update<'a> {
     pub response: &'a [u8],
 }
 
-impl<'a> Payload<'a> for Update<'a> {
-    fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
-        Ok(Update {
-            response: r.bytes_u32(MAX_LICENSE_LEN)?,
-        })
-    }
-
-    fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
-        w.bytes_u32(self.response, MAX_LICENSE_LEN)
-    }
-}
-
 impl fmt::Debug for Update<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Update")
@@ -260,6 +224,26 @@ pub struct ReleaseSecureBuffer {
     pub buffer: u64,
 }
 
+/// The payloads that are one `bytes32` field of at most `max` bytes.
+macro_rules! bytes32_payload {
+    ($($t:ident { $field:ident } max $max:ident),+ $(,)?) => {$(
+        impl<'a> Payload<'a> for $t<'a> {
+            fn decode(r: &mut Reader<'a>) -> Result<Self, AbiError> {
+                Ok($t { $field: r.bytes_u32($max)? })
+            }
+            fn encode(&self, w: &mut Writer<'_>) -> Result<(), AbiError> {
+                w.bytes_u32(self.$field, $max)
+            }
+        }
+    )+};
+}
+bytes32_payload!(
+    SetServerCertificate { certificate } max MAX_LICENSE_LEN,
+    AddInBandKeys { record } max MAX_INIT_DATA_LEN,
+    Update { response } max MAX_LICENSE_LEN,
+);
+
+/// The payloads that are one `u64` secure buffer handle.
 macro_rules! handle_payload {
     ($($t:ident),+) => {$(
         impl<'a> Payload<'a> for $t {
