@@ -14,6 +14,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use cdm_testkit::temp::file_names;
+
 use common::*;
 use normal_world::{
     EmeError, KeyStatus, MediaKeySession, MediaKeySessionEvent, MediaKeys, MessageType, OutputWish,
@@ -318,10 +320,7 @@ fn socket_crash_consistency_at_every_storage_step() {
             }
         }
         // Nothing half-written: no temporary file, one record per stored license.
-        let names: Vec<String> = std::fs::read_dir(dir.join("store"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names = file_names(&dir.join("store"));
         assert!(
             !names.iter().any(|f| f.starts_with('.')),
             "kill point {n}: temporary files left: {names:?}"
