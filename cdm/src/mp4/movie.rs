@@ -230,7 +230,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T, b: &BoxRef<'_>) -> Result<(), Mp4
 }
 
 /// Decodes a standard box with `mp4-atom`, strictly (every byte of the body used).
-fn decode_atom<T: Atom>(b: &BoxRef<'_>) -> Result<T, Mp4Error> {
+pub(crate) fn decode_atom<T: Atom>(b: &BoxRef<'_>) -> Result<T, Mp4Error> {
     let mut body: &[u8] = b.body;
     let value = T::decode_body(&mut body).map_err(|e| {
         b.error(Mp4ErrorKind::Decode {
