@@ -23,7 +23,7 @@ use std::io::{self, Write};
 use crate::error::CliError;
 use crate::mp4::boxes::BoxRef;
 use crate::mp4::cenc::parse_frma;
-use crate::mp4::movie::{audio_fields, traf_base, CENC_SCHEMES, VISUAL_FIELDS};
+use crate::mp4::movie::{audio_fields, decode_atom, traf_base, CENC_SCHEMES, VISUAL_FIELDS};
 use crate::mp4::reader::to_u64;
 use crate::mp4::source::{read_top_level, TopBox};
 use crate::mp4::{FourCc, Movie, Mp4Error, Mp4ErrorKind, ReadError, Sample, Source, Track};
@@ -146,6 +146,27 @@ fn write_u64(body: &mut [u8], at: usize, v: u64) {
 fn add(a: usize, b: usize, what: &'static str, at: &BoxRef<'_>) -> Result<usize, Mp4Error> {
     a.checked_add(b)
         .ok_or_else(|| at.error(Mp4ErrorKind::Overflow(what)))
+}
+
+/// Rewrites the offset field at `at` of `body` (64-bit if `wide`, else 32-bit) as `map` moves
+/// it, and returns its old value. Dropping bytes only ever shortens an offset, so one read
+/// from a 32-bit field fits it again.
+fn move_offset(
+    body: &mut [u8],
+    at: usize,
+    wide: bool,
+    b: &BoxRef<'_>,
+    map: impl FnOnce(u64) -> u64,
+) -> Result<u64, Mp4Error> {
+    if wide {
+        let old = read_u64(body, at, b)?;
+        write_u64(body, at, map(old));
+        Ok(old)
+    } else {
+        let old = u64::from(read_u32(body, at, b)?);
+        write_u32(body, at, u32::try_from(map(old)).unwrap_or(u32::MAX));
+        Ok(old)
+    }
 }
 
 /// Appends a box of type `kind` with `body`, in the header form of `like` (a 64-bit size if
@@ -329,14 +350,7 @@ impl<'m> Pass<'m> {
             })?;
         let mut at = 8;
         while at < end {
-            if wide {
-                let v = read_u64(&body, at, b)?;
-                write_u64(&mut body, at, self.remap.apply(v));
-            } else {
-                let v = read_u32(&body, at, b)?;
-                let new = u32::try_from(self.remap.apply(u64::from(v))).unwrap_or(v);
-                write_u32(&mut body, at, new);
-            }
+            move_offset(&mut body, at, wide, b, |v| self.remap.apply(v))?;
             at = add(at, width, "stco entry", b)?;
         }
         put_box(out, b, b.kind(), &body)
@@ -356,24 +370,13 @@ impl<'m> Pass<'m> {
         let count_at = if flags & 1 != 0 { 12 } else { 4 };
         let count = read_u32(&body, count_at, b)?;
         let mut at = count_at.saturating_add(4);
+        let wide = version != 0;
         for _ in 0..count {
-            if version == 0 {
-                let v = u64::from(read_u32(&body, at, b)?);
-                let new = match base {
-                    Some(base) => self.remap.relative(base, v),
-                    None => self.remap.apply(v),
-                };
-                write_u32(&mut body, at, u32::try_from(new).unwrap_or(u32::MAX));
-                at = add(at, 4, "saio entry", b)?;
-            } else {
-                let v = read_u64(&body, at, b)?;
-                let new = match base {
-                    Some(base) => self.remap.relative(base, v),
-                    None => self.remap.apply(v),
-                };
-                write_u64(&mut body, at, new);
-                at = add(at, 8, "saio entry", b)?;
-            }
+            move_offset(&mut body, at, wide, b, |v| match base {
+                Some(base) => self.remap.relative(base, v),
+                None => self.remap.apply(v),
+            })?;
+            at = add(at, if wide { 8 } else { 4 }, "saio entry", b)?;
         }
         put_box(out, b, b.kind(), &body)
     }
@@ -385,21 +388,9 @@ impl<'m> Pass<'m> {
         let version = body.first().copied().unwrap_or(0);
         let anchor = b.offset.saturating_add(b.header.size);
         let (first_at, after) = if version == 0 { (16, 20) } else { (20, 28) };
-        let first = if version == 0 {
-            u64::from(read_u32(&body, first_at, b)?)
-        } else {
-            read_u64(&body, first_at, b)?
-        };
-        let new_first = self.remap.relative(anchor, first);
-        if version == 0 {
-            write_u32(
-                &mut body,
-                first_at,
-                u32::try_from(new_first).unwrap_or(u32::MAX),
-            );
-        } else {
-            write_u64(&mut body, first_at, new_first);
-        }
+        let first = move_offset(&mut body, first_at, version != 0, b, |v| {
+            self.remap.relative(anchor, v)
+        })?;
         let count = read_u32(&body, after, b)? & 0xffff;
         let mut start = anchor
             .checked_add(first)
@@ -434,19 +425,12 @@ impl<'m> Pass<'m> {
             .iter()
             .map(|n| (n & 3).saturating_add(1))
             .sum::<u32>() as usize;
-        let wide = if version == 1 { 8 } else { 4 };
+        let width = if version == 1 { 8 } else { 4 };
         let mut at = 16usize;
         for _ in 0..count {
-            at = add(at, wide, "tfra entry", b)?;
-            if version == 1 {
-                let v = read_u64(&body, at, b)?;
-                write_u64(&mut body, at, self.remap.apply(v));
-            } else {
-                let v = read_u32(&body, at, b)?;
-                let new = u32::try_from(self.remap.apply(u64::from(v))).unwrap_or(v);
-                write_u32(&mut body, at, new);
-            }
-            at = add(at, wide.saturating_add(numbers), "tfra entry", b)?;
+            at = add(at, width, "tfra entry", b)?;
+            move_offset(&mut body, at, version == 1, b, |v| self.remap.apply(v))?;
+            at = add(at, width.saturating_add(numbers), "tfra entry", b)?;
         }
         if at > body.len() {
             return Err(b.error(Mp4ErrorKind::Truncated {
@@ -486,7 +470,7 @@ impl<'m> Pass<'m> {
             .find(|k| k.as_ref().map_or(true, |k| k.kind().0 == *b"tfhd"))
             .transpose()?
             .ok_or_else(|| traf.error(Mp4ErrorKind::Missing(FourCc::new(b"tfhd"))))?;
-        let tfhd = decode::<mp4_atom::Tfhd>(&tfhd_box)?;
+        let tfhd = decode_atom::<mp4_atom::Tfhd>(&tfhd_box)?;
         let base = traf_base(&tfhd, moof.offset, previous_end);
         let trex_size = self
             .movie
@@ -511,7 +495,7 @@ impl<'m> Pass<'m> {
                     put_box(&mut body, &c, c.kind(), &t)?;
                 }
                 b"trun" => {
-                    let trun = decode::<mp4_atom::Trun>(&c)?;
+                    let trun = decode_atom::<mp4_atom::Trun>(&c)?;
                     let mut t = c.body.to_vec();
                     if let Some(d) = trun.data_offset {
                         cursor = base
@@ -546,16 +530,6 @@ impl<'m> Pass<'m> {
         put_box(out, traf, traf.kind(), &body)?;
         Ok(cursor)
     }
-}
-
-fn decode<T: mp4_atom::Atom>(b: &BoxRef<'_>) -> Result<T, Mp4Error> {
-    let mut body: &[u8] = b.body;
-    T::decode_body(&mut body).map_err(|e| {
-        b.error(Mp4ErrorKind::Decode {
-            kind: b.kind(),
-            message: e.to_string(),
-        })
-    })
 }
 
 fn top_ref<'a>(t: &'a TopBox, path: String) -> Option<BoxRef<'a>> {

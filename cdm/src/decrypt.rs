@@ -342,12 +342,11 @@ pub fn decrypt(job: &DecryptJob) -> Result<DecryptReport, CliError> {
     }
     let mut files = Vec::new();
     for input in &job.inputs {
-        let open = |source| CliError::Open {
+        let file = File::open(input).and_then(FileSource::new);
+        files.push(file.map_err(|source| CliError::Open {
             path: input.clone(),
             source,
-        };
-        let file = File::open(input).map_err(open)?;
-        files.push(FileSource::new(file).map_err(open)?);
+        })?);
     }
     let src = ConcatSource::new(files).map_err(|source| CliError::Read {
         path: label.clone(),

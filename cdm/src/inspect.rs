@@ -294,14 +294,12 @@ fn entry_report(e: &SampleEntry) -> SampleDescriptionReport {
 
 /// Opens and parses `path`, and builds its report.
 pub fn inspect_file(path: &Path) -> Result<InspectReport, CliError> {
-    let file = File::open(path).map_err(|source| CliError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let src = FileSource::new(file).map_err(|source| CliError::Open {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let src = File::open(path)
+        .and_then(FileSource::new)
+        .map_err(|source| CliError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let movie = mp4::parse(&src).map_err(|e| CliError::from_read(path, e))?;
     Ok(report(&path.display().to_string(), &movie))
 }

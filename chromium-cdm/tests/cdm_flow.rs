@@ -30,30 +30,30 @@ impl Recorder {
     fn take(&self) -> Vec<Call> {
         std::mem::take(&mut self.0.borrow_mut())
     }
+
+    fn record(&self, call: Call) {
+        self.0.borrow_mut().push(call);
+    }
 }
 
 impl Host for Recorder {
     fn on_initialized(&self, success: bool) {
-        self.0.borrow_mut().push(Call::Initialized(success));
+        self.record(Call::Initialized(success));
     }
     fn resolve_key_status(&self, promise_id: u32, _: u32) {
-        self.0.borrow_mut().push(Call::Resolved(promise_id));
+        self.record(Call::Resolved(promise_id));
     }
     fn resolve_new_session(&self, promise_id: u32, session_id: &str) {
-        self.0
-            .borrow_mut()
-            .push(Call::NewSession(promise_id, session_id.into()));
+        self.record(Call::NewSession(promise_id, session_id.into()));
     }
     fn resolve(&self, promise_id: u32) {
-        self.0.borrow_mut().push(Call::Resolved(promise_id));
+        self.record(Call::Resolved(promise_id));
     }
     fn reject(&self, promise_id: u32, exception: Exception, _: &str) {
-        self.0
-            .borrow_mut()
-            .push(Call::Rejected(promise_id, exception));
+        self.record(Call::Rejected(promise_id, exception));
     }
     fn session_message(&self, session_id: &str, message_type: u32, message: &[u8]) {
-        self.0.borrow_mut().push(Call::Message(
+        self.record(Call::Message(
             session_id.into(),
             message_type,
             message.to_vec(),
@@ -61,15 +61,13 @@ impl Host for Recorder {
     }
     fn session_keys_change(&self, session_id: &str, usable: bool, keys: &[(&[u8], u32)]) {
         let keys = keys.iter().map(|(k, s)| (k.to_vec(), *s)).collect();
-        self.0
-            .borrow_mut()
-            .push(Call::KeysChange(session_id.into(), usable, keys));
+        self.record(Call::KeysChange(session_id.into(), usable, keys));
     }
     fn session_closed(&self, session_id: &str) {
-        self.0.borrow_mut().push(Call::Closed(session_id.into()));
+        self.record(Call::Closed(session_id.into()));
     }
     fn set_timer(&self, delay_ms: i64) {
-        self.0.borrow_mut().push(Call::Timer(delay_ms));
+        self.record(Call::Timer(delay_ms));
     }
 }
 
@@ -96,6 +94,16 @@ fn initialized_cdm(stats: Stats) -> (Cdm<Recorder>, Recorder) {
     });
     assert_eq!(host.take(), vec![Call::Initialized(true)]);
     (cdm, host)
+}
+
+/// Decrypts `input`; returns the status and the bytes delivered (none if nothing was).
+fn decrypted(cdm: &mut Cdm<Recorder>, input: &InputSample<'_>) -> (Status, Vec<u8>) {
+    let mut out = Vec::new();
+    let status = cdm.decrypt(input, |c| {
+        out = c.to_vec();
+        Ok(())
+    });
+    (status, out)
 }
 
 /// Opens a session on the pssh of KID; answers its license request with `key`. Returns the
@@ -141,7 +149,6 @@ fn session_decrypt_and_close_as_chromium_drives_them() {
         subsamples: &[(10, 990)],
         pattern: (0, 0),
     };
-    let mut out = Vec::new();
     assert_eq!(
         cdm.decrypt(&input, |_| unreachable!("nothing to deliver")),
         Status::NoKey
@@ -149,13 +156,9 @@ fn session_decrypt_and_close_as_chromium_drives_them() {
 
     let id = licensed_session(&mut cdm, &host, &KEY);
     assert_eq!(
-        cdm.decrypt(&input, |c| {
-            out = c.to_vec();
-            Ok(())
-        }),
-        Status::Success
+        decrypted(&mut cdm, &input),
+        (Status::Success, clear.clone())
     );
-    assert_eq!(out, clear);
 
     // cbcs 1:9 with a constant IV.
     let mut cbcs = clear.clone();
@@ -169,13 +172,9 @@ fn session_decrypt_and_close_as_chromium_drives_them() {
         ..input
     };
     assert_eq!(
-        cdm.decrypt(&input, |c| {
-            out = c.to_vec();
-            Ok(())
-        }),
-        Status::Success
+        decrypted(&mut cdm, &input),
+        (Status::Success, clear.clone())
     );
-    assert_eq!(out, clear);
 
     // An unknown scheme, a pattern out of range, subsamples that do not add up: errors.
     assert_eq!(
@@ -248,14 +247,8 @@ fn wrong_key_decrypts_to_garbage_not_to_the_clear_sample() {
         subsamples: &[],
         pattern: (0, 0),
     };
-    let mut out = Vec::new();
-    assert_eq!(
-        cdm.decrypt(&input, |c| {
-            out = c.to_vec();
-            Ok(())
-        }),
-        Status::Success
-    );
+    let (status, out) = decrypted(&mut cdm, &input);
+    assert_eq!(status, Status::Success);
     assert_ne!(out, clear);
 }
 
@@ -307,13 +300,8 @@ fn an_uninitialized_cdm_rejects_and_fails_to_decrypt() {
     };
     assert_eq!(cdm.decrypt(&input, |_| Ok(())), Status::DecryptError);
     // Clear samples pass through untouched.
-    let mut out = Vec::new();
     assert_eq!(
-        cdm.decrypt(&InputSample { scheme: 0, ..input }, |c| {
-            out = c.to_vec();
-            Ok(())
-        }),
-        Status::Success
+        decrypted(&mut cdm, &InputSample { scheme: 0, ..input }),
+        (Status::Success, vec![0; 16])
     );
-    assert_eq!(out, [0; 16]);
 }

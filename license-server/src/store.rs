@@ -208,11 +208,7 @@ impl KeyStore for SqliteStore {
     }
 
     fn import(&self, keys: &[StoredKey]) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        import_clearkey_in(&tx, keys)?;
-        tx.commit()?;
-        Ok(keys.len())
+        self.import_all(keys, &[])
     }
 }
 

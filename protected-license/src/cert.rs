@@ -16,7 +16,7 @@
 use alloc::vec::Vec;
 
 use crate::crypto::{PublicKey, SigningKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
-use crate::messages::{read_header, write_header, MessageType};
+use crate::messages::{read_header, split_signed, with_capacity, write_header, MessageType};
 use crate::Error;
 use cdm_core::codec::{Reader, Writer};
 
@@ -172,7 +172,8 @@ pub struct CertificateTemplate {
     pub encryption_key: Option<PublicKey>,
 }
 
-fn read_public_key(r: &mut Reader<'_>) -> Result<PublicKey, Error> {
+/// Reads a public key: [`PUBLIC_KEY_LEN`] bytes that [`PublicKey::from_bytes`] accepts.
+pub(crate) fn read_public_key(r: &mut Reader<'_>) -> Result<PublicKey, Error> {
     PublicKey::from_bytes(&r.array::<PUBLIC_KEY_LEN>()?)
 }
 
@@ -272,11 +273,7 @@ impl Certificate {
         if !crate::crypto::ct_eq(&self.issuer_key_id, &issuer.key_id()) {
             return Err(Error::UntrustedCertificate);
         }
-        let signed_len = encoded
-            .len()
-            .checked_sub(SIGNATURE_LEN)
-            .ok_or(Error::Truncated)?;
-        let tbs = encoded.get(..signed_len).ok_or(Error::Truncated)?;
+        let (tbs, _) = split_signed(encoded)?;
         issuer.verify(tbs, &self.signature)?;
         if now < self.not_before {
             return Err(Error::CertificateNotYetValid);
@@ -375,9 +372,7 @@ pub fn verify_server_certificate(
 }
 
 pub(crate) fn to_vec(bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(bytes.len())
-        .map_err(|_| Error::OutOfMemory)?;
+    let mut v = with_capacity(bytes.len())?;
     v.extend_from_slice(bytes);
     Ok(v)
 }

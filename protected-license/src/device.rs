@@ -28,9 +28,9 @@ use crate::crypto::{
     PublicKey, SigningKey, KEY_LEN, PRIVATE_KEY_LEN,
 };
 use crate::messages::{
-    verify_signed, EncryptedLicenseRequest, KeyId, KeyKind, License, LicenseRequest, MessageType,
-    Nonce, ProvisioningRequest, ProvisioningResponse, ReleaseAck, RenewalResponse, RotationRecord,
-    SessionId, SessionRequest, SessionType, NONCE_LEN,
+    verify_signed, with_capacity, EncryptedLicenseRequest, KeyId, KeyKind, License, LicenseRequest,
+    MessageType, Nonce, ProvisioningRequest, ProvisioningResponse, ReleaseAck, RenewalResponse,
+    RotationRecord, SessionId, SessionRequest, SessionType, NONCE_LEN,
 };
 use crate::policy::Policy;
 use crate::Error;
@@ -401,17 +401,9 @@ impl Device {
             .filter(|k| k.kind == KeyKind::Entitlement)
             .count();
         let contents = lic.keys.len().saturating_sub(entitlements);
-        let mut keys = Vec::new();
-        keys.try_reserve_exact(contents)
-            .map_err(|_| Error::OutOfMemory)?;
-        let mut entitlement_keys = Vec::new();
-        entitlement_keys
-            .try_reserve_exact(entitlements)
-            .map_err(|_| Error::OutOfMemory)?;
-        let mut entitlement_rules = Vec::new();
-        entitlement_rules
-            .try_reserve_exact(entitlements)
-            .map_err(|_| Error::OutOfMemory)?;
+        let mut keys = with_capacity(contents)?;
+        let mut entitlement_keys = with_capacity(entitlements)?;
+        let mut entitlement_rules = with_capacity(entitlements)?;
         for sealed in &lic.keys {
             let mut buf = Zeroizing::new([0u8; KEY_LEN]);
             let (ct, tag) = sealed.sealed.split_at(KEY_LEN);
@@ -567,9 +559,7 @@ pub fn unwrap_rotation_record(
         }
     }
     let ekey = found.ok_or(Error::UnknownEntitlementKey)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(record.entries.len())
-        .map_err(|_| Error::OutOfMemory)?;
+    let mut out = with_capacity(record.entries.len())?;
     for (kid, wrapped) in &record.entries {
         out.push((
             *kid,

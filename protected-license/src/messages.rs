@@ -12,9 +12,9 @@
 
 use alloc::vec::Vec;
 
-use crate::cert::{to_vec, DeviceChain, Hdcp, Robustness, MAX_CERTIFICATE_LEN};
+use crate::cert::{read_public_key, to_vec, DeviceChain, Hdcp, Robustness, MAX_CERTIFICATE_LEN};
 use crate::crypto::{
-    PublicKey, SigningKey, ENC_LEN, KEY_LEN, KEY_WRAP_LEN, PUBLIC_KEY_LEN, SIGNATURE_LEN, TAG_LEN,
+    PublicKey, SigningKey, ENC_LEN, KEY_LEN, KEY_WRAP_LEN, SIGNATURE_LEN, TAG_LEN,
 };
 use crate::policy::Policy;
 use crate::Error;
@@ -171,26 +171,24 @@ fn encode(
 }
 
 /// Parses a message: size limit, header, `body`, then (if `signed`) the signature, then the
-/// end. Returns the body's value and the signature bytes.
+/// end. Returns the body's value; the signature is skipped, not checked.
 fn parse<'a, T>(
     bytes: &'a [u8],
     ty: MessageType,
     signed: bool,
     body: impl FnOnce(&mut Reader<'a>) -> Result<T, Error>,
-) -> Result<(T, Option<[u8; SIGNATURE_LEN]>), Error> {
+) -> Result<T, Error> {
     if bytes.len() > MAX_MESSAGE_LEN {
         return Err(Error::TooLarge);
     }
     let mut r = Reader::new(bytes);
     read_header(&mut r, ty)?;
     let value = body(&mut r)?;
-    let sig = if signed { Some(r.array()?) } else { None };
+    if signed {
+        r.array::<SIGNATURE_LEN>()?;
+    }
     r.finish()?;
-    Ok((value, sig))
-}
-
-fn read_key(r: &mut Reader<'_>) -> Result<PublicKey, Error> {
-    PublicKey::from_bytes(&r.array::<PUBLIC_KEY_LEN>()?)
+    Ok(value)
 }
 
 fn read_count(r: &mut Reader<'_>) -> Result<usize, Error> {
@@ -208,7 +206,8 @@ fn write_count(w: &mut Writer<'_>, n: usize) -> Result<(), Error> {
     Ok(w.u8(u8::try_from(n).map_err(|_| Error::TooLarge)?)?)
 }
 
-fn with_capacity<T>(n: usize) -> Result<Vec<T>, Error> {
+/// An empty vector with room for exactly `n` items, or [`Error::OutOfMemory`].
+pub(crate) fn with_capacity<T>(n: usize) -> Result<Vec<T>, Error> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
     Ok(v)
@@ -247,17 +246,16 @@ impl ProvisioningRequest {
 
     /// Parses strictly (the signature is not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::ProvisioningRequest, true, |r| {
+        parse(bytes, MessageType::ProvisioningRequest, true, |r| {
             Ok(ProvisioningRequest {
                 nonce: r.array()?,
                 timestamp: r.u64()?,
-                signing_key: read_key(r)?,
-                encryption_key: read_key(r)?,
+                signing_key: read_public_key(r)?,
+                encryption_key: read_public_key(r)?,
                 robustness: Robustness::from_bits(r.u8()?)?,
                 max_hdcp: Hdcp::from_u8(r.u8()?)?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -282,13 +280,12 @@ impl ProvisioningResponse {
 
     /// Parses strictly (the signature is not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::ProvisioningResponse, true, |r| {
+        parse(bytes, MessageType::ProvisioningResponse, true, |r| {
             Ok(ProvisioningResponse {
                 nonce: r.array()?,
                 chain: DeviceChain::read(r)?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -354,7 +351,7 @@ impl LicenseRequest {
 
     /// Parses strictly (the signature is not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::LicenseRequest, true, |r| {
+        parse(bytes, MessageType::LicenseRequest, true, |r| {
             let chain = DeviceChain::read(r)?;
             let nonce = r.array()?;
             let timestamp = r.u64()?;
@@ -377,8 +374,7 @@ impl LicenseRequest {
                 key_ids,
                 content_id,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -420,7 +416,7 @@ impl EncryptedLicenseRequest {
 
     /// Parses strictly.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::EncryptedLicenseRequest, false, |r| {
+        parse(bytes, MessageType::EncryptedLicenseRequest, false, |r| {
             let server_key_id = r.array()?;
             let enc = r.array()?;
             let ciphertext = r.bytes_u32(MAX_MESSAGE_LEN)?;
@@ -432,8 +428,7 @@ impl EncryptedLicenseRequest {
                 enc,
                 ciphertext: to_vec(ciphertext)?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -534,7 +529,7 @@ impl License {
 
     /// Parses strictly (signature, certificate and keys are not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::License, true, |r| {
+        parse(bytes, MessageType::License, true, |r| {
             let server_certificate = to_vec(r.bytes_u16(MAX_CERTIFICATE_LEN)?)?;
             let nonce = r.array()?;
             let device_key_id = r.array()?;
@@ -563,8 +558,7 @@ impl License {
                 enc,
                 keys,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -598,15 +592,14 @@ impl SessionRequest {
     /// Parses a message of type `ty` strictly (the signature is not checked).
     pub fn parse(bytes: &[u8], ty: MessageType) -> Result<Self, Error> {
         check_session_type(ty)?;
-        let (v, _) = parse(bytes, ty, true, |r| {
+        parse(bytes, ty, true, |r| {
             Ok(SessionRequest {
                 session_id: r.array()?,
                 nonce: r.array()?,
                 timestamp: r.u64()?,
                 device_key_id: r.array()?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -649,7 +642,7 @@ impl RenewalResponse {
 
     /// Parses strictly (the signature is not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::RenewalResponse, true, |r| {
+        parse(bytes, MessageType::RenewalResponse, true, |r| {
             Ok(RenewalResponse {
                 server_certificate: to_vec(r.bytes_u16(MAX_CERTIFICATE_LEN)?)?,
                 nonce: r.array()?,
@@ -658,8 +651,7 @@ impl RenewalResponse {
                 issued_at: r.u64()?,
                 policy: Policy::read(r)?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -689,15 +681,14 @@ impl ReleaseAck {
 
     /// Parses strictly (the signature is not checked).
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::ReleaseAck, true, |r| {
+        parse(bytes, MessageType::ReleaseAck, true, |r| {
             Ok(ReleaseAck {
                 server_certificate: to_vec(r.bytes_u16(MAX_CERTIFICATE_LEN)?)?,
                 nonce: r.array()?,
                 session_id: r.array()?,
                 device_key_id: r.array()?,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 
@@ -728,7 +719,7 @@ impl RotationRecord {
 
     /// Parses strictly.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let (v, _) = parse(bytes, MessageType::RotationRecord, false, |r| {
+        parse(bytes, MessageType::RotationRecord, false, |r| {
             let entitlement_key_id = r.array()?;
             let n = read_count(r)?;
             let mut entries = with_capacity(n)?;
@@ -739,8 +730,7 @@ impl RotationRecord {
                 entitlement_key_id,
                 entries,
             })
-        })?;
-        Ok(v)
+        })
     }
 }
 

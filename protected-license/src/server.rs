@@ -18,9 +18,10 @@ use crate::crypto::{
 };
 use crate::device::{license_keys_info, LICENSE_REQUEST_INFO};
 use crate::messages::{
-    peek_type, verify_signed, EncryptedLicenseRequest, KeyId, KeyKind, License, LicenseRequest,
-    MessageType, ProvisioningRequest, ProvisioningResponse, ReleaseAck, RenewalResponse,
-    RotationRecord, SealedKey, SessionId, SessionRequest, MAX_KEYS, SEALED_KEY_LEN,
+    peek_type, verify_signed, with_capacity, EncryptedLicenseRequest, KeyId, KeyKind, License,
+    LicenseRequest, MessageType, ProvisioningRequest, ProvisioningResponse, ReleaseAck,
+    RenewalResponse, RotationRecord, SealedKey, SessionId, SessionRequest, MAX_KEYS,
+    SEALED_KEY_LEN,
 };
 use crate::policy::Policy;
 use crate::Error;
@@ -289,9 +290,7 @@ impl LicenseServer {
         let nonce = request.request.nonce;
         let info = license_keys_info(&session_id, &nonce);
         let (enc, mut ctx) = HpkeSender::setup(device_key, &info, rng)?;
-        let mut keys = Vec::new();
-        keys.try_reserve_exact(grants.len())
-            .map_err(|_| Error::OutOfMemory)?;
+        let mut keys = with_capacity(grants.len())?;
         for g in grants {
             let mut sealed = SealedKey {
                 kind: g.kind,
@@ -373,10 +372,7 @@ pub fn rotation_record(
     entitlement: &EntitlementKey,
     keys: &[(KeyId, ContentKey)],
 ) -> Result<Vec<u8>, Error> {
-    let mut entries = Vec::new();
-    entries
-        .try_reserve_exact(keys.len())
-        .map_err(|_| Error::OutOfMemory)?;
+    let mut entries = with_capacity(keys.len())?;
     for (kid, key) in keys {
         entries.push((
             *kid,

@@ -128,6 +128,18 @@ impl<'a> BoxRef<'a> {
     pub fn error(&self, kind: Mp4ErrorKind) -> Mp4Error {
         Mp4Error::new(self.path.clone(), self.offset, kind)
     }
+
+    /// Fails if `version`, this full box's version field, is above `max`: the parsers know
+    /// only the versions up to it.
+    pub(crate) fn check_version(&self, version: u8, max: u8) -> Result<(), Mp4Error> {
+        if version > max {
+            return Err(self.error(Mp4ErrorKind::UnsupportedVersion {
+                kind: self.kind(),
+                version,
+            }));
+        }
+        Ok(())
+    }
 }
 
 /// Names boxes by their path: `parent/kind`, with an index among siblings of the same type

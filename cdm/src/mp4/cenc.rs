@@ -93,12 +93,7 @@ pub fn parse_frma(b: &BoxRef<'_>) -> Result<FourCc, Mp4Error> {
 pub fn parse_schm(b: &BoxRef<'_>) -> Result<(FourCc, u32), Mp4Error> {
     let mut r = b.reader();
     let (version, flags) = r.version_flags()?;
-    if version != 0 {
-        return Err(b.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: b.kind(),
-            version,
-        }));
-    }
+    b.check_version(version, 0)?;
     let scheme = FourCc(r.array()?);
     let scheme_version = r.u32()?;
     if flags & 1 != 0 {
@@ -159,12 +154,7 @@ fn pattern_of(byte: u8) -> Pattern {
 pub fn parse_tenc(b: &BoxRef<'_>) -> Result<Tenc, Mp4Error> {
     let mut r = b.reader();
     let (version, _flags) = r.version_flags()?;
-    if version > 1 {
-        return Err(b.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: b.kind(),
-            version,
-        }));
-    }
+    b.check_version(version, 1)?;
     r.u8()?; // reserved
     let pattern_byte = r.u8()?; // reserved in version 0
     let pattern = (version == 1).then(|| pattern_of(pattern_byte));
@@ -193,12 +183,7 @@ pub(crate) fn read_seig(r: &mut Reader<'_, '_>) -> Result<CencParams, Mp4Error> 
 pub fn parse_pssh(b: &BoxRef<'_>) -> Result<Pssh, Mp4Error> {
     let mut r = b.reader();
     let (version, _flags) = r.version_flags()?;
-    if version > 1 {
-        return Err(b.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: b.kind(),
-            version,
-        }));
-    }
+    b.check_version(version, 1)?;
     let system_id = r.array()?;
     let mut key_ids = Vec::new();
     if version == 1 {
@@ -231,12 +216,7 @@ pub fn parse_pssh(b: &BoxRef<'_>) -> Result<Pssh, Mp4Error> {
 pub fn parse_senc(b: &BoxRef<'_>, iv_sizes: &[u8]) -> Result<(Vec<SencEntry>, bool), Mp4Error> {
     let mut r = b.reader();
     let (version, flags) = r.version_flags()?;
-    if version != 0 {
-        return Err(b.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: b.kind(),
-            version,
-        }));
-    }
+    b.check_version(version, 0)?;
     let with_subsamples = flags & SENC_USE_SUBSAMPLES != 0;
     let count = r.u32()?;
     if u64::from(count) != to_u64(iv_sizes.len()) {

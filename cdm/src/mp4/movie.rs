@@ -230,7 +230,7 @@ fn set_once<T>(slot: &mut Option<T>, value: T, b: &BoxRef<'_>) -> Result<(), Mp4
 }
 
 /// Decodes a standard box with `mp4-atom`, strictly (every byte of the body used).
-fn decode_atom<T: Atom>(b: &BoxRef<'_>) -> Result<T, Mp4Error> {
+pub(crate) fn decode_atom<T: Atom>(b: &BoxRef<'_>) -> Result<T, Mp4Error> {
     let mut body: &[u8] = b.body;
     let value = T::decode_body(&mut body).map_err(|e| {
         b.error(Mp4ErrorKind::Decode {
@@ -253,12 +253,7 @@ fn parse_sgpd_seig(b: &BoxRef<'_>) -> Result<Option<Vec<CencParams>>, Mp4Error> 
     if FourCc(r.array()?) != SEIG {
         return Ok(None);
     }
-    if version > 3 {
-        return Err(b.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: b.kind(),
-            version,
-        }));
-    }
+    b.check_version(version, 3)?;
     let default_length = if version >= 1 { Some(r.u32()?) } else { None };
     if version >= 2 {
         r.u32()?; // default_group_description_index
@@ -614,12 +609,7 @@ fn check_in_file(
 fn parse_stsd(stsd: &BoxRef<'_>, handler: FourCc) -> Result<Vec<SampleEntry>, Mp4Error> {
     let mut r = stsd.reader();
     let (version, _flags) = r.version_flags()?;
-    if version > 1 {
-        return Err(stsd.error(Mp4ErrorKind::UnsupportedVersion {
-            kind: stsd.kind(),
-            version,
-        }));
-    }
+    stsd.check_version(version, 1)?;
     let count = r.u32()?;
     let mut entries = Vec::new();
     for e in stsd.children_after(8, true)? {

@@ -35,19 +35,22 @@ pub(crate) fn routes(service: Arc<ProtectedService>, metrics: Arc<Metrics>) -> R
         .with_state(ProtectedState { service, metrics })
 }
 
-/// The request body, if its `Content-Type` is `application/octet-stream`.
-fn message(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
-    require_media_type(headers, OCTET_STREAM)?;
-    body.map_err(body_error)
-}
-
-/// Runs `f` (signatures, HPKE, the store) on the blocking pool.
-async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+/// Checks that the request body is `application/octet-stream`, then runs `op` on the service
+/// with the body and the current time on the blocking pool (signatures, HPKE, the store).
+async fn call<T, F>(
+    state: &ProtectedState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    op: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&ProtectedService, &[u8], u64) -> Result<T, ApiError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f)
+    require_media_type(headers, OCTET_STREAM)?;
+    let body = body.map_err(body_error)?;
+    let service = Arc::clone(&state.service);
+    tokio::task::spawn_blocking(move || op(&service, &body, unix_now()))
         .await
         .map_err(|e| internal(&e))?
 }
@@ -70,9 +73,7 @@ async fn provision(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = message(&headers, body)?;
-    let service = Arc::clone(&state.service);
-    let response = blocking(move || service.provision(&body, unix_now())).await?;
+    let response = call(&state, &headers, body, ProtectedService::provision).await?;
     state.metrics.record_protected_provision();
     tracing::info!("device certificate issued");
     Ok(binary(response))
@@ -93,9 +94,7 @@ async fn license(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = message(&headers, body)?;
-    let service = Arc::clone(&state.service);
-    let issued = blocking(move || service.license(&body, unix_now())).await?;
+    let issued = call(&state, &headers, body, ProtectedService::license).await?;
     let session_type = match issued.session_type {
         SessionType::Temporary => cdm_core::SessionType::Temporary,
         SessionType::PersistentLicense => cdm_core::SessionType::PersistentLicense,
@@ -117,9 +116,7 @@ async fn renewal(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = message(&headers, body)?;
-    let service = Arc::clone(&state.service);
-    let (response, session) = blocking(move || service.renewal(&body, unix_now())).await?;
+    let (response, session) = call(&state, &headers, body, ProtectedService::renewal).await?;
     state.metrics.record_protected_renewal();
     tracing::info!(session = %hex::encode(session), "protected renewal issued");
     Ok(binary(response))
@@ -131,9 +128,7 @@ async fn release(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = message(&headers, body)?;
-    let service = Arc::clone(&state.service);
-    let (response, session) = blocking(move || service.release(&body, unix_now())).await?;
+    let (response, session) = call(&state, &headers, body, ProtectedService::release).await?;
     state.metrics.record_protected_release();
     tracing::info!(session = %hex::encode(session), "protected release acknowledged");
     Ok(binary(response))

@@ -136,8 +136,8 @@ fn kind_from_sql(v: u8) -> Result<KeyKind, StoreError> {
     }
 }
 
-/// Imports inside a transaction (shared by [`ProtectedStore::import_protected`] and
-/// [`SqliteStore::import_all`]).
+/// Imports inside a transaction: the protected half of [`SqliteStore::import_all`], which
+/// [`ProtectedStore::import_protected`] runs too.
 pub(crate) fn import_in(tx: &Transaction<'_>, keys: &[ProtectedKey]) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO protected_keys (kid, key, kind, robustness, min_hdcp, license_duration,
@@ -264,11 +264,7 @@ impl ProtectedStore for SqliteStore {
     }
 
     fn import_protected(&self, keys: &[ProtectedKey]) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        import_in(&tx, keys)?;
-        tx.commit()?;
-        Ok(keys.len())
+        self.import_all(&[], keys)
     }
 
     fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
