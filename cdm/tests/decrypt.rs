@@ -1,6 +1,7 @@
 //! `cdm decrypt` on real media: Shaka Packager's four schemes with and without a clear lead,
 //! audio and video, DASH init + media segments with two key IDs, key rotation (key IDs in
-//! `moof` `pssh` boxes and `seig` groups), ffmpeg's non-fragmented `cenc` file; each output
+//! `moof` `pssh` boxes and `seig` groups), ffmpeg's non-fragmented `cenc` file with `moov`
+//! after and before `mdat` (the second moves every chunk offset); each output
 //! checked against the clear source with ffmpeg (`-f framemd5`: every packet's size and hash,
 //! and every decoded video frame), and against the parser (no protection left). A wrong key
 //! must make that comparison fail. Then the license server (this workspace's, over loopback
@@ -219,6 +220,16 @@ fn media_decrypt_ffmpeg_non_fragmented_cenc() {
             & 0o777
     };
     assert_eq!(mode(&out), mode(&like));
+    assert_clear(&out);
+    assert!(same_as_source(&out, "v:0"));
+    assert!(same_as_source(&out, "a:0"));
+}
+
+#[test]
+fn media_decrypt_ffmpeg_faststart_moves_every_chunk_offset() {
+    let m = media(LABEL);
+    let out = m.scratch("clear_ffmpeg_faststart.mp4");
+    decrypt(&[m.ffmpeg_cenc_faststart()], &out, &["--key", &key_arg()]);
     assert_clear(&out);
     assert!(same_as_source(&out, "v:0"));
     assert!(same_as_source(&out, "a:0"));

@@ -1,7 +1,7 @@
 //! Real test media, made by the tests themselves: a 3 s clip from ffmpeg (`testsrc2` H.264
 //! video with libx264, `sine` AAC audio), packaged by Shaka Packager in the four Common
 //! Encryption schemes with and without a clear lead, and a non-fragmented file encrypted by
-//! ffmpeg (`-encryption_scheme cenc-aes-ctr`).
+//! ffmpeg (`-encryption_scheme cenc-aes-ctr`), with `moov` at the end and at the front.
 //!
 //! Nothing is skipped: without ffmpeg or the packager the tests fail and say how to install
 //! them (`scripts/install-deps.sh` does both: apt `ffmpeg`, `npm ci` in `browser-test/`, whose
@@ -79,6 +79,12 @@ impl Media {
     /// ffmpeg's non-fragmented `cenc` file (video and audio).
     pub fn ffmpeg_cenc(&self) -> PathBuf {
         self.dir.join("ffmpeg_cenc.mp4")
+    }
+
+    /// The same file with `-movflags +faststart`: `moov` before `mdat`, so every chunk
+    /// offset moves when the clear file drops the protection boxes.
+    pub fn ffmpeg_cenc_faststart(&self) -> PathBuf {
+        self.dir.join("ffmpeg_cenc_faststart.mp4")
     }
 
     /// A scratch path in the media directory.
@@ -240,6 +246,16 @@ fn make(label: &str) -> Media {
             .args(["-c", "copy", "-encryption_scheme", "cenc-aes-ctr"])
             .args(["-encryption_key", KEY, "-encryption_kid", KID])
             .arg(media.ffmpeg_cenc()),
+        "ffmpeg",
+    );
+    run(
+        Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(media.clear())
+            .args(["-c", "copy", "-encryption_scheme", "cenc-aes-ctr"])
+            .args(["-encryption_key", KEY, "-encryption_kid", KID])
+            .args(["-movflags", "+faststart"])
+            .arg(media.ffmpeg_cenc_faststart()),
         "ffmpeg",
     );
     media
