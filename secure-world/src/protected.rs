@@ -30,6 +30,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::fallible::try_copy;
 use crate::store::Store;
 
 /// Format version of the device identity record.
@@ -213,8 +214,8 @@ impl Protected {
         let chain = match r.u8().map_err(corrupt)? {
             0 => None,
             1 => Some(DeviceChain {
-                device: to_vec(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
-                provisioning: to_vec(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
+                device: try_copy(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
+                provisioning: try_copy(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
             }),
             _ => return Err(Error::Store(crate::store::StoreError::Corrupt)),
         };
@@ -373,13 +374,6 @@ pub(crate) fn protocol(e: protected_license::Error) -> Error {
         protected_license::Error::OutOfMemory => Error::OutOfMemory,
         _ => Error::Protected(e),
     }
-}
-
-fn to_vec(b: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(b.len())?;
-    v.extend_from_slice(b);
-    Ok(v)
 }
 
 /// Format version of a stored protected license's extension.
