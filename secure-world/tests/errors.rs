@@ -9,7 +9,8 @@
 mod common;
 
 use cdm_core::abi::{
-    DecryptRequest, Header, Opcode, OutputKind, Request, Response, Status, Subsamples, HEADER_LEN,
+    DecryptOutput, DecryptRequest, Done, Header, Load, Opcode, OutputKind, ReleaseSecureBuffer,
+    Request, Response, Status, Subsamples, HEADER_LEN,
 };
 use cdm_core::{EncryptionScheme, InitDataType, KeyStatus, KeySystem, Robustness, SessionType};
 use common::*;
@@ -189,18 +190,13 @@ fn quotas() {
             &mut sample,
         )
     };
-    let Response::Decrypt(cdm_core::abi::DecryptOutput::SecureBuffer(b1)) = sb(&mut h, 60).unwrap()
-    else {
+    let DecryptOutput::SecureBuffer(b1) = sb(&mut h, 60).unwrap() else {
         panic!()
     };
     assert_eq!(sb(&mut h, 41), Err(Status::SecureBufferQuotaExceeded));
     sb(&mut h, 40).unwrap();
     assert_eq!(sb(&mut h, 0), Err(Status::SecureBufferQuotaExceeded));
-    h.call(
-        s,
-        &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 }),
-    )
-    .unwrap();
+    h.op(s, ReleaseSecureBuffer { buffer: b1 }).unwrap();
     sb(&mut h, 60).unwrap();
 }
 
@@ -215,21 +211,19 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.try_open(Robustness::HwSecureDecode),
         Err(Status::NotSupported)
     );
-    let persistent = Request::OpenSession(cdm_core::abi::OpenSession {
-        key_system: KeySystem::ClearKey,
-        robustness: Robustness::Empty,
-        session_type: SessionType::PersistentLicense,
-    });
-    assert_eq!(h.call(0, &persistent), Err(Status::NotSupported));
+    assert_eq!(
+        h.try_open_typed(Robustness::Empty, SessionType::PersistentLicense),
+        Err(Status::NotSupported)
+    );
     let s = h.open(Robustness::Empty);
     assert_eq!(
-        h.call(
+        h.op(
             s,
-            &Request::Load(cdm_core::abi::Load {
+            Load {
                 key_system: KeySystem::ClearKey,
                 robustness: Robustness::Empty,
                 session_id: b"0123"
-            })
+            }
         ),
         Err(Status::NotSupported)
     );
@@ -237,10 +231,7 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidState)
     );
-    assert_eq!(
-        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
-        Err(Status::InvalidState)
-    );
+    assert_eq!(h.remove(s), Err(Status::InvalidState));
     assert_eq!(
         h.generate(s, InitDataType::Webm, &[]),
         Err(Status::InvalidInitData)
@@ -266,11 +257,8 @@ fn invalid_state_transitions_and_unsupported_requests() {
     assert!(h.statuses(s).unwrap().is_empty());
     h.update(s, &license(&[(&KID1, KEY1)])).unwrap();
     still_decrypts(&mut h, s);
-    h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap();
-    assert_eq!(
-        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
-        Err(Status::InvalidState)
-    );
+    h.remove(s).unwrap();
+    assert_eq!(h.remove(s), Err(Status::InvalidState));
     assert_eq!(
         h.statuses(s).unwrap(),
         [(KID1.to_vec(), KeyStatus::Released)]
@@ -280,15 +268,8 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidLicense)
     );
-    assert_eq!(
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap(),
-        Response::CloseSession(cdm_core::abi::Done)
-    );
-    assert_eq!(
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession)),
-        Err(Status::NoSuchSession)
-    );
+    assert_eq!(h.close(s).unwrap(), Done);
+    assert_eq!(h.close(s), Err(Status::NoSuchSession));
 }
 
 /// Sends raw bytes; answers the response header.
