@@ -37,51 +37,38 @@ fn refused(h: &mut Harness, s: u64, d: DecryptRequest<'_>, sample: &mut [u8], st
     assert_eq!(sample, &before[..]);
 }
 
+/// Sends `msg`, a `Decrypt` forged on the wire past an ABI limit: it must be refused as
+/// `PayloadTooLarge` with the sample untouched. Answers the response header.
+fn forged_too_large(h: &mut Harness, msg: &[u8], sample: &mut [u8]) -> Header {
+    let before = sample.to_vec();
+    h.sw.process(msg, sample, &mut h.resp);
+    let (header, _) = Header::parse(&h.resp).unwrap();
+    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
+    assert_eq!(sample, &before[..]);
+    header
+}
+
 #[test]
 fn decrypt_errors_change_nothing() {
     let mut h = Harness::new();
     let s = h.session_with_keys(Robustness::SwSecureCrypto, &[(&KID1, KEY1)]);
     let mut sample = plaintext(64);
     let iv = [7u8; 8];
-    // Wrong session.
-    refused(
-        &mut h,
-        s ^ 1,
-        cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoSuchSession,
-    );
-    refused(
-        &mut h,
-        0,
-        cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoSuchSession,
-    );
-    // Unknown key.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID2, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoKey,
-    );
-    // Wrong sample length.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID1, &iv, 63, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::DecryptFailed,
-    );
-    // Subsample map that does not cover the sample.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID1, &iv, 64, &[(10, 50)], OutputKind::InPlace),
-        &mut sample,
-        Status::DecryptFailed,
-    );
+    let cases: [(u64, &[u8], usize, &[(u32, u32)], Status); 5] = [
+        // Wrong session.
+        (s ^ 1, &KID1, 64, &[], Status::NoSuchSession),
+        (0, &KID1, 64, &[], Status::NoSuchSession),
+        // Unknown key.
+        (s, &KID2, 64, &[], Status::NoKey),
+        // Wrong sample length.
+        (s, &KID1, 63, &[], Status::DecryptFailed),
+        // Subsample map that does not cover the sample.
+        (s, &KID1, 64, &[(10, 50)], Status::DecryptFailed),
+    ];
+    for (session, kid, len, map, status) in cases {
+        let d = cenc_req(kid, &iv, len, map, OutputKind::InPlace);
+        refused(&mut h, session, d, &mut sample, status);
+    }
     // Pattern on cenc, 8-byte IV on cbcs: refused descriptions.
     let mut d = cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace);
     d.pattern = (1, 9);
@@ -98,11 +85,7 @@ fn decrypt_errors_change_nothing() {
         .unwrap();
     let sample_len_at = HEADER_LEN + 8 + 16;
     msg[sample_len_at..sample_len_at + 4].copy_from_slice(&(16u32 * 1024 * 1024 + 1).to_le_bytes());
-    let before = sample.clone();
-    h.sw.process(&msg, &mut sample, &mut h.resp);
-    let (header, _) = Header::parse(&h.resp).unwrap();
-    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
-    assert_eq!(sample, before);
+    forged_too_large(&mut h, &msg, &mut sample);
     // Shared buffer over the limit (descriptor within it).
     let mut big = vec![0u8; 16 * 1024 * 1024 + 1];
     let d = cenc_req(&KID1, &iv, 16, &[], OutputKind::InPlace);
@@ -125,12 +108,8 @@ fn decrypt_errors_change_nothing() {
     msg.extend(core::iter::repeat_n(0u8, 577 * 8));
     let payload = (msg.len() - HEADER_LEN) as u32;
     msg[20..24].copy_from_slice(&payload.to_le_bytes());
-    let before = sample.clone();
-    h.sw.process(&msg, &mut sample, &mut h.resp);
-    let (header, _) = Header::parse(&h.resp).unwrap();
-    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
+    let header = forged_too_large(&mut h, &msg, &mut sample);
     assert_eq!(header.request_id, 9);
-    assert_eq!(sample, before);
     still_decrypts(&mut h, s);
 }
 
