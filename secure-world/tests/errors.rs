@@ -54,7 +54,9 @@ fn decrypt_errors_change_nothing() {
     let s = h.session_with_keys(Robustness::SwSecureCrypto, &[(&KID1, KEY1)]);
     let mut sample = plaintext(64);
     let iv = [7u8; 8];
-    let cases: [(u64, &[u8], usize, &[(u32, u32)], Status); 5] = [
+    // Refused: session, key ID, sample length, subsample map, status.
+    type Case<'a> = (u64, &'a [u8], usize, &'a [(u32, u32)], Status);
+    let cases: [Case<'_>; 5] = [
         // Wrong session.
         (s ^ 1, &KID1, 64, &[], Status::NoSuchSession),
         (0, &KID1, 64, &[], Status::NoSuchSession),

@@ -15,9 +15,8 @@ use cdm_core::abi::{
 use cdm_core::{ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
 use hal::platform::{Clock, Hdcp, Platform, SecureOutputSink, SecureRandom};
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
-use protected_license::device::{
-    unwrap_rotation_record, LicenseRequestParams, LicensedKey, Outstanding,
-};
+use protected_license::crypto::ContentKey as PlContentKey;
+use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, Outstanding};
 use protected_license::messages::{
     peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
     MAX_CONTENT_ID_LEN, MAX_KEYS,
@@ -272,9 +271,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             store.write_device(&record, &platform.rng)?;
         }
         protected.replace_device(candidate);
-        if let Some(p) = session.protected_mut() {
-            p.outstanding = outstanding;
-        }
+        keep_outstanding(session, Some(outstanding));
         Ok(())
     }
 
@@ -315,7 +312,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         {
             return Err(Error::LicenseMismatch("a key ID is listed twice"));
         }
-        let (keys, rules) = license_keys(&accepted.keys)?;
+        let (keys, rules) = keys_and_rules(
+            accepted
+                .keys
+                .iter()
+                .map(|k| (&k.key_id, &k.key, k.robustness, k.min_hdcp)),
+        )?;
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         let mut entitlements = Vec::new();
         entitlements.try_reserve_exact(accepted.entitlement_keys.len())?;
@@ -571,14 +573,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         );
         let unwrapped =
             unwrap_rotation_record(&license.entitlement_pairs()?, record).map_err(protocol)?;
-        let mut keys = Vec::new();
-        keys.try_reserve_exact(unwrapped.len())?;
-        let mut rules = Vec::new();
-        rules.try_reserve_exact(unwrapped.len())?;
-        for (kid, key) in &unwrapped {
-            keys.push((KeyId::new(kid)?, ContentKey::new(*key.expose())));
-            rules.push((*kid, robustness, min_hdcp));
-        }
+        let (keys, rules) = keys_and_rules(
+            unwrapped
+                .iter()
+                .map(|(kid, key)| (kid, key, robustness, min_hdcp)),
+        )?;
         drop(unwrapped);
         // An in-band key may replace an earlier in-band key of the same entitlement, never a
         // key held under other restrictions (a license's own key, or another entitlement's).
@@ -735,15 +734,18 @@ fn request_error(e: protected_license::Error) -> Error {
     }
 }
 
-/// A license's content keys as (key ID, key) pairs (wiped on drop) and their rules.
-fn license_keys(licensed: &[LicensedKey]) -> Result<(Vec<(KeyId, ContentKey)>, Rules), Error> {
+/// Content keys with their restrictions (a license's, or in-band keys with their entitlement
+/// key's) as (key ID, key) pairs (wiped on drop) and their rules.
+fn keys_and_rules<'k>(
+    licensed: impl ExactSizeIterator<Item = (&'k [u8; 16], &'k PlContentKey, PlRobustness, PlHdcp)>,
+) -> Result<(Vec<(KeyId, ContentKey)>, Rules), Error> {
     let mut keys = Vec::new();
     keys.try_reserve_exact(licensed.len())?;
     let mut rules = Vec::new();
     rules.try_reserve_exact(licensed.len())?;
-    for k in licensed {
-        keys.push((KeyId::new(&k.key_id)?, ContentKey::new(*k.key.expose())));
-        rules.push((k.key_id, k.robustness, k.min_hdcp));
+    for (kid, key, robustness, min_hdcp) in licensed {
+        keys.push((KeyId::new(kid)?, ContentKey::new(*key.expose())));
+        rules.push((*kid, robustness, min_hdcp));
     }
     Ok((keys, rules))
 }
