@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use cdm_core::codec::{Reader, Writer};
+use cdm_core::KeyStatus;
 use hal::platform::{Clock, Hdcp, SecureRandom};
 use protected_license::cert::{
     verify_server_certificate, Certificate, DeviceChain, Hdcp as PlHdcp, Robustness as PlRobustness,
@@ -128,6 +129,17 @@ impl Requirement {
             hw_only: robustness.contains(PlRobustness::HW_SECURE_DECODE),
             min_hdcp: Hdcp::from_bcd(min_hdcp.to_u8()).unwrap_or(Hdcp::V2_3),
         }
+    }
+}
+
+/// The EME status of a protected key that requires `requirement`, under a license that is
+/// `usable` now or not, with the outputs at `hdcp`: `expired` once the license ends, else
+/// `output-restricted` when the outputs do not meet the key's minimum HDCP, else `usable`.
+pub(crate) fn key_status(usable: bool, requirement: Option<Requirement>, hdcp: Hdcp) -> KeyStatus {
+    match requirement {
+        _ if !usable => KeyStatus::Expired,
+        Some(req) if req.min_hdcp > hdcp => KeyStatus::OutputRestricted,
+        _ => KeyStatus::Usable,
     }
 }
 

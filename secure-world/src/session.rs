@@ -28,7 +28,7 @@ use hal::platform::Hdcp;
 use crate::error::Error;
 use crate::fallible::try_copy;
 use crate::key_slot::KeySlot;
-use crate::protected::{Now, ProtectedSession, Requirement};
+use crate::protected::{key_status, Now, ProtectedSession, Requirement};
 
 /// Where a session is in its EME life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,8 +304,8 @@ impl Session {
         self.phase == Phase::Released
     }
 
-    /// Re-evaluates a protected session's key statuses at `now` with the outputs at `hdcp`: `expired` once the policy ends, else `output-restricted` for keys whose
-    /// minimum HDCP is not met, else `usable`; and its EME expiration.
+    /// Re-evaluates a protected session's key statuses at `now` with the outputs at `hdcp`
+    /// (see [`key_status`]), and its EME expiration.
     pub(crate) fn refresh(&mut self, now: Now, hdcp: Hdcp) {
         let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
             return;
@@ -313,12 +313,7 @@ impl Session {
         let usable = license.usable_at(now);
         self.expiration_ms = license.expiration_ms();
         for slot in &mut self.slots {
-            let status = match slot.requirement() {
-                _ if !usable => KeyStatus::Expired,
-                Some(req) if req.min_hdcp > hdcp => KeyStatus::OutputRestricted,
-                _ => KeyStatus::Usable,
-            };
-            slot.set_status(status);
+            slot.set_status(key_status(usable, slot.requirement(), hdcp));
         }
     }
 

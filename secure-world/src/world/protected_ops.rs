@@ -29,8 +29,8 @@ use super::{
 use crate::error::Error;
 use crate::fallible::try_copy;
 use crate::protected::{
-    decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
-    LicenseState, Now, Protected, ProtectedSession, Requirement, RngAdapter,
+    decode_extension, encode_device, encode_extension, key_status, protocol, read_clock,
+    Entitlement, LicenseState, Now, Protected, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
 use crate::store::{Store, StoreError, StoredLicense};
@@ -789,22 +789,12 @@ fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
 }
 
 /// Sets, in an answer being built, the statuses the keys of `rules` will have once loaded
-/// (what `Session::refresh` will compute): `expired` when the license is not `usable` now,
-/// else `output-restricted` when the outputs do not meet the key's minimum HDCP, else
-/// `usable`.
+/// (what `Session::refresh` will compute, see [`key_status`]) under a license that is
+/// `usable` now or not, with the outputs at `hdcp`.
 fn loaded_statuses(state: &mut SessionState, rules: &Rules, usable: bool, hdcp: Hdcp) {
     for (kid, status) in &mut state.key_statuses {
-        let rule = rules
-            .iter()
-            .find(|(k, _, _)| k.as_slice() == kid.as_bytes());
-        if let Some((_, r, h)) = rule {
-            *status = if !usable {
-                KeyStatus::Expired
-            } else if Requirement::from_license(*r, *h).min_hdcp > hdcp {
-                KeyStatus::OutputRestricted
-            } else {
-                KeyStatus::Usable
-            };
+        if let Some(requirement) = rule_of(rules, kid) {
+            *status = key_status(usable, Some(requirement), hdcp);
         }
     }
 }
