@@ -317,6 +317,20 @@ impl Session {
         }
     }
 
+    /// [`Session::refresh`] of the slot holding `kid` alone (the key a decrypt uses). The
+    /// other slots keep their last evaluation (`GetKeyStatuses` re-evaluates them all), and
+    /// so does the expiration, which only a change of the license moves (every change of
+    /// the license is followed by a refresh).
+    pub(crate) fn refresh_slot(&mut self, kid: &[u8], now: Now, hdcp: Hdcp) {
+        let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
+            return;
+        };
+        let usable = license.usable_at(now);
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.kid() == kid) {
+            slot.set_status(key_status(usable, slot.requirement(), hdcp));
+        }
+    }
+
     /// The key IDs of every slot, in load order.
     pub(crate) fn kids(&self) -> impl Iterator<Item = &[u8]> + Clone {
         self.slots.iter().map(|s| s.kid())

@@ -734,12 +734,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = sessions
             .get_mut(i)
             .ok_or(Error::Internal("session index"))?;
-        // Protected keys: the policy and the output protection decide, now.
+        // Protected keys: the policy and the output protection decide, now, for the key used
+        // (GetKeyStatuses re-evaluates them all).
         let protected_now = match session.key_system() {
             KeySystem::ClearKey => None,
             KeySystem::Protected => {
                 let now = read_clock(&platform.clock)?;
-                session.refresh(now, platform.output_protection.hdcp());
+                session.refresh_slot(req.key_id, now, platform.output_protection.hdcp());
                 Some(now)
             }
         };
