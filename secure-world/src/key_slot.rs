@@ -55,7 +55,6 @@ impl KeySlot {
         }
     }
 
-    /// The key ID.
     /// A slot for a released key: the key ID alone, status `released` (a stored license
     /// whose release is pending).
     pub(crate) fn released(kid: Vec<u8>) -> Self {
@@ -67,6 +66,7 @@ impl KeySlot {
         }
     }
 
+    /// The key ID.
     pub(crate) fn kid(&self) -> &[u8] {
         &self.kid
     }

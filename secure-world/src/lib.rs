@@ -107,6 +107,7 @@ extern crate alloc;
 mod config;
 mod decrypt;
 mod error;
+mod fallible;
 mod key_slot;
 mod protected;
 pub mod sealed;

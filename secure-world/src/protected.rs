@@ -18,6 +18,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use cdm_core::codec::{Reader, Writer};
+use cdm_core::KeyStatus;
 use hal::platform::{Clock, Hdcp, SecureRandom};
 use protected_license::cert::{
     verify_server_certificate, Certificate, DeviceChain, Hdcp as PlHdcp, Robustness as PlRobustness,
@@ -30,6 +31,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::fallible::try_copy;
 use crate::store::Store;
 
 /// Format version of the device identity record.
@@ -130,6 +132,17 @@ impl Requirement {
     }
 }
 
+/// The EME status of a protected key that requires `requirement`, under a license that is
+/// `usable` now or not, with the outputs at `hdcp`: `expired` once the license ends, else
+/// `output-restricted` when the outputs do not meet the key's minimum HDCP, else `usable`.
+pub(crate) fn key_status(usable: bool, requirement: Option<Requirement>, hdcp: Hdcp) -> KeyStatus {
+    match requirement {
+        _ if !usable => KeyStatus::Expired,
+        Some(req) if req.min_hdcp > hdcp => KeyStatus::OutputRestricted,
+        _ => KeyStatus::Usable,
+    }
+}
+
 /// The secure world's part of the key system: the pinned root, the device and the server
 /// certificate set by the application.
 pub(crate) struct Protected {
@@ -213,8 +226,8 @@ impl Protected {
         let chain = match r.u8().map_err(corrupt)? {
             0 => None,
             1 => Some(DeviceChain {
-                device: to_vec(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
-                provisioning: to_vec(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
+                device: try_copy(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
+                provisioning: try_copy(r.bytes_u16(MAX_CERT_LEN).map_err(corrupt)?)?,
             }),
             _ => return Err(Error::Store(crate::store::StoreError::Corrupt)),
         };
@@ -373,13 +386,6 @@ pub(crate) fn protocol(e: protected_license::Error) -> Error {
         protected_license::Error::OutOfMemory => Error::OutOfMemory,
         _ => Error::Protected(e),
     }
-}
-
-fn to_vec(b: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(b.len())?;
-    v.extend_from_slice(b);
-    Ok(v)
 }
 
 /// Format version of a stored protected license's extension.

@@ -6,6 +6,7 @@ use core::fmt;
 use zeroize::Zeroizing;
 
 use crate::error::Error;
+use crate::fallible::try_copy;
 
 /// One decrypted sample waiting for the secure output sink.
 pub(crate) struct SecureBuffer {
@@ -74,10 +75,7 @@ impl Pool {
     /// Checks the quotas first.
     pub(crate) fn allocate(&self, sample: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         self.check_room(sample.len())?;
-        let mut data = Zeroizing::new(Vec::new());
-        data.try_reserve_exact(sample.len())?;
-        data.extend_from_slice(sample);
-        Ok(data)
+        Ok(Zeroizing::new(try_copy(sample)?))
     }
 
     /// Adds a buffer made by [`Pool::allocate`] under `handle` (unused, non-zero).

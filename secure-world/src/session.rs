@@ -26,8 +26,9 @@ use hal::aes::Aes128;
 use hal::platform::Hdcp;
 
 use crate::error::Error;
+use crate::fallible::try_copy;
 use crate::key_slot::KeySlot;
-use crate::protected::{Now, ProtectedSession, Requirement};
+use crate::protected::{key_status, Now, ProtectedSession, Requirement};
 
 /// Where a session is in its EME life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,10 @@ enum Phase {
     /// `remove()` destroyed the keys; waiting for the release acknowledgement.
     Released,
 }
+
+/// A key of a session restored from storage: its ID, its schedule (`None` once released) and
+/// what using it requires (protected keys).
+pub(crate) type RestoredKey = (KeyId, Option<Aes128>, Option<Requirement>);
 
 /// One open session.
 #[derive(Debug)]
@@ -57,14 +62,6 @@ pub(crate) struct Session {
     protected: Option<ProtectedSession>,
     /// EME `expiration`, ms since the epoch (protected licenses with a duration).
     expiration_ms: Option<i64>,
-}
-
-/// A fallibly allocated copy of `b`.
-fn bytes(b: &[u8]) -> Result<Vec<u8>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(b.len())?;
-    v.extend_from_slice(b);
-    Ok(v)
 }
 
 impl Session {
@@ -99,7 +96,7 @@ impl Session {
         handle: u64,
         id: String,
         robustness: Robustness,
-        keys: Vec<(KeyId, Option<Aes128>, Option<Requirement>)>,
+        keys: Vec<RestoredKey>,
         released: bool,
         max_keys: usize,
         protected: Option<ProtectedSession>,
@@ -107,7 +104,7 @@ impl Session {
         let mut slots = Vec::new();
         slots.try_reserve_exact(max_keys.max(keys.len()))?;
         for (kid, schedule, requirement) in keys {
-            let kid = bytes(kid.as_bytes())?;
+            let kid = try_copy(kid.as_bytes())?;
             slots.push(match (schedule, requirement) {
                 (Some(schedule), Some(req)) => KeySlot::protected(kid, schedule, req),
                 (Some(schedule), None) => KeySlot::new(kid, schedule),
@@ -229,7 +226,7 @@ impl Session {
                 continue;
             }
             if self.slot(kid.as_bytes()).is_none() {
-                new_kids.push(bytes(kid.as_bytes())?);
+                new_kids.push(try_copy(kid.as_bytes())?);
             }
         }
         let total = self
@@ -307,8 +304,8 @@ impl Session {
         self.phase == Phase::Released
     }
 
-    /// Re-evaluates a protected session's key statuses at `now` with the outputs at `hdcp`: `expired` once the policy ends, else `output-restricted` for keys whose
-    /// minimum HDCP is not met, else `usable`; and its EME expiration.
+    /// Re-evaluates a protected session's key statuses at `now` with the outputs at `hdcp`
+    /// (see [`key_status`]), and its EME expiration.
     pub(crate) fn refresh(&mut self, now: Now, hdcp: Hdcp) {
         let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
             return;
@@ -316,12 +313,21 @@ impl Session {
         let usable = license.usable_at(now);
         self.expiration_ms = license.expiration_ms();
         for slot in &mut self.slots {
-            let status = match slot.requirement() {
-                _ if !usable => KeyStatus::Expired,
-                Some(req) if req.min_hdcp > hdcp => KeyStatus::OutputRestricted,
-                _ => KeyStatus::Usable,
-            };
-            slot.set_status(status);
+            slot.set_status(key_status(usable, slot.requirement(), hdcp));
+        }
+    }
+
+    /// [`Session::refresh`] of the slot holding `kid` alone (the key a decrypt uses). The
+    /// other slots keep their last evaluation (`GetKeyStatuses` re-evaluates them all), and
+    /// so does the expiration, which only a change of the license moves (every change of
+    /// the license is followed by a refresh).
+    pub(crate) fn refresh_slot(&mut self, kid: &[u8], now: Now, hdcp: Hdcp) {
+        let Some(license) = self.protected.as_ref().and_then(|p| p.license.as_ref()) else {
+            return;
+        };
+        let usable = license.usable_at(now);
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.kid() == kid) {
+            slot.set_status(key_status(usable, slot.requirement(), hdcp));
         }
     }
 

@@ -41,6 +41,7 @@ use hal::platform::{
 };
 use zeroize::Zeroizing;
 
+use crate::fallible::try_copy;
 use crate::sealed::{seal, unseal, RecordKind, SealError, SealingKey, MAX_PLAINTEXT_LEN};
 
 /// Name of the license table.
@@ -399,11 +400,8 @@ impl Store {
             .iter()
             .position(|e| e.id == id)
             .map(|i| entries.swap_remove(i));
-        let mut owned = Vec::new();
-        owned.try_reserve_exact(id.len())?;
-        owned.extend_from_slice(id);
         entries.push(Entry {
-            id: owned,
+            id: try_copy(id)?,
             generation,
             released: false,
         });
@@ -449,11 +447,8 @@ impl Store {
         let mut v = Vec::new();
         v.try_reserve_exact(self.entries.len().saturating_add(extra))?;
         for e in &self.entries {
-            let mut id = Vec::new();
-            id.try_reserve_exact(e.id.len())?;
-            id.extend_from_slice(&e.id);
             v.push(Entry {
-                id,
+                id: try_copy(&e.id)?,
                 generation: e.generation,
                 released: e.released,
             });
@@ -562,11 +557,8 @@ fn decode_table(plain: &[u8]) -> Result<(u64, Vec<Entry>), StoreError> {
         if entries.iter().any(|e| e.id == raw) || record_generation > generation {
             return Err(StoreError::Corrupt);
         }
-        let mut id = Vec::new();
-        id.try_reserve_exact(raw.len())?;
-        id.extend_from_slice(raw);
         entries.push(Entry {
-            id,
+            id: try_copy(raw)?,
             generation: record_generation,
             released,
         });
@@ -640,11 +632,7 @@ fn decode_record(plain: &[u8]) -> Result<(&[u8], StoredLicense), StoreError> {
         keys.push((kid, key));
     }
     let protected = if version == PROTECTED_FORMAT_VERSION {
-        let ext = r.bytes_u16(MAX_EXTENSION_LEN)?;
-        let mut v = Zeroizing::new(Vec::new());
-        v.try_reserve_exact(ext.len())?;
-        v.extend_from_slice(ext);
-        Some(v)
+        Some(Zeroizing::new(try_copy(r.bytes_u16(MAX_EXTENSION_LEN)?)?))
     } else {
         None
     };

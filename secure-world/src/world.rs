@@ -23,12 +23,21 @@ use hal::platform::{
 use crate::config::{Config, ConfigError};
 use crate::decrypt::{self, Scratch};
 use crate::error::Error;
+use crate::fallible::{try_copy, try_string};
 use crate::protected::{read_clock, Protected, Requirement};
 use crate::secure_buffer::Pool;
-use crate::session::Session;
+use crate::session::{RestoredKey, Session};
 use crate::store::Store;
 
 mod protected_ops;
+
+/// A session with the platform services and the store, borrowed apart from the rest of the
+/// secure world (see [`SecureWorld::session_parts`]).
+type SessionParts<'a, R, C, S> = (
+    &'a Platform<R, C, S>,
+    &'a mut Option<Store>,
+    &'a mut Session,
+);
 
 /// How many times a random handle or session id is redrawn on collision before giving up
 /// (with 64-bit values a second draw already essentially never happens).
@@ -123,13 +132,6 @@ fn session_id(rng: &impl SecureRandom) -> Result<String, Error> {
         }
     }
     Ok(s)
-}
-
-fn try_vec<T: Copy>(items: &[T]) -> Result<Vec<T>, Error> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(items.len())?;
-    v.extend_from_slice(items);
-    Ok(v)
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -277,7 +279,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             Request::GetKeyStatuses(GetKeyStatuses) => {
                 let i = self.session_index(header.session)?;
                 self.refresh(i)?;
-                let state = self.session(header.session)?.state(None)?;
+                let state = self.session_at(i)?.state(None)?;
                 write::<GetKeyStatuses>(&state, header, out)
             }
             Request::Renew(Renew) => self.renew(header, out),
@@ -306,16 +308,30 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             .ok_or(Error::NoSuchSession)
     }
 
-    fn session(&self, handle: u64) -> Result<&Session, Error> {
-        let i = self.session_index(handle)?;
+    /// Session `i` (an index from [`SecureWorld::session_index`]).
+    fn session_at(&self, i: usize) -> Result<&Session, Error> {
         self.sessions.get(i).ok_or(Error::Internal("session index"))
     }
 
-    fn session_mut(&mut self, handle: u64) -> Result<&mut Session, Error> {
-        let i = self.session_index(handle)?;
+    /// Session `i`, mutably.
+    fn session_at_mut(&mut self, i: usize) -> Result<&mut Session, Error> {
         self.sessions
             .get_mut(i)
             .ok_or(Error::Internal("session index"))
+    }
+
+    /// Session `i` with the platform services and the store, borrowed apart.
+    fn session_parts(&mut self, i: usize) -> Result<SessionParts<'_, R, C, S>, Error> {
+        let Self {
+            platform,
+            sessions,
+            store,
+            ..
+        } = self;
+        let session = sessions
+            .get_mut(i)
+            .ok_or(Error::Internal("session index"))?;
+        Ok((platform, store, session))
     }
 
     /// Removes session `i` and wipes everything it owns: key schedules (dropped with the
@@ -344,19 +360,15 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     }
 
     fn capabilities(&self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
-        let name = self.platform.engine.name();
-        let mut engine = String::new();
-        engine.try_reserve_exact(name.len())?;
-        engine.push_str(name);
         let caps = Capabilities {
             abi_version: ABI_VERSION,
-            engine,
+            engine: try_string(self.platform.engine.name())?,
             robustness: self.robustness_levels()?,
-            schemes: try_vec(EncryptionScheme::ALL)?,
+            schemes: try_copy(EncryptionScheme::ALL)?,
             session_types: if self.store.is_some() {
-                try_vec(&[SessionType::Temporary, SessionType::PersistentLicense])?
+                try_copy(&[SessionType::Temporary, SessionType::PersistentLicense])?
             } else {
-                try_vec(&[SessionType::Temporary])?
+                try_copy(&[SessionType::Temporary])?
             },
             max_sessions: to_u32(self.config.max_sessions),
             max_keys_per_session: to_u32(self.config.max_keys_per_session),
@@ -397,7 +409,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let (handle, id) = self.fresh_session()?;
         let mut answered = *header;
         answered.session = handle;
-        let session_id = session_id_copy(&id)?;
+        let session_id = try_string(&id)?;
         write::<OpenSession>(&SessionOpened { session_id }, &answered, out)?;
         // Capacity for max_sessions was reserved at construction: no reallocation.
         self.sessions.try_reserve(1)?;
@@ -442,7 +454,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     fn fresh_session(&self) -> Result<(u64, String), Error> {
         let sessions = &self.sessions;
         let rng = &self.platform.rng;
-        let handle = fresh_handle(rng, |h| sessions.iter().any(|s| s.handle() == h))?;
+        let handle = fresh_session_handle(sessions, rng)?;
         for _ in 0..MAX_DRAWS {
             let id = session_id(rng)?;
             let stored = match &self.store {
@@ -501,25 +513,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
         }
         let released = entry.released;
-        let id = core::str::from_utf8(session_id)
-            .map_err(|_| Error::Internal("stored session id"))
-            .and_then(session_id_copy)?;
-        let keys = if released {
-            stored
-                .keys
-                .iter()
-                .map(|(kid, _)| kid.try_clone().map(|k| (k, None, None)))
-                .collect::<Result<Vec<_>, _>>()?
-        } else {
-            expand_keys(self.platform.engine, stored.keys, |_| None)?
-                .into_iter()
-                .map(|(k, s, r)| (k, Some(s), r))
-                .collect()
-        };
-        let sessions = &self.sessions;
-        let handle = fresh_handle(&self.platform.rng, |h| {
-            sessions.iter().any(|s| s.handle() == h)
-        })?;
+        let id = restored_id(session_id)?;
+        let keys = restored_keys(self.platform.engine, stored.keys, released, |_| None)?;
+        let handle = fresh_session_handle(&self.sessions, &self.platform.rng)?;
         let session = Session::restored(
             handle,
             id,
@@ -529,18 +525,29 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             self.config.max_keys_per_session,
             None,
         )?;
-        let state = session.state(None)?;
         let release_message = if released {
             kids_json(session.kids(), None)?
         } else {
             Vec::new()
         };
+        self.open_restored(header, session, release_message, out)
+    }
+
+    /// Answers `Load` with `session`, restored from storage (its state and, for a license
+    /// whose release is pending, `release_message`), under its new handle, and opens it.
+    fn open_restored(
+        &mut self,
+        header: &Header,
+        session: Session,
+        release_message: Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let mut answered = *header;
-        answered.session = handle;
+        answered.session = session.handle();
         let loaded = Loaded {
             found: true,
             release_message,
-            state,
+            state: session.state(None)?,
         };
         write::<Load<'_>>(&loaded, &answered, out)?;
         self.sessions.try_reserve(1)?;
@@ -566,51 +573,53 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             init_data,
         } = gen;
         let i = self.session_index(header.session)?;
-        let session = self.session_mut(header.session)?;
+        let session = self.session_at(i)?;
         session.check_generate()?;
         let kids = parse_init_data(init_data_type, init_data)?;
-        if session.key_system() == KeySystem::Protected {
-            return self.generate_protected(header, i, &kids, init_data, out);
-        }
-        // EME §9.1.3: {"kids":[...],"type":"temporary"}.
-        let message = kids_json(
-            kids.iter().map(|k| k.as_bytes()),
-            Some(session.session_type()),
-        )
-        .map_err(|e| match e {
-            // Too many key IDs to fit one message.
-            ClearKeyError::MessageTooLarge => {
-                Error::NotSupported("init data yields an oversize license request")
+        let (message_type, message, outstanding) = match session.key_system() {
+            KeySystem::ClearKey => {
+                // EME §9.1.3: {"kids":[...],"type":"temporary"}.
+                let message = kids_json(
+                    kids.iter().map(|k| k.as_bytes()),
+                    Some(session.session_type()),
+                )
+                .map_err(|e| match e {
+                    // Too many key IDs to fit one message.
+                    ClearKeyError::MessageTooLarge => {
+                        Error::NotSupported("init data yields an oversize license request")
+                    }
+                    e => Error::License(e),
+                })?;
+                (MessageType::LicenseRequest, message, None)
             }
-            e => Error::License(e),
-        })?;
-        let state = session.state(None)?;
+            KeySystem::Protected => {
+                let (message_type, message, outstanding) =
+                    self.protected_request(i, &kids, init_data)?;
+                (message_type, message, Some(outstanding))
+            }
+        };
+        let session = self.session_at_mut(i)?;
         let resp = Message {
-            message_type: MessageType::LicenseRequest,
+            message_type,
             message,
-            state,
+            state: session.state(None)?,
         };
         write::<GenerateRequest<'_>>(&resp, header, out)?;
-        session.mark_requested();
+        protected_ops::keep_outstanding(session, outstanding);
+        // An individualization request leaves the license request to come.
+        if message_type == MessageType::LicenseRequest {
+            session.mark_requested();
+        }
         Ok(())
     }
 
     fn update(&mut self, header: &Header, license: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
         let max_keys = self.config.max_keys_per_session;
-        let Self {
-            platform,
-            sessions,
-            store,
-            ..
-        } = self;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+        let session = self.session_at(i)?;
         if session.key_system() == KeySystem::Protected {
             return self.update_protected(header, i, license, out);
         }
-        let persistent = session.session_type() == SessionType::PersistentLicense;
         if session.expects_release_ack()? {
             // EME §9.1.6: the acknowledgement lists the released key IDs.
             let kids = parse_license_release(license)?;
@@ -619,13 +628,10 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                     "acknowledgement does not match the release",
                 ));
             }
-            let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
-            write::<Update<'_>>(&state, header, out)?;
-            // The record of license destruction is acknowledged: delete it.
-            release_stored(store, session, &platform.rng, Release::Forget)?;
-            self.close_index(i);
-            return Ok(());
+            return self.finish_release(header, i, out);
         }
+        let (platform, store, session) = self.session_parts(i)?;
+        let persistent = session.session_type() == SessionType::PersistentLicense;
         // All-or-nothing: parse, check and allocate first, then store, then load
         // (infallible).
         let parsed = parse_license(license)?;
@@ -660,41 +666,52 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         };
         let schedules = expand_keys(platform.engine, parsed.keys, |_| None)?;
         write::<Update<'_>>(&state, header, out)?;
-        if let (Some(record), Some(store)) = (record, store.as_mut()) {
-            store.store(session.id().as_bytes(), &record, &platform.rng)?;
-        }
+        store_record(store, session, record, &platform.rng)?;
         session.commit_license(schedules, new_kids);
         Ok(())
     }
 
     fn remove(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
-        let Self {
-            platform,
-            sessions,
-            store,
-            ..
-        } = self;
-        let session = sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+        let session = self.session_at(i)?;
         session.check_remove()?;
-        if session.key_system() == KeySystem::Protected {
-            return self.remove_protected(header, i, out);
-        }
-        // EME §9.1.5: the record of license destruction, {"kids":[...]}.
-        let message = kids_json(session.kids(), None)?;
-        let state = session.state_after_release()?;
+        let (message, outstanding) = match session.key_system() {
+            // EME §9.1.5: the record of license destruction, {"kids":[...]}.
+            KeySystem::ClearKey => (kids_json(session.kids(), None)?, None),
+            KeySystem::Protected => {
+                let (message, outstanding) = self.release_request(i)?;
+                (message, Some(outstanding))
+            }
+        };
+        let (platform, store, session) = self.session_parts(i)?;
         let resp = Message {
             message_type: MessageType::LicenseRelease,
             message,
-            state,
+            state: session.state_after_release()?,
         };
         write::<Remove>(&resp, header, out)?;
         // The stored license becomes a record of its destruction, kept until the release is
         // acknowledged (and loadable again to finish it after a restart).
         release_stored(store, session, &platform.rng, Release::Mark)?;
         session.release();
+        protected_ops::keep_outstanding(session, outstanding);
+        Ok(())
+    }
+
+    /// The end of a release (both key systems), once the acknowledgement was verified:
+    /// answers the final state, deletes the stored record of license destruction and closes
+    /// session `i`.
+    fn finish_release(
+        &mut self,
+        header: &Header,
+        i: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let (platform, store, session) = self.session_parts(i)?;
+        let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
+        write::<Update<'_>>(&state, header, out)?;
+        release_stored(store, session, &platform.rng, Release::Forget)?;
+        self.close_index(i);
         Ok(())
     }
 
@@ -717,12 +734,13 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let session = sessions
             .get_mut(i)
             .ok_or(Error::Internal("session index"))?;
-        // Protected keys: the policy and the output protection decide, now.
+        // Protected keys: the policy and the output protection decide, now, for the key used
+        // (GetKeyStatuses re-evaluates them all).
         let protected_now = match session.key_system() {
             KeySystem::ClearKey => None,
             KeySystem::Protected => {
                 let now = read_clock(&platform.clock)?;
-                session.refresh(now, platform.output_protection.hdcp());
+                session.refresh_slot(req.key_id, now, platform.output_protection.hdcp());
                 Some(now)
             }
         };
@@ -814,11 +832,51 @@ fn release_stored(
     Ok(())
 }
 
-fn session_id_copy(id: &str) -> Result<String, Error> {
-    let mut s = String::new();
-    s.try_reserve_exact(id.len())?;
-    s.push_str(id);
-    Ok(s)
+/// Stores `record` (from `Store::prepare`, `None` when the session keeps nothing) under
+/// `session`'s id.
+fn store_record(
+    store: &mut Option<Store>,
+    session: &Session,
+    record: Option<zeroize::Zeroizing<Vec<u8>>>,
+    rng: &impl SecureRandom,
+) -> Result<(), Error> {
+    if let (Some(record), Some(store)) = (record, store.as_mut()) {
+        store.store(session.id().as_bytes(), &record, rng)?;
+    }
+    Ok(())
+}
+
+/// A random session handle that no session of `sessions` has.
+fn fresh_session_handle(sessions: &[Session], rng: &impl SecureRandom) -> Result<u64, Error> {
+    fresh_handle(rng, |h| sessions.iter().any(|s| s.handle() == h))
+}
+
+/// The session id of a stored license, as the restored session's own.
+fn restored_id(session_id: &[u8]) -> Result<String, Error> {
+    let id = core::str::from_utf8(session_id).map_err(|_| Error::Internal("stored session id"))?;
+    Ok(try_string(id)?)
+}
+
+/// The keys of a session restored from the stored `keys`: for a `released` license only
+/// their IDs, else every key expanded (see [`expand_keys`]) with `requirement(key ID)`.
+fn restored_keys(
+    engine: hal::aes::Engine,
+    keys: Vec<(cdm_core::KeyId, cdm_core::ContentKey)>,
+    released: bool,
+    requirement: impl Fn(&cdm_core::KeyId) -> Option<Requirement>,
+) -> Result<Vec<RestoredKey>, Error> {
+    let mut restored = Vec::new();
+    restored.try_reserve_exact(keys.len())?;
+    if released {
+        for (kid, _) in &keys {
+            restored.push((kid.try_clone()?, None, None));
+        }
+    } else {
+        for (kid, schedule, req) in expand_keys(engine, keys, requirement)? {
+            restored.push((kid, Some(schedule), req));
+        }
+    }
+    Ok(restored)
 }
 
 /// Expands every key of `keys` (fallibly: nothing is loaded if one allocation fails), wiping

@@ -9,7 +9,8 @@
 mod common;
 
 use cdm_core::abi::{
-    DecryptRequest, Header, Opcode, OutputKind, Request, Response, Status, Subsamples, HEADER_LEN,
+    DecryptOutput, DecryptRequest, Done, Header, Load, Opcode, OutputKind, ReleaseSecureBuffer,
+    Request, Response, Status, Subsamples, HEADER_LEN,
 };
 use cdm_core::{EncryptionScheme, InitDataType, KeyStatus, KeySystem, Robustness, SessionType};
 use common::*;
@@ -36,51 +37,40 @@ fn refused(h: &mut Harness, s: u64, d: DecryptRequest<'_>, sample: &mut [u8], st
     assert_eq!(sample, &before[..]);
 }
 
+/// Sends `msg`, a `Decrypt` forged on the wire past an ABI limit: it must be refused as
+/// `PayloadTooLarge` with the sample untouched. Answers the response header.
+fn forged_too_large(h: &mut Harness, msg: &[u8], sample: &mut [u8]) -> Header {
+    let before = sample.to_vec();
+    h.sw.process(msg, sample, &mut h.resp);
+    let (header, _) = Header::parse(&h.resp).unwrap();
+    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
+    assert_eq!(sample, &before[..]);
+    header
+}
+
 #[test]
 fn decrypt_errors_change_nothing() {
     let mut h = Harness::new();
     let s = h.session_with_keys(Robustness::SwSecureCrypto, &[(&KID1, KEY1)]);
     let mut sample = plaintext(64);
     let iv = [7u8; 8];
-    // Wrong session.
-    refused(
-        &mut h,
-        s ^ 1,
-        cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoSuchSession,
-    );
-    refused(
-        &mut h,
-        0,
-        cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoSuchSession,
-    );
-    // Unknown key.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID2, &iv, 64, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::NoKey,
-    );
-    // Wrong sample length.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID1, &iv, 63, &[], OutputKind::InPlace),
-        &mut sample,
-        Status::DecryptFailed,
-    );
-    // Subsample map that does not cover the sample.
-    refused(
-        &mut h,
-        s,
-        cenc_req(&KID1, &iv, 64, &[(10, 50)], OutputKind::InPlace),
-        &mut sample,
-        Status::DecryptFailed,
-    );
+    // Refused: session, key ID, sample length, subsample map, status.
+    type Case<'a> = (u64, &'a [u8], usize, &'a [(u32, u32)], Status);
+    let cases: [Case<'_>; 5] = [
+        // Wrong session.
+        (s ^ 1, &KID1, 64, &[], Status::NoSuchSession),
+        (0, &KID1, 64, &[], Status::NoSuchSession),
+        // Unknown key.
+        (s, &KID2, 64, &[], Status::NoKey),
+        // Wrong sample length.
+        (s, &KID1, 63, &[], Status::DecryptFailed),
+        // Subsample map that does not cover the sample.
+        (s, &KID1, 64, &[(10, 50)], Status::DecryptFailed),
+    ];
+    for (session, kid, len, map, status) in cases {
+        let d = cenc_req(kid, &iv, len, map, OutputKind::InPlace);
+        refused(&mut h, session, d, &mut sample, status);
+    }
     // Pattern on cenc, 8-byte IV on cbcs: refused descriptions.
     let mut d = cenc_req(&KID1, &iv, 64, &[], OutputKind::InPlace);
     d.pattern = (1, 9);
@@ -97,11 +87,7 @@ fn decrypt_errors_change_nothing() {
         .unwrap();
     let sample_len_at = HEADER_LEN + 8 + 16;
     msg[sample_len_at..sample_len_at + 4].copy_from_slice(&(16u32 * 1024 * 1024 + 1).to_le_bytes());
-    let before = sample.clone();
-    h.sw.process(&msg, &mut sample, &mut h.resp);
-    let (header, _) = Header::parse(&h.resp).unwrap();
-    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
-    assert_eq!(sample, before);
+    forged_too_large(&mut h, &msg, &mut sample);
     // Shared buffer over the limit (descriptor within it).
     let mut big = vec![0u8; 16 * 1024 * 1024 + 1];
     let d = cenc_req(&KID1, &iv, 16, &[], OutputKind::InPlace);
@@ -124,12 +110,8 @@ fn decrypt_errors_change_nothing() {
     msg.extend(core::iter::repeat_n(0u8, 577 * 8));
     let payload = (msg.len() - HEADER_LEN) as u32;
     msg[20..24].copy_from_slice(&payload.to_le_bytes());
-    let before = sample.clone();
-    h.sw.process(&msg, &mut sample, &mut h.resp);
-    let (header, _) = Header::parse(&h.resp).unwrap();
-    assert_eq!(header.status().unwrap(), Status::PayloadTooLarge);
+    let header = forged_too_large(&mut h, &msg, &mut sample);
     assert_eq!(header.request_id, 9);
-    assert_eq!(sample, before);
     still_decrypts(&mut h, s);
 }
 
@@ -189,18 +171,13 @@ fn quotas() {
             &mut sample,
         )
     };
-    let Response::Decrypt(cdm_core::abi::DecryptOutput::SecureBuffer(b1)) = sb(&mut h, 60).unwrap()
-    else {
+    let DecryptOutput::SecureBuffer(b1) = sb(&mut h, 60).unwrap() else {
         panic!()
     };
     assert_eq!(sb(&mut h, 41), Err(Status::SecureBufferQuotaExceeded));
     sb(&mut h, 40).unwrap();
     assert_eq!(sb(&mut h, 0), Err(Status::SecureBufferQuotaExceeded));
-    h.call(
-        s,
-        &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 }),
-    )
-    .unwrap();
+    h.op(s, ReleaseSecureBuffer { buffer: b1 }).unwrap();
     sb(&mut h, 60).unwrap();
 }
 
@@ -215,21 +192,19 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.try_open(Robustness::HwSecureDecode),
         Err(Status::NotSupported)
     );
-    let persistent = Request::OpenSession(cdm_core::abi::OpenSession {
-        key_system: KeySystem::ClearKey,
-        robustness: Robustness::Empty,
-        session_type: SessionType::PersistentLicense,
-    });
-    assert_eq!(h.call(0, &persistent), Err(Status::NotSupported));
+    assert_eq!(
+        h.try_open_typed(Robustness::Empty, SessionType::PersistentLicense),
+        Err(Status::NotSupported)
+    );
     let s = h.open(Robustness::Empty);
     assert_eq!(
-        h.call(
+        h.op(
             s,
-            &Request::Load(cdm_core::abi::Load {
+            Load {
                 key_system: KeySystem::ClearKey,
                 robustness: Robustness::Empty,
                 session_id: b"0123"
-            })
+            }
         ),
         Err(Status::NotSupported)
     );
@@ -237,10 +212,7 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidState)
     );
-    assert_eq!(
-        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
-        Err(Status::InvalidState)
-    );
+    assert_eq!(h.remove(s), Err(Status::InvalidState));
     assert_eq!(
         h.generate(s, InitDataType::Webm, &[]),
         Err(Status::InvalidInitData)
@@ -266,11 +238,8 @@ fn invalid_state_transitions_and_unsupported_requests() {
     assert!(h.statuses(s).unwrap().is_empty());
     h.update(s, &license(&[(&KID1, KEY1)])).unwrap();
     still_decrypts(&mut h, s);
-    h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap();
-    assert_eq!(
-        h.call(s, &Request::Remove(cdm_core::abi::Remove)),
-        Err(Status::InvalidState)
-    );
+    h.remove(s).unwrap();
+    assert_eq!(h.remove(s), Err(Status::InvalidState));
     assert_eq!(
         h.statuses(s).unwrap(),
         [(KID1.to_vec(), KeyStatus::Released)]
@@ -280,15 +249,8 @@ fn invalid_state_transitions_and_unsupported_requests() {
         h.update(s, &license(&[(&KID1, KEY1)])),
         Err(Status::InvalidLicense)
     );
-    assert_eq!(
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap(),
-        Response::CloseSession(cdm_core::abi::Done)
-    );
-    assert_eq!(
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession)),
-        Err(Status::NoSuchSession)
-    );
+    assert_eq!(h.close(s).unwrap(), Done);
+    assert_eq!(h.close(s), Err(Status::NoSuchSession));
 }
 
 /// Sends raw bytes; answers the response header.

@@ -9,7 +9,8 @@
 mod common;
 
 use cdm_core::abi::{
-    DecryptOutput, DecryptRequest, OutputKind, Request, Response, Status, Subsamples, ABI_VERSION,
+    DecryptOutput, DecryptRequest, Done, GetCapabilities, Message, OutputKind, ReleaseSecureBuffer,
+    RenderSecureBuffer, Rendered, Status, Subsamples, ABI_VERSION,
 };
 use cdm_core::{
     ClosedReason, EncryptionScheme, InitDataType, KeyStatus, MessageType, Robustness, SessionType,
@@ -19,12 +20,7 @@ use common::*;
 #[test]
 fn capabilities_report_engine_levels_schemes_and_limits() {
     let mut h = Harness::new();
-    let Response::GetCapabilities(c) = h
-        .call(0, &Request::GetCapabilities(cdm_core::abi::GetCapabilities))
-        .unwrap()
-    else {
-        panic!()
-    };
+    let c = h.op(0, GetCapabilities).unwrap();
     assert_eq!(c.abi_version, ABI_VERSION);
     assert_eq!(c.engine, hal::aes::Engine::detect().name());
     assert_eq!(
@@ -66,12 +62,9 @@ fn full_clear_key_flow_with_cenc_init_data() {
         String::from_utf8(msg).unwrap(),
         format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"],"type":"temporary"}}"#)
     );
-    let Response::Update(st) = h
+    let st = h
         .update(s, &license(&[(&KID1, KEY1), (&KID2, KEY2)]))
-        .unwrap()
-    else {
-        panic!()
-    };
+        .unwrap();
     assert_eq!(
         st.key_statuses,
         [
@@ -94,18 +87,15 @@ fn full_clear_key_flow_with_cenc_init_data() {
             &mut sample,
         )
         .unwrap();
-    assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
+    assert_eq!(r, DecryptOutput::InPlace);
     assert_eq!(sample, clear);
 
     // Remove: keys released, record of license destruction (EME §9.1.5).
-    let Response::Remove(cdm_core::abi::Message {
+    let Message {
         message_type,
         message,
         state,
-    }) = h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap()
-    else {
-        panic!()
-    };
+    } = h.remove(s).unwrap();
     assert_eq!(message_type, MessageType::LicenseRelease);
     assert_eq!(
         String::from_utf8(message).unwrap(),
@@ -132,9 +122,7 @@ fn full_clear_key_flow_with_cenc_init_data() {
     let wrong = format!(r#"{{"kids":["{KID1_B64}"]}}"#);
     assert_eq!(h.update(s, wrong.as_bytes()), Err(Status::InvalidLicense));
     let ack = format!(r#"{{"kids":["{KID2_B64}","{KID1_B64}"]}}"#);
-    let Response::Update(st) = h.update(s, ack.as_bytes()).unwrap() else {
-        panic!()
-    };
+    let st = h.update(s, ack.as_bytes()).unwrap();
     assert_eq!(st.closed, Some(ClosedReason::ReleaseAcknowledged));
     assert_eq!(h.statuses(s), Err(Status::NoSuchSession));
 }
@@ -220,7 +208,7 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
     );
     assert_eq!(sample, encrypted);
 
-    let Response::Decrypt(DecryptOutput::SecureBuffer(handle)) = h
+    let DecryptOutput::SecureBuffer(handle) = h
         .decrypt(
             s,
             cenc_req(&KID1, &iv, sample.len(), &[], OutputKind::SecureBuffer),
@@ -239,33 +227,22 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
     // Another session cannot render it.
     let other = h.open(Robustness::HwSecureDecode);
     assert_eq!(
-        h.call(
-            other,
-            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle })
-        ),
+        h.op(other, RenderSecureBuffer { buffer: handle }),
         Err(Status::NoSuchSecureBuffer)
     );
 
-    let r = h
-        .call(
-            s,
-            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle }),
-        )
-        .unwrap();
+    let r = h.op(s, RenderSecureBuffer { buffer: handle }).unwrap();
     assert_eq!(
         r,
-        Response::RenderSecureBuffer(cdm_core::abi::Rendered {
+        Rendered {
             len: clear.len() as u32,
             digest: sha256(&clear)
-        })
+        }
     );
     assert_eq!(h.sw.platform().sink.frames(), 1);
     // Rendering frees the buffer.
     assert_eq!(
-        h.call(
-            s,
-            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: handle })
-        ),
+        h.op(s, RenderSecureBuffer { buffer: handle }),
         Err(Status::NoSuchSecureBuffer)
     );
 
@@ -280,37 +257,20 @@ fn hw_secure_decode_keeps_clear_samples_in_secure_buffers() {
             )
             .unwrap()
         {
-            Response::Decrypt(DecryptOutput::SecureBuffer(b)) => b,
+            DecryptOutput::SecureBuffer(b) => b,
             other => panic!("{other:?}"),
         }
     };
     let b1 = decrypt_to_buffer(&mut h);
+    assert_eq!(h.op(s, ReleaseSecureBuffer { buffer: b1 }).unwrap(), Done);
     assert_eq!(
-        h.call(
-            s,
-            &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 })
-        )
-        .unwrap(),
-        Response::ReleaseSecureBuffer(cdm_core::abi::Done)
-    );
-    assert_eq!(
-        h.call(
-            s,
-            &Request::ReleaseSecureBuffer(cdm_core::abi::ReleaseSecureBuffer { buffer: b1 })
-        ),
+        h.op(s, ReleaseSecureBuffer { buffer: b1 }),
         Err(Status::NoSuchSecureBuffer)
     );
     let b2 = decrypt_to_buffer(&mut h);
+    assert_eq!(h.close(s).unwrap(), Done);
     assert_eq!(
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap(),
-        Response::CloseSession(cdm_core::abi::Done)
-    );
-    assert_eq!(
-        h.call(
-            s,
-            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: b2 })
-        ),
+        h.op(s, RenderSecureBuffer { buffer: b2 }),
         Err(Status::NoSuchSecureBuffer)
     );
     assert_eq!(h.sw.platform().sink.frames(), 1);
@@ -323,7 +283,7 @@ fn sw_session_may_decrypt_into_a_secure_buffer() {
     let clear = plaintext(64);
     let mut sample = clear.clone();
     encrypt_cenc(&KEY1, &[3; 8], &mut sample, &[]);
-    let Response::Decrypt(DecryptOutput::SecureBuffer(b)) = h
+    let DecryptOutput::SecureBuffer(b) = h
         .decrypt(
             s,
             cenc_req(&KID1, &[3; 8], 64, &[], OutputKind::SecureBuffer),
@@ -333,15 +293,7 @@ fn sw_session_may_decrypt_into_a_secure_buffer() {
     else {
         panic!()
     };
-    let Response::RenderSecureBuffer(cdm_core::abi::Rendered { digest, .. }) = h
-        .call(
-            s,
-            &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer: b }),
-        )
-        .unwrap()
-    else {
-        panic!()
-    };
+    let Rendered { digest, .. } = h.op(s, RenderSecureBuffer { buffer: b }).unwrap();
     assert_eq!(digest, sha256(&clear));
 }
 

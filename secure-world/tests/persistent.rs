@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use cdm_core::abi::{Loaded, OutputKind, Request, Response, Status};
+use cdm_core::abi::{GetCapabilities, Loaded, OutputKind, Status};
 use cdm_core::{ClosedReason, KeyStatus, Robustness, SessionType};
 use cdm_testkit::temp::{copy_dir, TempDir};
 use common::*;
@@ -57,13 +57,7 @@ fn files(path: &Path) -> Vec<String> {
 
 #[test]
 fn capabilities_list_persistent_license_only_with_storage() {
-    let types = |h: &mut Harness| match h
-        .call(0, &Request::GetCapabilities(cdm_core::abi::GetCapabilities))
-        .unwrap()
-    {
-        Response::GetCapabilities(c) => c.session_types,
-        other => panic!("{other:?}"),
-    };
+    let types = |h: &mut Harness| h.op(0, GetCapabilities).unwrap().session_types;
     let mut plain = Harness::new();
     assert_eq!(types(&mut plain), [SessionType::Temporary]);
     assert_eq!(
@@ -129,8 +123,7 @@ fn stored_license_survives_a_restart_and_loads_without_a_request() {
         h.load(Robustness::HwSecureDecode, &id).unwrap_err(),
         Status::SessionIdInUse
     );
-    h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-        .unwrap();
+    h.close(s).unwrap();
     assert_eq!(
         h.load(Robustness::HwSecureDecode, &id).unwrap_err(),
         Status::NotSupported
@@ -164,10 +157,7 @@ fn remove_then_restart_then_finish_the_release() {
     let id = {
         let mut h = Harness::with_storage(dir.path(), Config::default());
         let (s, id) = h.persistent_session(SW, &[(&KID1, KEY1)]).unwrap();
-        let Response::Remove(m) = h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap()
-        else {
-            panic!()
-        };
+        let m = h.remove(s).unwrap();
         assert_eq!(m.message_type, cdm_core::MessageType::LicenseRelease);
         assert_eq!(
             String::from_utf8(m.message).unwrap(),
@@ -197,9 +187,7 @@ fn remove_then_restart_then_finish_the_release() {
         Status::InvalidLicense
     );
     let ack = format!(r#"{{"kids":["{KID1_B64}"]}}"#);
-    let Response::Update(st) = h.update(s, ack.as_bytes()).unwrap() else {
-        panic!()
-    };
+    let st = h.update(s, ack.as_bytes()).unwrap();
     assert_eq!(st.closed, Some(ClosedReason::ReleaseAcknowledged));
     assert!(records(&dir).is_empty());
     drop(h);
@@ -343,7 +331,7 @@ fn a_rolled_back_store_is_refused() {
         // Release `a` (the kind of change a rollback would undo to get keys back).
         let mut h = Harness::with_storage(dir.path(), Config::default());
         let (s, _) = h.load(SW, &a).unwrap();
-        h.call(s, &Request::Remove(cdm_core::abi::Remove)).unwrap();
+        h.remove(s).unwrap();
     }
     // Put the old copy back.
     copy_dir(snapshot.path(), &store_dir(&dir));
@@ -385,8 +373,7 @@ fn stored_licenses_use_the_default_cap_of_1024() {
         let mut kid = [0u8; 16];
         kid[..4].copy_from_slice(&i.to_le_bytes());
         let (s, id) = h.persistent_session(SW, &[(&kid, KEY1)]).unwrap();
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap();
+        h.close(s).unwrap();
         ids.push(id);
     }
     let kid = [0xee; 16];
@@ -402,7 +389,6 @@ fn stored_licenses_use_the_default_cap_of_1024() {
         let (s, loaded) = h.load(SW, id).unwrap();
         assert!(loaded.found);
         assert!(decrypts(&mut h, s, &kid, &KEY1).unwrap());
-        h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap();
+        h.close(s).unwrap();
     }
 }

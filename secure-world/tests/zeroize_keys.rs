@@ -77,8 +77,7 @@ fn no_freed_block_ever_holds_the_content_key() {
     // Store, then a second license joins the stored one (read, unseal, merge, reseal).
     p.raw(Opcode::Update, &pupdates[0], &mut []).1.unwrap();
     p.raw(Opcode::Update, &pupdates[1], &mut []).1.unwrap();
-    p.call(ps, &Request::CloseSession(cdm_core::abi::CloseSession))
-        .unwrap();
+    p.close(ps).unwrap();
     drop(p);
     // A new secure world: load, decrypt, remove, acknowledge.
     let mut p = Harness::with_storage(dir.path(), secure_world::Config::default());
@@ -90,7 +89,7 @@ fn no_freed_block_ever_holds_the_content_key() {
         &mut psample,
     )
     .unwrap();
-    p.call(ps, &Request::Remove(cdm_core::abi::Remove)).unwrap();
+    p.remove(ps).unwrap();
     p.update(ps, ack.as_bytes()).unwrap();
     drop(p);
     // The temporary session.
@@ -101,8 +100,7 @@ fn no_freed_block_ever_holds_the_content_key() {
         &mut sample,
     )
     .unwrap();
-    h.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-        .unwrap();
+    h.close(s).unwrap();
     drop(h);
     let report = SCANNER.disarm();
     drop((update, lic, key_text, pupdates, plic, plic2));

@@ -9,30 +9,31 @@
 use alloc::vec::Vec;
 
 use cdm_core::abi::{
-    AddInBandKeys, GenerateRequest, GetStatusForPolicy, Header, Load, Loaded, Message,
-    PolicyStatus, Remove, Renew, SessionState, SetServerCertificate, Update,
+    AddInBandKeys, GetStatusForPolicy, Header, Message, PolicyStatus, Renew, SessionState,
+    SetServerCertificate, Update,
 };
-use cdm_core::{ClosedReason, ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
+use cdm_core::{ContentKey, KeyId, KeyStatus, MessageType, Robustness, SessionType};
 use hal::platform::{Clock, Hdcp, Platform, SecureOutputSink, SecureRandom};
 use protected_license::cert::{Hdcp as PlHdcp, Robustness as PlRobustness};
-use protected_license::device::{
-    unwrap_rotation_record, LicenseRequestParams, LicensedKey, Outstanding,
-};
+use protected_license::crypto::ContentKey as PlContentKey;
+use protected_license::device::{unwrap_rotation_record, LicenseRequestParams, Outstanding};
 use protected_license::messages::{
     peek_type, MessageType as PlMessage, RotationRecord, SessionType as PlSessionType,
     MAX_CONTENT_ID_LEN, MAX_KEYS,
 };
+use zeroize::Zeroizing;
 
 use super::{
-    expand_keys, fresh_handle, release_stored, session_id_copy, write, Release, SecureWorld,
+    expand_keys, fresh_session_handle, restored_id, restored_keys, store_record, write, SecureWorld,
 };
 use crate::error::Error;
+use crate::fallible::try_copy;
 use crate::protected::{
-    decode_extension, encode_device, encode_extension, protocol, read_clock, Entitlement,
-    LicenseState, Now, Protected, ProtectedSession, Requirement, RngAdapter,
+    decode_extension, encode_device, encode_extension, key_status, protocol, read_clock,
+    Entitlement, LicenseState, Now, Protected, ProtectedSession, Requirement, RngAdapter,
 };
 use crate::session::Session;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredLicense};
 
 /// The parts of a secure world a protected operation on one session works with, borrowed
 /// apart (see [`SecureWorld::parts`]).
@@ -83,10 +84,6 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .get_mut(i)
                 .ok_or(Error::Internal("session index"))?,
         })
-    }
-
-    fn protected_session(&self, i: usize) -> Result<&Session, Error> {
-        self.sessions.get(i).ok_or(Error::Internal("session index"))
     }
 
     /// Re-evaluates the key statuses of session `i` (protected sessions only).
@@ -153,17 +150,16 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         write::<GetStatusForPolicy>(&PolicyStatus { status }, header, out)
     }
 
-    /// `GenerateRequest` of a protected session: an `individualization-request` while the
-    /// device is not provisioned, else a signed (and, with a server certificate, encrypted)
-    /// license request.
-    pub(super) fn generate_protected(
+    /// The message of `GenerateRequest` for protected session `i`: an
+    /// `individualization-request` while the device is not provisioned, else a signed (and,
+    /// with a server certificate, encrypted) license request; with the session's outstanding
+    /// nonces once it is sent.
+    pub(super) fn protected_request(
         &mut self,
-        header: &Header,
         i: usize,
         kids: &[KeyId],
         init_data: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    ) -> Result<(MessageType, Vec<u8>, Outstanding), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Parts {
@@ -200,11 +196,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .map_err(request_error)?;
             (MessageType::IndividualizationRequest, m)
         } else {
-            let mut content_id = Vec::new();
-            if init_data.len() <= MAX_CONTENT_ID_LEN {
-                content_id.try_reserve_exact(init_data.len())?;
-                content_id.extend_from_slice(init_data);
-            }
+            let content_id = if init_data.len() <= MAX_CONTENT_ID_LEN {
+                try_copy(init_data)?
+            } else {
+                Vec::new()
+            };
             let params = LicenseRequestParams {
                 session_type: match session.session_type() {
                     SessionType::Temporary => PlSessionType::Temporary,
@@ -224,20 +220,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             (MessageType::LicenseRequest, m)
         };
         rng.check()?;
-        let state = session.state(None)?;
-        let resp = Message {
-            message_type,
-            message,
-            state,
-        };
-        write::<GenerateRequest<'_>>(&resp, header, out)?;
-        if let Some(p) = session.protected_mut() {
-            p.outstanding = outstanding;
-        }
-        if message_type == MessageType::LicenseRequest {
-            session.mark_requested();
-        }
-        Ok(())
+        Ok((message_type, message, outstanding))
     }
 
     /// `Update` of a protected session: a provisioning response, a license, a renewal
@@ -288,9 +271,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             store.write_device(&record, &platform.rng)?;
         }
         protected.replace_device(candidate);
-        if let Some(p) = session.protected_mut() {
-            p.outstanding = outstanding;
-        }
+        keep_outstanding(session, Some(outstanding));
         Ok(())
     }
 
@@ -331,7 +312,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         {
             return Err(Error::LicenseMismatch("a key ID is listed twice"));
         }
-        let (keys, rules) = license_keys(&accepted.keys)?;
+        let (keys, rules) = keys_and_rules(
+            accepted
+                .keys
+                .iter()
+                .map(|k| (&k.key_id, &k.key, k.robustness, k.min_hdcp)),
+        )?;
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         let mut entitlements = Vec::new();
         entitlements.try_reserve_exact(accepted.entitlement_keys.len())?;
@@ -372,9 +358,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         };
         let schedules = expand_keys(platform.engine, keys, |kid| rule_of(&rules, kid))?;
         write::<Update<'_>>(&state, header, out)?;
-        if let (Some(record), Some(store)) = (record, store.as_mut()) {
-            store.store(session.id().as_bytes(), &record, &platform.rng)?;
-        }
+        store_record(store, session, record, &platform.rng)?;
         session.commit_license(schedules, new_kids);
         if let Some(p) = session.protected_mut() {
             p.outstanding = outstanding;
@@ -419,23 +403,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         // The stored record (persistent sessions) carries the new policy.
         let record = match (session.session_type(), store.as_ref()) {
             (SessionType::PersistentLicense, Some(store)) => {
-                let id = session.id().as_bytes();
-                match store.find(id)? {
-                    None => None,
-                    Some(entry) => {
-                        let stored = store.read(entry)?;
-                        let ext = stored
-                            .protected
-                            .as_ref()
-                            .ok_or(Error::Internal("stored protected license"))?;
-                        let (mut lic, rules) = decode_extension(ext)?;
-                        lic.policy = policy;
-                        lic.accepted_at = now;
-                        lic.first_playback = first_playback;
-                        let ext = encode_extension(&lic, &rules)?;
-                        Some(store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?)
-                    }
-                }
+                prepare_stored_change(store, session, |lic| {
+                    lic.policy = policy;
+                    lic.accepted_at = now;
+                    lic.first_playback = first_playback;
+                })?
             }
             _ => None,
         };
@@ -453,12 +425,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let answered = session
             .state(None)
             .and_then(|state| write::<Update<'_>>(&state, header, out))
-            .and_then(|()| match (record, store.as_mut()) {
-                (Some(record), Some(store)) => store
-                    .store(session.id().as_bytes(), &record, &platform.rng)
-                    .map_err(Error::from),
-                _ => Ok(()),
-            });
+            .and_then(|()| store_record(store, session, record, &platform.rng));
         if let Err(e) = answered {
             set(session, old_policy, old_accepted, old_first);
             session.refresh(time, hdcp);
@@ -480,10 +447,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     ) -> Result<(), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
         let Parts {
-            platform,
-            store,
-            protected,
-            session,
+            protected, session, ..
         } = self.parts(i)?;
         if !session.is_released() {
             return Err(Error::InvalidState("remove() was not called"));
@@ -493,26 +457,18 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         device
             .accept_release_ack(&mut outstanding, &license.session_id, bytes, now)
             .map_err(protocol)?;
-        let state = session.state(Some(ClosedReason::ReleaseAcknowledged))?;
-        write::<Update<'_>>(&state, header, out)?;
-        release_stored(store, session, &platform.rng, Release::Forget)?;
-        self.close_index(i);
-        Ok(())
+        self.finish_release(header, i, out)
     }
 
-    /// `Remove` of a protected session: a signed release request.
-    pub(super) fn remove_protected(
-        &mut self,
-        header: &Header,
-        i: usize,
-        out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    /// The message of `Remove` for protected session `i`, a signed release request, with the
+    /// session's outstanding nonces once it is sent.
+    pub(super) fn release_request(&mut self, i: usize) -> Result<(Vec<u8>, Outstanding), Error> {
         let now = read_clock(&self.platform.clock)?.secs;
         let Parts {
             platform,
-            store,
             protected,
             session,
+            ..
         } = self.parts(i)?;
         let device = protected.current()?;
         let (license, mut outstanding) = license_of(session, "no license to release")?;
@@ -521,19 +477,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             .release_request(&mut rng, now, &mut outstanding, &license.session_id)
             .map_err(protocol)?;
         rng.check()?;
-        let state = session.state_after_release()?;
-        let resp = Message {
-            message_type: MessageType::LicenseRelease,
-            message,
-            state,
-        };
-        write::<Remove>(&resp, header, out)?;
-        release_stored(store, session, &platform.rng, Release::Mark)?;
-        session.release();
-        if let Some(p) = session.protected_mut() {
-            p.outstanding = outstanding;
-        }
-        Ok(())
+        Ok((message, outstanding))
     }
 
     /// `Renew`: a `license-renewal` message when the license's renewal is due and none is
@@ -541,7 +485,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
     pub(super) fn renew(&mut self, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
         let i = self.session_index(header.session)?;
         self.refresh(i)?;
-        let session = self.protected_session(i)?;
+        let session = self.session_at(i)?;
         let due = match session.protected().and_then(|p| p.license.as_ref()) {
             Some(license) if session.is_requested() => {
                 let now = read_clock(&self.platform.clock)?.secs;
@@ -604,10 +548,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let hdcp = self.platform.output_protection.hdcp();
         let max_keys = self.config.max_keys_per_session;
         let engine = self.platform.engine;
-        let session = self
-            .sessions
-            .get_mut(i)
-            .ok_or(Error::Internal("session index"))?;
+        let session = self.session_at_mut(i)?;
         if !session.is_requested() {
             return Err(Error::InvalidState("no license in the session"));
         }
@@ -632,14 +573,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         );
         let unwrapped =
             unwrap_rotation_record(&license.entitlement_pairs()?, record).map_err(protocol)?;
-        let mut keys = Vec::new();
-        keys.try_reserve_exact(unwrapped.len())?;
-        let mut rules = Vec::new();
-        rules.try_reserve_exact(unwrapped.len())?;
-        for (kid, key) in &unwrapped {
-            keys.push((KeyId::new(kid)?, ContentKey::new(*key.expose())));
-            rules.push((*kid, robustness, min_hdcp));
-        }
+        let (keys, rules) = keys_and_rules(
+            unwrapped
+                .iter()
+                .map(|(kid, key)| (kid, key, robustness, min_hdcp)),
+        )?;
         drop(unwrapped);
         // An in-band key may replace an earlier in-band key of the same entitlement, never a
         // key held under other restrictions (a license's own key, or another entitlement's).
@@ -667,7 +605,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         header: &Header,
         session_id: &[u8],
         effective: Robustness,
-        stored: crate::store::StoredLicense,
+        stored: StoredLicense,
         released: bool,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
@@ -675,28 +613,11 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let now = time.secs;
         let hdcp = self.platform.output_protection.hdcp();
         let claims = self.claims();
-        let ext = stored
-            .protected
-            .as_ref()
-            .ok_or(Error::Internal("stored protected license"))?;
-        let (license, rules) = decode_extension(ext)?;
-        let id = core::str::from_utf8(session_id)
-            .map_err(|_| Error::Internal("stored session id"))
-            .and_then(session_id_copy)?;
-        let mut keys = Vec::new();
-        keys.try_reserve_exact(stored.keys.len())?;
-        if released {
-            for (kid, _) in &stored.keys {
-                keys.push((kid.try_clone()?, None, None));
-            }
-        } else {
-            let expanded = expand_keys(self.platform.engine, stored.keys, |kid| {
-                rule_of(&rules, kid)
-            })?;
-            for (kid, schedule, req) in expanded {
-                keys.push((kid, Some(schedule), req));
-            }
-        }
+        let (license, rules) = stored_extension(&stored)?;
+        let id = restored_id(session_id)?;
+        let keys = restored_keys(self.platform.engine, stored.keys, released, |kid| {
+            rule_of(&rules, kid)
+        })?;
         let Self {
             platform,
             sessions,
@@ -720,23 +641,12 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             Vec::new()
         };
         ps.license = Some(license);
-        let handle = fresh_handle(&platform.rng, |h| sessions.iter().any(|s| s.handle() == h))?;
+        let handle = fresh_session_handle(sessions, &platform.rng)?;
         let max_keys = self.config.max_keys_per_session;
         let mut session =
             Session::restored(handle, id, effective, keys, released, max_keys, Some(ps))?;
         session.refresh(time, hdcp);
-        let state = session.state(None)?;
-        let mut answered = *header;
-        answered.session = handle;
-        let loaded = Loaded {
-            found: true,
-            release_message,
-            state,
-        };
-        write::<Load<'_>>(&loaded, &answered, out)?;
-        self.sessions.try_reserve(1)?;
-        self.sessions.push(session);
-        Ok(())
+        self.open_restored(header, session, release_message, out)
     }
 }
 
@@ -763,19 +673,53 @@ pub(super) fn store_playback_start<R: SecureRandom, C: Clock, S: SecureOutputSin
         return Ok(());
     }
     let store = store.ok_or(Error::Internal("persistent session without storage"))?;
+    let record = prepare_stored_change(store, session, |license| {
+        license.first_playback = Some(now.secs);
+    })?
+    .ok_or(Error::Store(StoreError::Missing))?;
+    store.store(session.id().as_bytes(), &record, &platform.rng)?;
+    Ok(())
+}
+
+/// The record of the protected license stored under `session`'s id with its license state
+/// changed by `change`, checked and encoded by `Store::prepare` (`None` if nothing is stored
+/// under that id).
+fn prepare_stored_change(
+    store: &Store,
+    session: &Session,
+    change: impl FnOnce(&mut LicenseState),
+) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
     let id = session.id().as_bytes();
-    let entry = store.find(id)?.ok_or(Error::Store(StoreError::Missing))?;
+    let Some(entry) = store.find(id)? else {
+        return Ok(None);
+    };
     let stored = store.read(entry)?;
+    let (mut license, rules) = stored_extension(&stored)?;
+    change(&mut license);
+    let ext = encode_extension(&license, &rules)?;
+    Ok(Some(store.prepare(
+        id,
+        session.robustness(),
+        &stored.keys,
+        Some(&ext),
+    )?))
+}
+
+/// The license state and key rules of a stored protected license.
+fn stored_extension(stored: &StoredLicense) -> Result<(LicenseState, Rules), Error> {
     let ext = stored
         .protected
         .as_ref()
         .ok_or(Error::Internal("stored protected license"))?;
-    let (mut license, rules) = decode_extension(ext)?;
-    license.first_playback = Some(now.secs);
-    let ext = encode_extension(&license, &rules)?;
-    let record = store.prepare(id, session.robustness(), &stored.keys, Some(&ext))?;
-    store.store(id, &record, &platform.rng)?;
-    Ok(())
+    decode_extension(ext)
+}
+
+/// Makes `outstanding`, when there is one, the nonces the protected `session` awaits answers
+/// for (once the message that consumed them was answered).
+pub(super) fn keep_outstanding(session: &mut Session, outstanding: Option<Outstanding>) {
+    if let (Some(p), Some(outstanding)) = (session.protected_mut(), outstanding) {
+        p.outstanding = outstanding;
+    }
 }
 
 /// The error of a request the device could not make: too many requests of the session
@@ -790,15 +734,18 @@ fn request_error(e: protected_license::Error) -> Error {
     }
 }
 
-/// A license's content keys as (key ID, key) pairs (wiped on drop) and their rules.
-fn license_keys(licensed: &[LicensedKey]) -> Result<(Vec<(KeyId, ContentKey)>, Rules), Error> {
+/// Content keys with their restrictions (a license's, or in-band keys with their entitlement
+/// key's) as (key ID, key) pairs (wiped on drop) and their rules.
+fn keys_and_rules<'k>(
+    licensed: impl ExactSizeIterator<Item = (&'k [u8; 16], &'k PlContentKey, PlRobustness, PlHdcp)>,
+) -> Result<(Vec<(KeyId, ContentKey)>, Rules), Error> {
     let mut keys = Vec::new();
     keys.try_reserve_exact(licensed.len())?;
     let mut rules = Vec::new();
     rules.try_reserve_exact(licensed.len())?;
-    for k in licensed {
-        keys.push((KeyId::new(&k.key_id)?, ContentKey::new(*k.key.expose())));
-        rules.push((k.key_id, k.robustness, k.min_hdcp));
+    for (kid, key, robustness, min_hdcp) in licensed {
+        keys.push((KeyId::new(kid)?, ContentKey::new(*key.expose())));
+        rules.push((*kid, robustness, min_hdcp));
     }
     Ok((keys, rules))
 }
@@ -842,22 +789,12 @@ fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
 }
 
 /// Sets, in an answer being built, the statuses the keys of `rules` will have once loaded
-/// (what `Session::refresh` will compute): `expired` when the license is not `usable` now,
-/// else `output-restricted` when the outputs do not meet the key's minimum HDCP, else
-/// `usable`.
+/// (what `Session::refresh` will compute, see [`key_status`]) under a license that is
+/// `usable` now or not, with the outputs at `hdcp`.
 fn loaded_statuses(state: &mut SessionState, rules: &Rules, usable: bool, hdcp: Hdcp) {
     for (kid, status) in &mut state.key_statuses {
-        let rule = rules
-            .iter()
-            .find(|(k, _, _)| k.as_slice() == kid.as_bytes());
-        if let Some((_, r, h)) = rule {
-            *status = if !usable {
-                KeyStatus::Expired
-            } else if Requirement::from_license(*r, *h).min_hdcp > hdcp {
-                KeyStatus::OutputRestricted
-            } else {
-                KeyStatus::Usable
-            };
+        if let Some(requirement) = rule_of(rules, kid) {
+            *status = key_status(usable, Some(requirement), hdcp);
         }
     }
 }

@@ -10,10 +10,12 @@
 )]
 
 use cdm_core::abi::{
-    DecryptRequest, Header, Opcode, OutputKind, Request, Response, Status, Subsamples,
+    parse_response, CloseSession, DecryptOutput, DecryptRequest, Done, GenerateRequest,
+    GetKeyStatuses, Header, Load, Loaded, Message, Opcode, OpenSession, Operation, OutputKind,
+    Remove, Request, Response, SessionState, Status, Subsamples, Update,
 };
 use cdm_core::{EncryptionScheme, InitDataType, KeyStatus, KeySystem, Robustness, SessionType};
-use hal::platform::{DigestSink, StdPlatform, SystemClock, SystemRandom};
+use hal::platform::{Clock, DigestSink, StdPlatform, SystemClock, SystemRandom};
 use secure_world::{Config, SecureWorld};
 
 pub type World = SecureWorld<SystemRandom, SystemClock, DigestSink>;
@@ -54,8 +56,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
         .unwrap()
 }
 
-pub struct Harness {
-    pub sw: World,
+/// A secure world driven only through ABI messages, each with a fresh request id that its
+/// answer must carry. `C` is the secure world's clock (the protected tests' `Dev` uses a
+/// virtual one).
+pub struct Harness<C: Clock = SystemClock> {
+    pub sw: SecureWorld<SystemRandom, C, DigestSink>,
     pub resp: Vec<u8>,
     next_id: u32,
 }
@@ -66,18 +71,14 @@ impl Harness {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Harness {
-            sw: SecureWorld::new(StdPlatform::host(), config).unwrap(),
-            resp: Vec::new(),
-            next_id: 1,
-        }
+        Harness::driving(SecureWorld::new(StdPlatform::host(), config).unwrap())
     }
 
     /// A secure world keeping persistent licenses in `dir` (hal's host emulations).
     pub fn with_storage(dir: &std::path::Path, config: Config) -> Self {
         let p = hal::platform::HostPersistence::open(dir).unwrap();
-        Harness {
-            sw: SecureWorld::with_storage(
+        Harness::driving(
+            SecureWorld::with_storage(
                 StdPlatform::host(),
                 config,
                 p.storage,
@@ -85,39 +86,7 @@ impl Harness {
                 &p.root_key,
             )
             .unwrap(),
-            resp: Vec::new(),
-            next_id: 1,
-        }
-    }
-
-    /// Sends raw request bytes; answers the response header and decoded response.
-    pub fn raw(
-        &mut self,
-        opcode: Opcode,
-        msg: &[u8],
-        sample: &mut [u8],
-    ) -> (Header, Result<Response, Status>) {
-        self.sw.process(msg, sample, &mut self.resp);
-        Response::parse(opcode, &self.resp).unwrap()
-    }
-
-    pub fn call_with(
-        &mut self,
-        session: u64,
-        req: &Request<'_>,
-        sample: &mut [u8],
-    ) -> Result<Response, Status> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut msg = Vec::new();
-        req.encode(session, id, &mut msg).unwrap();
-        let (h, r) = self.raw(req.opcode(), &msg, sample);
-        assert_eq!(h.request_id, id);
-        r
-    }
-
-    pub fn call(&mut self, session: u64, req: &Request<'_>) -> Result<Response, Status> {
-        self.call_with(session, req, &mut [])
+        )
     }
 
     pub fn try_open(&mut self, robustness: Robustness) -> Result<(u64, String), Status> {
@@ -129,40 +98,17 @@ impl Harness {
         robustness: Robustness,
         session_type: SessionType,
     ) -> Result<(u64, String), Status> {
-        let req = Request::OpenSession(cdm_core::abi::OpenSession {
-            key_system: KeySystem::ClearKey,
-            robustness,
-            session_type,
-        });
-        let mut msg = Vec::new();
-        req.encode(0, 77, &mut msg).unwrap();
-        let (h, r) = self.raw(Opcode::OpenSession, &msg, &mut []);
-        match r? {
-            Response::OpenSession(cdm_core::abi::SessionOpened { session_id }) => {
-                Ok((h.session, session_id))
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        self.try_open_in(KeySystem::ClearKey, session_type, robustness)
     }
 
-    /// Sends `Load`; answers the new handle (0 when nothing was found) and the answer.
+    /// Sends a Clear Key `Load`; answers the new handle (0 when nothing was found) and the
+    /// answer.
     pub fn load(
         &mut self,
         robustness: Robustness,
         session_id: &str,
-    ) -> Result<(u64, cdm_core::abi::Loaded), Status> {
-        let req = Request::Load(cdm_core::abi::Load {
-            key_system: KeySystem::ClearKey,
-            robustness,
-            session_id: session_id.as_bytes(),
-        });
-        let mut msg = Vec::new();
-        req.encode(0, 78, &mut msg).unwrap();
-        let (h, r) = self.raw(Opcode::Load, &msg, &mut []);
-        match r? {
-            Response::Load(loaded) => Ok((h.session, loaded)),
-            other => panic!("unexpected {other:?}"),
-        }
+    ) -> Result<(u64, Loaded), Status> {
+        self.load_in(KeySystem::ClearKey, robustness, session_id)
     }
 
     /// A persistent-license session with `keys` stored; answers the handle and session id.
@@ -181,35 +127,18 @@ impl Harness {
         self.try_open(robustness).unwrap().0
     }
 
+    /// The message of a `GenerateRequest`.
     pub fn generate(&mut self, s: u64, ty: InitDataType, data: &[u8]) -> Result<Vec<u8>, Status> {
-        match self.call(
-            s,
-            &Request::GenerateRequest(cdm_core::abi::GenerateRequest {
-                init_data_type: ty,
-                init_data: data,
-            }),
-        )? {
-            Response::GenerateRequest(cdm_core::abi::Message { message, .. }) => Ok(message),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    pub fn update(&mut self, s: u64, license: &[u8]) -> Result<Response, Status> {
-        self.call(
-            s,
-            &Request::Update(cdm_core::abi::Update { response: license }),
-        )
+        Ok(self.generate_message(s, ty, data)?.message)
     }
 
     pub fn statuses(&mut self, s: u64) -> Result<Vec<(Vec<u8>, KeyStatus)>, Status> {
-        match self.call(s, &Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses))? {
-            Response::GetKeyStatuses(st) => Ok(st
-                .key_statuses
-                .into_iter()
-                .map(|(k, v)| (k.as_bytes().to_vec(), v))
-                .collect()),
-            other => panic!("unexpected {other:?}"),
-        }
+        Ok(self
+            .state(s)?
+            .key_statuses
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v))
+            .collect())
     }
 
     /// A session with a license request sent and `keys` loaded.
@@ -225,8 +154,142 @@ impl Harness {
         s: u64,
         d: DecryptRequest<'_>,
         sample: &mut [u8],
+    ) -> Result<DecryptOutput, Status> {
+        self.send(s, d, sample).1
+    }
+}
+
+impl<C: Clock> Harness<C> {
+    /// A harness sending its requests to `sw`.
+    pub fn driving(sw: SecureWorld<SystemRandom, C, DigestSink>) -> Self {
+        Harness {
+            sw,
+            resp: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Sends raw request bytes; answers the response header and decoded response.
+    pub fn raw(
+        &mut self,
+        opcode: Opcode,
+        msg: &[u8],
+        sample: &mut [u8],
+    ) -> (Header, Result<Response, Status>) {
+        self.sw.process(msg, sample, &mut self.resp);
+        Response::parse(opcode, &self.resp).unwrap()
+    }
+
+    /// The next request id.
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    pub fn call_with(
+        &mut self,
+        session: u64,
+        req: &Request<'_>,
+        sample: &mut [u8],
     ) -> Result<Response, Status> {
-        self.call_with(s, &Request::Decrypt(d), sample)
+        let id = self.take_id();
+        let mut msg = Vec::new();
+        req.encode(session, id, &mut msg).unwrap();
+        let (h, r) = self.raw(req.opcode(), &msg, sample);
+        assert_eq!(h.request_id, id);
+        r
+    }
+
+    pub fn call(&mut self, session: u64, req: &Request<'_>) -> Result<Response, Status> {
+        self.call_with(session, req, &mut [])
+    }
+
+    /// Sends operation `op` on `session` with `sample` as the shared sample buffer; answers
+    /// the response header and the answer, decoded as `op`'s response.
+    pub fn send<'a, O: Operation<'a>>(
+        &mut self,
+        session: u64,
+        op: O,
+        sample: &mut [u8],
+    ) -> (Header, Result<O::Response, Status>) {
+        let id = self.take_id();
+        let mut msg = Vec::new();
+        op.encode_message(session, id, &mut msg).unwrap();
+        self.sw.process(&msg, sample, &mut self.resp);
+        let (h, r) = parse_response::<O>(&self.resp).unwrap();
+        assert_eq!(h.request_id, id);
+        (h, r)
+    }
+
+    /// [`Harness::send`] without a sample, answering only the answer.
+    pub fn op<'a, O: Operation<'a>>(&mut self, session: u64, op: O) -> Result<O::Response, Status> {
+        self.send(session, op, &mut []).1
+    }
+
+    /// Opens a session of `key_system`; answers its handle and EME session id.
+    pub fn try_open_in(
+        &mut self,
+        key_system: KeySystem,
+        session_type: SessionType,
+        robustness: Robustness,
+    ) -> Result<(u64, String), Status> {
+        let open = OpenSession {
+            key_system,
+            robustness,
+            session_type,
+        };
+        let (h, r) = self.send(0, open, &mut []);
+        Ok((h.session, r?.session_id))
+    }
+
+    /// Sends `Load`; answers the new handle (0 when nothing was found) and the answer.
+    pub fn load_in(
+        &mut self,
+        key_system: KeySystem,
+        robustness: Robustness,
+        session_id: &str,
+    ) -> Result<(u64, Loaded), Status> {
+        let load = Load {
+            key_system,
+            robustness,
+            session_id: session_id.as_bytes(),
+        };
+        let (h, r) = self.send(0, load, &mut []);
+        Ok((h.session, r?))
+    }
+
+    pub fn generate_message(
+        &mut self,
+        s: u64,
+        init_data_type: InitDataType,
+        init_data: &[u8],
+    ) -> Result<Message, Status> {
+        self.op(
+            s,
+            GenerateRequest {
+                init_data_type,
+                init_data,
+            },
+        )
+    }
+
+    pub fn update(&mut self, s: u64, response: &[u8]) -> Result<SessionState, Status> {
+        self.op(s, Update { response })
+    }
+
+    /// The answer of `GetKeyStatuses`.
+    pub fn state(&mut self, s: u64) -> Result<SessionState, Status> {
+        self.op(s, GetKeyStatuses)
+    }
+
+    /// The answer of `Remove` (the `license-release` message).
+    pub fn remove(&mut self, s: u64) -> Result<Message, Status> {
+        self.op(s, Remove)
+    }
+
+    pub fn close(&mut self, s: u64) -> Result<Done, Status> {
+        self.op(s, CloseSession)
     }
 }
 

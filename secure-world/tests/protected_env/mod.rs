@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use cdm_core::abi::{
-    DecryptOutput, DecryptRequest, GetStatusForPolicy, Header, Loaded, Message, OutputKind,
-    PolicyStatus, Rendered, Request, Response, SessionState, Status, Subsamples,
+    AddInBandKeys, DecryptOutput, DecryptRequest, Done, GetStatusForPolicy, Loaded, Message,
+    OutputKind, RenderSecureBuffer, Rendered, Renew, SessionState, SetServerCertificate, Status,
+    Subsamples,
 };
 use cdm_core::{
     EncryptionScheme, HdcpVersion, InitDataType, KeyStatus, KeySystem, MessageType, Robustness,
@@ -40,7 +41,7 @@ use protected_license::Policy;
 use rand_core::{CryptoRng, RngCore};
 use secure_world::{Config, SecureWorld};
 
-use crate::common::{encrypt_cbcs, encrypt_cenc, plaintext, pssh_v1, sha256};
+use crate::common::{encrypt_cbcs, encrypt_cenc, plaintext, pssh_v1, sha256, Harness};
 
 // ---------------------------------------------------------------------------------------
 // Time, keys and content
@@ -378,9 +379,8 @@ impl Pki {
 pub type World = SecureWorld<SystemRandom, VirtualClock, DigestSink>;
 
 pub struct Dev {
-    pub sw: World,
-    pub resp: Vec<u8>,
-    pub next_id: u32,
+    /// The secure world, driven through ABI messages.
+    pub abi: Harness<VirtualClock>,
     pub clock: Arc<AtomicI64>,
     pub output: EmulatedOutputProtection,
 }
@@ -453,9 +453,7 @@ impl Dev {
         )
         .with_output_protection(output.clone());
         Dev {
-            sw: make(platform),
-            resp: Vec::new(),
-            next_id: 1,
+            abi: Harness::driving(make(platform)),
             clock,
             output,
         }
@@ -474,37 +472,8 @@ impl Dev {
         self.output.set(level);
     }
 
-    pub fn raw(
-        &mut self,
-        session: u64,
-        req: &Request<'_>,
-        sample: &mut [u8],
-    ) -> (Header, Result<Response, Status>) {
-        let id = self.next_id;
-        self.next_id += 1;
-        let mut msg = Vec::new();
-        req.encode(session, id, &mut msg).unwrap();
-        self.sw.process(&msg, sample, &mut self.resp);
-        let (h, r) = Response::parse(req.opcode(), &self.resp).unwrap();
-        assert_eq!(h.request_id, id);
-        (h, r)
-    }
-
-    pub fn call_with(
-        &mut self,
-        session: u64,
-        req: &Request<'_>,
-        sample: &mut [u8],
-    ) -> Result<Response, Status> {
-        self.raw(session, req, sample).1
-    }
-
-    pub fn call(&mut self, session: u64, req: &Request<'_>) -> Result<Response, Status> {
-        self.call_with(session, req, &mut [])
-    }
-
     pub fn try_open(&mut self, ty: SessionType, rob: Robustness) -> Result<(u64, String), Status> {
-        self.try_open_in(KeySystem::Protected, ty, rob)
+        self.abi.try_open_in(KeySystem::Protected, ty, rob)
     }
 
     pub fn try_open_in(
@@ -513,16 +482,7 @@ impl Dev {
         ty: SessionType,
         rob: Robustness,
     ) -> Result<(u64, String), Status> {
-        let req = Request::OpenSession(cdm_core::abi::OpenSession {
-            key_system,
-            robustness: rob,
-            session_type: ty,
-        });
-        let (h, r) = self.raw(0, &req, &mut []);
-        match r? {
-            Response::OpenSession(o) => Ok((h.session, o.session_id)),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.try_open_in(key_system, ty, rob)
     }
 
     pub fn open(&mut self, ty: SessionType, rob: Robustness) -> (u64, String) {
@@ -530,33 +490,15 @@ impl Dev {
     }
 
     pub fn generate(&mut self, s: u64, ty: InitDataType, data: &[u8]) -> Result<Message, Status> {
-        match self.call(
-            s,
-            &Request::GenerateRequest(cdm_core::abi::GenerateRequest {
-                init_data_type: ty,
-                init_data: data,
-            }),
-        )? {
-            Response::GenerateRequest(m) => Ok(m),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.generate_message(s, ty, data)
     }
 
     pub fn update(&mut self, s: u64, bytes: &[u8]) -> Result<SessionState, Status> {
-        match self.call(
-            s,
-            &Request::Update(cdm_core::abi::Update { response: bytes }),
-        )? {
-            Response::Update(st) => Ok(st),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.update(s, bytes)
     }
 
     pub fn state(&mut self, s: u64) -> Result<SessionState, Status> {
-        match self.call(s, &Request::GetKeyStatuses(cdm_core::abi::GetKeyStatuses))? {
-            Response::GetKeyStatuses(st) => Ok(st),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.state(s)
     }
 
     pub fn statuses(&mut self, s: u64) -> Vec<([u8; 16], KeyStatus)> {
@@ -569,50 +511,26 @@ impl Dev {
     }
 
     pub fn renew(&mut self, s: u64) -> Result<Message, Status> {
-        match self.call(s, &Request::Renew(cdm_core::abi::Renew))? {
-            Response::Renew(m) => Ok(m),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.op(s, Renew)
     }
 
     pub fn remove(&mut self, s: u64) -> Result<Message, Status> {
-        match self.call(s, &Request::Remove(cdm_core::abi::Remove))? {
-            Response::Remove(m) => Ok(m),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.remove(s)
     }
 
     pub fn add_in_band(&mut self, s: u64, record: &[u8]) -> Result<SessionState, Status> {
-        match self.call(
-            s,
-            &Request::AddInBandKeys(cdm_core::abi::AddInBandKeys { record }),
-        )? {
-            Response::AddInBandKeys(st) => Ok(st),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.op(s, AddInBandKeys { record })
     }
 
     pub fn set_server_certificate(&mut self, certificate: &[u8]) -> Result<(), Status> {
-        match self.call(
-            0,
-            &Request::SetServerCertificate(cdm_core::abi::SetServerCertificate { certificate }),
-        )? {
-            Response::SetServerCertificate(cdm_core::abi::Done) => Ok(()),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi
+            .op(0, SetServerCertificate { certificate })
+            .map(|Done| ())
     }
 
     pub fn status_for_policy(&mut self, min_hdcp: Option<HdcpVersion>) -> KeyStatus {
-        match self
-            .call(
-                0,
-                &Request::GetStatusForPolicy(GetStatusForPolicy { min_hdcp }),
-            )
-            .unwrap()
-        {
-            Response::GetStatusForPolicy(PolicyStatus { status }) => status,
-            other => panic!("unexpected {other:?}"),
-        }
+        let policy = GetStatusForPolicy { min_hdcp };
+        self.abi.op(0, policy).unwrap().status
     }
 
     pub fn load(
@@ -621,21 +539,11 @@ impl Dev {
         rob: Robustness,
         id: &str,
     ) -> Result<(u64, Loaded), Status> {
-        let req = Request::Load(cdm_core::abi::Load {
-            key_system: ks,
-            robustness: rob,
-            session_id: id.as_bytes(),
-        });
-        let (h, r) = self.raw(0, &req, &mut []);
-        match r? {
-            Response::Load(l) => Ok((h.session, l)),
-            other => panic!("unexpected {other:?}"),
-        }
+        self.abi.load_in(ks, rob, id)
     }
 
     pub fn close(&mut self, s: u64) {
-        self.call(s, &Request::CloseSession(cdm_core::abi::CloseSession))
-            .unwrap();
+        self.abi.close(s).unwrap();
     }
 
     /// Decrypts a `cenc` sample (8-byte IV, subsamples) encrypted by the reference
@@ -680,18 +588,10 @@ impl Dev {
             sample.buffer, sample.encrypted,
             "secure-buffer output touched the shared buffer"
         );
-        let Response::Decrypt(DecryptOutput::SecureBuffer(buffer)) = r? else {
+        let DecryptOutput::SecureBuffer(buffer) = r? else {
             panic!("not a secure buffer")
         };
-        let Response::RenderSecureBuffer(Rendered { len, digest }) = self
-            .call(
-                s,
-                &Request::RenderSecureBuffer(cdm_core::abi::RenderSecureBuffer { buffer }),
-            )
-            .unwrap()
-        else {
-            panic!()
-        };
+        let Rendered { len, digest } = self.abi.op(s, RenderSecureBuffer { buffer }).unwrap();
         assert_eq!(len, 4000);
         assert_eq!(
             digest,
@@ -708,7 +608,7 @@ impl Dev {
         s: u64,
         req: DecryptRequest<'_>,
         encrypt: impl FnOnce(&mut [u8]),
-    ) -> (Result<Response, Status>, Sample) {
+    ) -> (Result<DecryptOutput, Status>, Sample) {
         let clear = plaintext(req.sample_len as usize);
         let mut buffer = clear.clone();
         encrypt(&mut buffer);
@@ -717,7 +617,7 @@ impl Dev {
             "the reference encryptor left the sample clear"
         );
         let encrypted = buffer.clone();
-        let r = self.call_with(s, &Request::Decrypt(req), &mut buffer);
+        let r = self.abi.send(s, req, &mut buffer).1;
         let sample = Sample {
             clear,
             encrypted,
@@ -738,7 +638,7 @@ impl Dev {
         let (r, sample) = self.send_sample(s, req, encrypt);
         match r {
             Ok(r) => {
-                assert_eq!(r, Response::Decrypt(DecryptOutput::InPlace));
+                assert_eq!(r, DecryptOutput::InPlace);
                 assert_eq!(
                     sample.buffer, sample.clear,
                     "{scheme:?} decrypt gave the wrong clear sample"
