@@ -239,24 +239,20 @@ fn make(label: &str) -> Media {
             .arg("--quiet"),
         "Shaka Packager",
     );
-    run(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(media.clear())
-            .args(["-c", "copy", "-encryption_scheme", "cenc-aes-ctr"])
-            .args(["-encryption_key", KEY, "-encryption_kid", KID])
-            .arg(media.ffmpeg_cenc()),
-        "ffmpeg",
-    );
-    run(
-        Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(media.clear())
-            .args(["-c", "copy", "-encryption_scheme", "cenc-aes-ctr"])
-            .args(["-encryption_key", KEY, "-encryption_kid", KID])
-            .args(["-movflags", "+faststart"])
-            .arg(media.ffmpeg_cenc_faststart()),
-        "ffmpeg",
-    );
+    for (output, movflags) in [
+        (media.ffmpeg_cenc(), "-faststart"),
+        (media.ffmpeg_cenc_faststart(), "+faststart"),
+    ] {
+        run(
+            Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+                .arg(media.clear())
+                .args(["-c", "copy", "-encryption_scheme", "cenc-aes-ctr"])
+                .args(["-encryption_key", KEY, "-encryption_kid", KID])
+                .args(["-movflags", movflags])
+                .arg(output),
+            "ffmpeg",
+        );
+    }
     media
 }
