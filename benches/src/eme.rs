@@ -41,6 +41,7 @@ use normal_world::{
 };
 use secure_world::{Config, SecureWorld};
 
+use crate::protected::ProtectedServers;
 use crate::{BenchError, BenchSample, BenchScheme, CTR_IV, KEY};
 
 /// The key ID of the bench key in every license.
@@ -151,7 +152,9 @@ impl RawEngine {
     }
 }
 
-/// A `SecureWorld` called directly: one `SW_SECURE_CRYPTO` session with [`KEY`] loaded.
+/// A `SecureWorld` called directly: one `SW_SECURE_CRYPTO` session with [`KEY`] loaded,
+/// licensed by Clear Key ([`DirectWorld::new`]) or by the protected key system
+/// ([`DirectWorld::protected`]).
 pub struct DirectWorld {
     world: World,
     session: u64,
@@ -161,11 +164,45 @@ pub struct DirectWorld {
 }
 
 impl DirectWorld {
-    /// A secure world (`StdPlatform::host()`, `Config::default()`) with a session that went
-    /// through `GenerateRequest` (the `pssh`) and `Update` (the license server's answer).
+    /// A secure world (`StdPlatform::host()`, `Config::default()`) with a Clear Key session
+    /// that went through `GenerateRequest` (the `pssh`) and `Update` (the license server's
+    /// answer).
     pub fn new() -> Result<DirectWorld, BenchError> {
+        let mut w = DirectWorld::open(Config::default(), KeySystem::ClearKey)?;
+        let message = w.generate_request()?;
+        w.update(&license_server(&message.message)?)?;
+        Ok(w)
+    }
+
+    /// The same with an `org.teecdm.protected` session: the secure world pins the root of
+    /// fresh [`ProtectedServers`], provisions its device identity, and accepts a signed
+    /// license (no time limit, no HDCP), whose policy every decrypt then checks.
+    pub fn protected() -> Result<DirectWorld, BenchError> {
+        let servers = ProtectedServers::new()?;
+        let config = Config {
+            protected_root: Some(servers.root_key()),
+            ..Config::default()
+        };
+        let mut w = DirectWorld::open(config, KeySystem::Protected)?;
+        let mut message = w.generate_request()?;
+        if message.message_type == MessageType::IndividualizationRequest {
+            w.update(&servers.provision(&message.message)?)?;
+            message = w.generate_request()?;
+        }
+        if message.message_type != MessageType::LicenseRequest {
+            return Err(BenchError::Unexpected(format!(
+                "protected session: {:?}, not a license request",
+                message.message_type
+            )));
+        }
+        w.update(&servers.license(&message.message)?)?;
+        Ok(w)
+    }
+
+    /// A secure world with `config` and one open temporary session of `key_system`.
+    fn open(config: Config, key_system: KeySystem) -> Result<DirectWorld, BenchError> {
         let mut w = DirectWorld {
-            world: SecureWorld::new(StdPlatform::host(), Config::default())?,
+            world: SecureWorld::new(StdPlatform::host(), config)?,
             session: 0,
             next_id: 1,
             request: Vec::new(),
@@ -173,7 +210,7 @@ impl DirectWorld {
         };
         let (handle, _) = w.call(
             &OpenSession {
-                key_system: KeySystem::ClearKey,
+                key_system,
                 robustness: Robustness::SwSecureCrypto,
                 session_type: SessionType::Temporary,
             },
@@ -183,16 +220,23 @@ impl DirectWorld {
             return Err(BenchError::Unexpected("open session: handle 0".into()));
         }
         w.session = handle;
-        let (_, Message { message, .. }) = w.call(
-            &GenerateRequest {
-                init_data_type: InitDataType::Cenc,
-                init_data: &pssh(),
-            },
-            &mut [],
-        )?;
-        let license = license_server(&message)?;
-        w.call(&Update { response: &license }, &mut [])?;
         Ok(w)
+    }
+
+    /// `GenerateRequest` with the bench `pssh`: the session's message.
+    fn generate_request(&mut self) -> Result<Message, BenchError> {
+        let init_data = pssh();
+        let request = GenerateRequest {
+            init_data_type: InitDataType::Cenc,
+            init_data: &init_data,
+        };
+        Ok(self.call(&request, &mut [])?.1)
+    }
+
+    /// `Update` with a server's answer.
+    fn update(&mut self, response: &[u8]) -> Result<(), BenchError> {
+        self.call(&Update { response }, &mut [])?;
+        Ok(())
     }
 
     /// One exchange of operation `O`: answers the header's session and the typed response.
@@ -440,6 +484,12 @@ mod tests {
     fn direct_world_decrypts() {
         let mut w = DirectWorld::new().unwrap();
         decrypts_known_samples("secure world", |b| w.decrypt(b));
+    }
+
+    #[test]
+    fn protected_direct_world_provisions_and_decrypts() {
+        let mut w = DirectWorld::protected().unwrap();
+        decrypts_known_samples("protected secure world", |b| w.decrypt(b));
     }
 
     #[test]

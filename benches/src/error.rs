@@ -66,6 +66,9 @@ pub enum BenchError {
     /// The Clear Key license server could not parse a license request or build the license.
     #[error("license server: {0}")]
     ClearKey(#[from] ClearKeyError),
+    /// A server of the protected key system refused a request or could not build its answer.
+    #[error("protected key system: {0}")]
+    Protected(#[from] protected_license::Error),
     /// A call succeeded but did not answer what the path needs (a zero session handle, an
     /// uncorrelated response, no license request, a key that did not become usable…).
     #[error("unexpected answer: {0}")]

@@ -25,6 +25,7 @@ pub mod eme;
 pub mod error;
 pub mod host;
 pub mod peers;
+pub mod protected;
 pub mod rng;
 pub mod samples;
 

@@ -14,7 +14,9 @@
 //!
 //! A second section measures the layers above the engine, interleaved in the same rounds:
 //! `cenc` through the raw engine (`hal::cenc::decrypt_sample`), through `SecureWorld::process`
-//! (encoded `Decrypt` request, response parsed), through `MediaKeys::decrypt` in process and
+//! (encoded `Decrypt` request, response parsed) for a Clear Key session and for an
+//! `org.teecdm.protected` one (whose license policy and output protection every decrypt
+//! checks), through `MediaKeys::decrypt` in process and
 //! out of process (a `secure-world-host` over a Unix socket, when the binary is found next to
 //! this one), and whole Clear Key sessions per second (create, generateRequest, license,
 //! update, close) in and out of process. Its summary lines give the in-process throughput over
@@ -262,6 +264,10 @@ fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
         cases.push(abi_case(ABI_RAW, engine, len, move |b| raw.decrypt(b))?);
         let mut world = DirectWorld::new()?;
         cases.push(abi_case(ABI_WORLD, engine, len, move |b| world.decrypt(b))?);
+        let mut protected = DirectWorld::protected()?;
+        cases.push(abi_case(ABI_PROTECTED, engine, len, move |b| {
+            protected.decrypt(b)
+        })?);
         let eme = EmePath::in_process()?;
         cases.push(abi_case(ABI_EME, engine, len, move |b| eme.decrypt(b))?);
     }
@@ -299,6 +305,7 @@ fn build_abi_cases(notes: &mut Vec<String>) -> Result<Vec<Case>, BenchError> {
 
 const ABI_RAW: &str = "raw-engine";
 const ABI_WORLD: &str = "secure-world";
+const ABI_PROTECTED: &str = "secure-world-protected";
 const ABI_EME: &str = "eme-in-process";
 const ABI_REMOTE: &str = "eme-out-of-process";
 const SESSIONS_LOCAL: &str = "sessions-in-process";
@@ -374,9 +381,11 @@ fn print_abi(cases: &[Case], notes: &[String]) {
         );
     }
     println!(
-        "per-call overhead 1KiB: secure-world {:.0} ns, EME in-process {:.0} ns, \
-         out-of-process socket {:.0} ns, shared memory {:.0} ns, sample buffer {:.0} ns",
+        "per-call overhead 1KiB: secure-world {:.0} ns (protected session {:.0} ns), EME \
+         in-process {:.0} ns, out-of-process socket {:.0} ns, shared memory {:.0} ns, sample \
+         buffer {:.0} ns",
         ns(ABI_WORLD) - ns(ABI_RAW),
+        ns(ABI_PROTECTED) - ns(ABI_RAW),
         ns(ABI_EME) - ns(ABI_RAW),
         ns(ABI_REMOTE) - ns(ABI_RAW),
         ns(ABI_SHARED) - ns(ABI_RAW),
