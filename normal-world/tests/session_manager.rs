@@ -124,14 +124,6 @@ fn rig(config: ManagerConfig, max_sessions: usize, server: Server) -> Rig {
     }
 }
 
-fn keyids(kids: &[&[u8; 16]]) -> Vec<u8> {
-    let list: Vec<String> = kids
-        .iter()
-        .map(|k| format!("\"{}\"", cdm_testkit::clearkey::b64url(&k[..])))
-        .collect();
-    format!("{{\"kids\":[{}]}}", list.join(",")).into_bytes()
-}
-
 fn decrypts(mk: &MediaKeys, kid: &[u8; 16], key: &[u8; 16]) -> Result<bool, EmeError> {
     decrypts_cenc(mk, kid, key, [1; 8], 256, OutputWish::InPlace)
 }
