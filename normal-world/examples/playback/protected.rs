@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
@@ -35,16 +35,17 @@ use cdm_testkit::cenc::encrypt_cbcs;
 use license_server::protected::material::{self, ProtectedMaterial};
 use license_server::protected::{parse_protected_key_arg, unix_now};
 use license_server::{Metrics, ProtectedService, SqliteStore};
-use normal_world::transport::{SocketTransport, Transport};
 use normal_world::{
-    request_media_key_system_access_with, DecryptedSample, EmeError, KeyStatus, KeySystemOptions,
-    MediaKeySession, MediaKeySessionEvent, MediaKeySystemAccess, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, MessageType, OutputWish,
-    SessionType,
+    request_media_key_system_access_with, KeyStatus, KeySystemOptions, MediaKeySession,
+    MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
+    MediaKeysRequirement, MessageType, SessionType,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{check, make_content, play, rate, Failure, Sample};
+use super::common::{media_keys_in_a_process, messages, Failure, LicenseClient};
+use super::{
+    check, check_clear_output_refused, make_content, one_message, play, play_secure, rate, Sample,
+};
 
 /// The renewal interval of the `sw` key, in seconds.
 const RENEWAL: u64 = 600;
@@ -65,7 +66,7 @@ struct Key {
 struct Server {
     addr: SocketAddr,
     metrics: Arc<Metrics>,
-    http: ureq::Agent,
+    http: LicenseClient,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -127,15 +128,10 @@ impl Server {
         let addr = bound
             .recv()
             .map_err(|_| "the license server did not start".to_string())??;
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
         Ok(Server {
             addr,
             metrics,
-            http,
+            http: LicenseClient::new(&format!("http://{addr}")),
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -143,30 +139,8 @@ impl Server {
 
     /// `POST path` with a protocol message (or `GET path` without); the answer's body.
     fn call(&self, path: &str, body: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
-        let url = format!("http://{}{path}", self.addr);
-        let sent = match body {
-            Some(body) => self
-                .http
-                .post(&url)
-                .header("Content-Type", "application/octet-stream")
-                .send(body),
-            None => self.http.get(&url).call(),
-        };
-        let mut response = sent.map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let answer = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "{url} answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            ));
-        }
-        Ok(answer)
+        let message = body.map(|b| ("application/octet-stream", b));
+        self.http.call(path, message)
     }
 }
 
@@ -213,15 +187,7 @@ impl Host<'_> {
             .arg(self.clock())
             .arg("--emulated-hdcp")
             .arg(self.hdcp());
-        let transport = SocketTransport::spawn_command(cmd)
-            .and_then(SocketTransport::with_shared_memory)
-            .map_err(|e| format!("spawn secure world: {e}"))?;
-        let pid = transport.host().map_or(0, |h| h.id());
-        let mk = self
-            .access
-            .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
-            .map_err(|e| format!("createMediaKeys: {e}"))?;
-        Ok((mk, pid))
+        media_keys_in_a_process(self.access, cmd)
     }
 
     /// Sets the emulated clock (seconds since the epoch).
@@ -238,32 +204,6 @@ fn random_key(rng: &SystemRandom) -> Result<([u8; 16], [u8; 16]), Failure> {
         kid.try_into().map_err(|_| "key ID")?,
         key.try_into().map_err(|_| "key")?,
     ))
-}
-
-/// The `message` events queued on `session`.
-fn messages(session: &MediaKeySession) -> Vec<(MessageType, Vec<u8>)> {
-    session
-        .drain_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            } => Some((message_type, message)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The one message queued on `session`, which must be of type `expected`.
-fn one_message(session: &MediaKeySession, expected: MessageType) -> Result<Vec<u8>, Failure> {
-    match messages(session).as_slice() {
-        [(ty, m)] if *ty == expected => Ok(m.clone()),
-        other => Err(format!(
-            "expected one {expected} message, got {:?}",
-            other.iter().map(|(t, m)| (t, m.len())).collect::<Vec<_>>()
-        )),
-    }
 }
 
 /// Type byte of a protocol message (`docs/protected-license.md`, "Encoding rules"), after
@@ -362,30 +302,6 @@ fn reencrypt(samples: &[Sample], key: &[u8; 16], kid: [u8; 16]) -> Vec<Sample> {
             }
         })
         .collect()
-}
-
-/// Plays `samples` (a `HW_SECURE_DECODE` key) through secure buffers; every digest checked.
-fn play_secure(mk: &MediaKeys, samples: &[Sample]) -> Result<(), Failure> {
-    for (i, s) in samples.iter().enumerate() {
-        let mut buf = s.encrypted.clone();
-        let out = mk
-            .decrypt(&mut buf, &s.description(OutputWish::SecureBuffer))
-            .map_err(|e| format!("HW decrypt {i}: {e}"))?;
-        let DecryptedSample::SecureBuffer(handle) = out else {
-            return Err("HW decrypt did not answer a secure buffer".into());
-        };
-        check(buf == s.encrypted, "the player's buffer stays encrypted")?;
-        let r = mk
-            .render_secure_buffer(handle)
-            .map_err(|e| format!("render: {e}"))?;
-        let expected = ring::digest::digest(&ring::digest::SHA256, &s.clear);
-        check(
-            usize::try_from(r.len).ok() == Some(s.clear.len())
-                && r.digest.as_slice() == expected.as_ref(),
-            "secure decoder digest equals SHA-256 of the original",
-        )?;
-    }
-    Ok(())
 }
 
 /// Step 9 (see the module docs).
@@ -534,16 +450,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
         rate(bytes, t).trim_start()
     );
     play_secure(&mk, &hw_samples)?;
-    let s0 = &hw_samples[0];
-    let mut buf = s0.encrypted.clone();
-    let refused = matches!(
-        mk.decrypt(&mut buf, &s0.description(OutputWish::InPlace)),
-        Err(EmeError::InvalidAccessError(_))
-    );
-    check(
-        refused && buf == s0.encrypted,
-        "clear output of a HW_SECURE_DECODE key refused",
-    )?;
+    check_clear_output_refused(&mk, &hw_samples[0])?;
     println!(
         "  decrypt hw       {HW_SAMPLES} samples into secure buffers, secure decoder digests match; clear output refused"
     );

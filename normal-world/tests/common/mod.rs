@@ -258,6 +258,7 @@ macro_rules! both_transports {
 const PLAYER_SOURCES: &[&str] = &[
     "normal-world/src",
     "normal-world/examples/protected_player.rs",
+    "normal-world/examples/common",
     "normal-world/Cargo.toml",
     "cdm-core/src",
     "cdm-shm/src",
