@@ -477,9 +477,11 @@ fn run() -> Result<(), Failure> {
         session.closed().is_some() && hw.closed().is_some(),
         "both sessions closed",
     )?;
-    persistent(&exe, &persistent_base, &pssh, &keys, &samples)?;
+    in_work_dir("tee-cdm-playback", |storage| {
+        persistent(storage, &exe, &persistent_base, &pssh, &keys, &samples)
+    })?;
     drop(samples);
-    protected::run(&exe)?;
+    in_work_dir("tee-cdm-protected", |dir| protected::run(&exe, dir))?;
     println!("\nOK: every sample verified");
     Ok(())
 }
@@ -505,22 +507,20 @@ fn start_host(
     Ok((mk, session, pid))
 }
 
-/// Step 8: store, restart, load, release (see the module docs).
-fn persistent(
-    exe: &Path,
-    config: &MediaKeySystemConfiguration,
-    pssh: &[u8],
-    keys: &[([u8; 16], [u8; 16])],
-    samples: &[Sample],
-) -> Result<(), Failure> {
-    let storage = std::env::temp_dir().join(format!("tee-cdm-playback-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&storage);
-    let result = persistent_in(&storage, exe, config, pssh, keys, samples);
-    let _ = std::fs::remove_dir_all(&storage);
+/// Runs `f` in a new work directory `NAME-PID` in the temporary directory, removed afterwards
+/// whatever happened.
+fn in_work_dir(name: &str, f: impl FnOnce(&Path) -> Result<(), Failure>) -> Result<(), Failure> {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+        .and_then(|()| f(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn persistent_in(
+/// Step 8: store, restart, load, release (see the module docs), with licenses in `storage`.
+fn persistent(
     storage: &Path,
     exe: &Path,
     config: &MediaKeySystemConfiguration,

@@ -304,17 +304,8 @@ fn reencrypt(samples: &[Sample], key: &[u8; 16], kid: [u8; 16]) -> Vec<Sample> {
         .collect()
 }
 
-/// Step 9 (see the module docs).
-pub(crate) fn run(exe: &Path) -> Result<(), Failure> {
-    let dir = std::env::temp_dir().join(format!("tee-cdm-protected-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = run_in(exe, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
+/// Step 9 (see the module docs), in the work directory `dir`.
+pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
     let started = Instant::now();
     println!(
         "\nprotected key system (org.teecdm.protected), work directory {}",
