@@ -501,10 +501,14 @@ fn start_host(
     let mk = access
         .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
         .map_err(|e| format!("createMediaKeys: {e}"))?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     Ok((mk, session, pid))
+}
+
+/// A new `persistent-license` session of `mk`.
+fn persistent_session(mk: &MediaKeys) -> Result<MediaKeySession, Failure> {
+    mk.create_session(SessionType::PersistentLicense)
+        .map_err(|e| format!("createSession: {e}"))
 }
 
 /// Runs `f` in a new work directory `NAME-PID` in the temporary directory, removed afterwards

@@ -44,7 +44,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::common::{media_keys_in_a_process, messages, Failure, LicenseClient};
 use super::{
-    check, check_clear_output_refused, make_content, one_message, play, play_secure, rate, Sample,
+    check, check_clear_output_refused, make_content, one_message, persistent_session, play,
+    play_secure, rate, Sample,
 };
 
 /// The renewal interval of the `sw` key, in seconds.
@@ -492,9 +493,7 @@ pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
 
     // Offline: store, replace the process, load, release.
     println!("\n  persistent-license session for persist");
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     let pssh =
         build_common_pssh_v1(&[KeyId::from(persist.kid)]).map_err(|e| format!("pssh: {e}"))?;
     license(&session, &server, &pssh, &[persist])?;
@@ -505,9 +504,7 @@ pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
     drop(mk);
 
     let (mk, pid) = host.start()?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     check(
         session.load(&id).map_err(|e| format!("load: {e}"))?,
         "load() finds the stored session",
@@ -543,9 +540,7 @@ pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
     drop(mk);
 
     let (mk, pid) = host.start()?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     check(
         !session.load(&id).map_err(|e| format!("load: {e}"))?,
         "the released license is gone",
