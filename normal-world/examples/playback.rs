@@ -55,6 +55,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 mod common;
 
+#[path = "playback/loopback_server.rs"]
+mod loopback_server;
 // Not `examples/protected.rs`, which cargo would take for an example of its own.
 #[path = "playback/protected.rs"]
 mod protected;

@@ -5,6 +5,8 @@
 //! (files the test writes), the same for both transports.
 
 mod common;
+// The playback example's license server (its step 9).
+#[path = "../examples/playback/loopback_server.rs"]
 mod loopback_server;
 
 use std::path::PathBuf;
@@ -84,7 +86,8 @@ impl World {
         assert_eq!(cli(&args), ExitCode::SUCCESS);
         let store = Arc::new(license_server::SqliteStore::open(&db).unwrap());
         let now = license_server::protected::unix_now();
-        let server = LoopbackServer::start(&material, store, now);
+        let metrics = Arc::new(license_server::Metrics::new());
+        let server = LoopbackServer::start(&material, store, now, metrics).unwrap();
         let root: [u8; 65] = std::fs::read(material.join("root.pub"))
             .unwrap()
             .try_into()

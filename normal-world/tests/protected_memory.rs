@@ -26,6 +26,8 @@
 #![allow(missing_docs)]
 
 mod common;
+// The playback example's license server (its step 9).
+#[path = "../examples/playback/loopback_server.rs"]
 mod loopback_server;
 
 use std::collections::BTreeMap;
@@ -200,8 +202,9 @@ impl LicenseServer {
             )
             .unwrap()
         });
+        let metrics = Arc::new(license_server::Metrics::new());
         let server = LicenseServer {
-            server: LoopbackServer::start(&material_dir, store, unix_now()),
+            server: LoopbackServer::start(&material_dir, store, unix_now(), metrics).unwrap(),
             root: material_dir.join(material::ROOT_PUBLIC_KEY_FILE),
         };
         (server, record)

@@ -23,18 +23,17 @@
 //!    `license-release`, the server's acknowledgement closes it, and a third process finds
 //!    nothing to load. The server's counters confirm one provisioning and two licenses.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Instant;
 
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
 use cdm_testkit::cenc::encrypt_cbcs;
-use license_server::protected::material::{self, ProtectedMaterial};
+use license_server::protected::material;
 use license_server::protected::{parse_protected_key_arg, unix_now};
-use license_server::{Metrics, ProtectedService, SqliteStore};
+use license_server::{Metrics, SqliteStore};
 use normal_world::{
     request_media_key_system_access_with, KeyStatus, KeySystemOptions, MediaKeySession,
     MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
@@ -43,6 +42,7 @@ use normal_world::{
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::common::{media_keys_in_a_process, messages, Failure, LicenseClient};
+use super::loopback_server::LoopbackServer;
 use super::{
     check, check_clear_output_refused, make_content, one_message, persistent_session, play,
     play_secure, rate, Sample,
@@ -62,14 +62,11 @@ struct Key {
     policy: String,
 }
 
-/// The reference license server on a loopback port, on a runtime thread of its own; stopped
-/// when dropped.
+/// The reference license server on a loopback port, with its counters and a client.
 struct Server {
-    addr: SocketAddr,
+    loopback: LoopbackServer,
     metrics: Arc<Metrics>,
     http: LicenseClient,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -90,51 +87,12 @@ impl Server {
         store
             .import_all(&[], &imported)
             .map_err(|e| format!("import: {e}"))?;
-        let loaded = ProtectedMaterial::load(&material_dir, now, 86_400)
-            .map_err(|e| format!("key material: {e}"))?;
-        let service = ProtectedService::new(loaded, Arc::clone(&store) as _);
         let metrics = Arc::new(Metrics::new());
-        let app = license_server::router_with_protected(
-            store as _,
-            Arc::clone(&metrics),
-            None,
-            Arc::new(service),
-        );
-        let (stop, stopped) = mpsc::channel::<()>();
-        let (ready, bound) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let served = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| {
-                    rt.block_on(async move {
-                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let _ = ready.send(listener.local_addr().map_err(|e| e.to_string()));
-                        let shutdown = async move {
-                            let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
-                        };
-                        license_server::serve(listener, app, shutdown)
-                            .await
-                            .map_err(|e| e.to_string())
-                    })
-                });
-            if let Err(e) = served {
-                eprintln!("license server: {e}");
-            }
-        });
-        let addr = bound
-            .recv()
-            .map_err(|_| "the license server did not start".to_string())??;
+        let loopback = LoopbackServer::start(&material_dir, store, now, Arc::clone(&metrics))?;
         Ok(Server {
-            addr,
+            http: LicenseClient::new(&format!("http://{}", loopback.addr)),
+            loopback,
             metrics,
-            http: LicenseClient::new(&format!("http://{addr}")),
-            stop: Some(stop),
-            thread: Some(thread),
         })
     }
 
@@ -142,15 +100,6 @@ impl Server {
     fn call(&self, path: &str, body: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
         let message = body.map(|b| ("application/octet-stream", b));
         self.http.call(path, message)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -353,7 +302,7 @@ pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
     let server = Server::start(dir, &keys)?;
     println!(
         "  license server   http://{} (new root, provisioning and server keys; {} keys imported)",
-        server.addr,
+        server.loopback.addr,
         keys.len()
     );
     for k in &keys {
