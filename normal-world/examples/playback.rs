@@ -397,10 +397,11 @@ fn run() -> Result<(), Failure> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // Requests, responses and samples go through a sealed memfd both processes map; the
     // socket only hands it over and tells each side when the other has gone.
-    let (mk, host_pid) = media_keys_in_a_process(&access, Command::new(&exe))?;
+    let (mk, host) = media_keys_in_a_process(&access, Command::new(&exe))?;
     let caps = mk.capabilities();
     println!(
-        "\nsecure world     pid {host_pid} over shared memory (handed over a Unix socket); ABI v{}; AES engine {}",
+        "\nsecure world     pid {} over shared memory (handed over a Unix socket); ABI v{}; AES engine {}",
+        host.id(),
         caps.abi_version,
         caps.engine
     );

@@ -346,7 +346,7 @@ fn run(args: Args) -> Result<(), Failure> {
             cmd.arg("--protected-root").arg(root);
         }
         let (mk, host) = media_keys_in_a_process(&access, cmd)?;
-        say(&mut out, format!("HOST {host}"));
+        say(&mut out, format!("HOST {}", host.id()));
         mk
     };
     say(&mut out, format!("ENGINE {}", mk.capabilities().engine));

@@ -8,6 +8,9 @@ mod common;
 // The playback example's license server (its step 9).
 #[path = "../examples/playback/loopback_server.rs"]
 mod loopback_server;
+// The example players' session messages, HTTP client and secure world in its own process.
+#[path = "../examples/common/mod.rs"]
+mod player;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,10 +23,11 @@ use loopback_server::LoopbackServer;
 use normal_world::transport::InProcessTransport;
 use normal_world::{
     request_media_key_system_access_with, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
-    KeySystemOptions, MediaKeySession, MediaKeySessionEvent, MediaKeySystemAccess,
-    MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement,
-    MessageType, OutputWish, SampleDescription, SessionType,
+    KeySystemOptions, MediaKeySession, MediaKeySystemAccess, MediaKeySystemConfiguration,
+    MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, MessageType, OutputWish,
+    SampleDescription, SessionType,
 };
+use player::{messages, LicenseClient};
 use secure_world_host::HostSettings;
 
 const KEY_SYSTEM: &str = "org.teecdm.protected";
@@ -53,7 +57,10 @@ fn key_arg(kid: &[u8; 16], key: &[u8; 16]) -> String {
 struct World {
     dir: TempDir,
     root: [u8; 65],
-    server: LoopbackServer,
+    /// A client of the server (dropped before it).
+    http: LicenseClient,
+    /// Serves while the world lives.
+    _server: LoopbackServer,
 }
 
 impl World {
@@ -92,7 +99,13 @@ impl World {
             .unwrap()
             .try_into()
             .unwrap();
-        let world = World { dir, root, server };
+        let http = LicenseClient::new(&format!("http://{}", server.addr));
+        let world = World {
+            dir,
+            root,
+            http,
+            _server: server,
+        };
         world.set_clock(now);
         world.set_hdcp("2.3");
         world
@@ -140,31 +153,12 @@ impl World {
     }
 
     fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
-        let url = format!("http://{}{path}", self.server.addr);
-        let r = ureq::post(&url)
-            .header("Content-Type", "application/octet-stream")
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .send(body)
-            .map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        let body = r.into_body().read_to_vec().map_err(|e| e.to_string())?;
-        if status == 200 {
-            Ok(body)
-        } else {
-            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
-        }
+        self.http
+            .call(path, Some(("application/octet-stream", body)))
     }
 
     fn certificate(&self) -> Vec<u8> {
-        let url = format!("http://{}/protected/certificate", self.server.addr);
-        ureq::get(&url)
-            .call()
-            .unwrap()
-            .into_body()
-            .read_to_vec()
-            .unwrap()
+        self.http.call("/protected/certificate", None).unwrap()
     }
 
     /// The protected key system, pinned to this world's root, with storage in its directory.
@@ -231,20 +225,6 @@ fn config() -> MediaKeySystemConfiguration {
         }],
         ..MediaKeySystemConfiguration::default()
     }
-}
-
-/// The messages queued since the last call.
-fn messages(s: &MediaKeySession) -> Vec<(MessageType, Vec<u8>)> {
-    s.drain_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            } => Some((message_type, message)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn one_message(s: &MediaKeySession, expected: MessageType) -> Vec<u8> {
@@ -641,13 +621,7 @@ fn media_keys_in_a_process(w: &World) -> (MediaKeys, normal_world::transport::Ho
         .arg(w.clock_file())
         .arg("--emulated-hdcp")
         .arg(w.hdcp_file());
-    let t = normal_world::transport::SocketTransport::spawn_command(cmd)
-        .unwrap()
-        .with_shared_memory()
-        .unwrap();
-    let host = t.host().expect("a spawned host");
-    let mk = w.access().create_media_keys_with_transport(Box::new(t));
-    (mk.unwrap(), host)
+    player::media_keys_in_a_process(&w.access(), cmd).unwrap()
 }
 
 #[test]

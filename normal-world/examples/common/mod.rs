@@ -1,10 +1,11 @@
 //! What the example players share: a secure world in its own process, the messages a session
-//! queues, and a license server over HTTP.
+//! queues, and a license server over HTTP. (The protected end-to-end tests, `tests/protected.rs`,
+//! use them too.)
 
 use std::process::Command;
 use std::time::Duration;
 
-use normal_world::transport::{SocketTransport, Transport};
+use normal_world::transport::{HostProcess, SocketTransport, Transport};
 use normal_world::{
     MediaKeySession, MediaKeySessionEvent, MediaKeySystemAccess, MediaKeys, MessageType,
 };
@@ -15,19 +16,19 @@ pub(crate) type Failure = String;
 /// Starts the secure world in its own process with `command` (this executable, which serves
 /// as `secure-world-host` when given `--socket`), over a sealed shared-memory region handed
 /// over a Unix socket, and creates a `MediaKeys` of `access` on it; answers it with the
-/// process id.
+/// process.
 pub(crate) fn media_keys_in_a_process(
     access: &MediaKeySystemAccess,
     command: Command,
-) -> Result<(MediaKeys, u32), Failure> {
+) -> Result<(MediaKeys, HostProcess), Failure> {
     let transport = SocketTransport::spawn_command(command)
         .and_then(SocketTransport::with_shared_memory)
         .map_err(|e| format!("spawn secure world: {e}"))?;
-    let pid = transport.host().map_or(0, |h| h.id());
+    let host = transport.host().ok_or("the secure world has no process")?;
     let mk = access
         .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
         .map_err(|e| format!("createMediaKeys: {e}"))?;
-    Ok((mk, pid))
+    Ok((mk, host))
 }
 
 /// The `message` events queued on `session`.

@@ -64,9 +64,9 @@ struct Key {
 
 /// The reference license server on a loopback port, with its counters and a client.
 struct Server {
-    loopback: LoopbackServer,
-    metrics: Arc<Metrics>,
     http: LicenseClient,
+    metrics: Arc<Metrics>,
+    loopback: LoopbackServer,
 }
 
 impl Server {
@@ -137,7 +137,8 @@ impl Host<'_> {
             .arg(self.clock())
             .arg("--emulated-hdcp")
             .arg(self.hdcp());
-        media_keys_in_a_process(self.access, cmd)
+        let (mk, host) = media_keys_in_a_process(self.access, cmd)?;
+        Ok((mk, host.id()))
     }
 
     /// Sets the emulated clock (seconds since the epoch).
