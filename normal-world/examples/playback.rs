@@ -34,7 +34,6 @@
 //! Exits non-zero, with the reason, if any check fails.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -61,7 +60,7 @@ mod loopback_server;
 #[path = "playback/protected.rs"]
 mod protected;
 
-use common::{media_keys_in_a_process, messages, Failure};
+use common::{main_or_host, media_keys_in_a_process, messages, Failure};
 
 const VIDEO_SAMPLES: usize = 240;
 const AUDIO_SAMPLES: usize = 480;
@@ -619,15 +618,5 @@ fn persistent(
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if secure_world_host::is_host_invocation(&args) {
-        return secure_world_host::main_with_args(args);
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nFAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_or_host(|_| run())
 }

@@ -43,7 +43,7 @@ use std::process::{Command, ExitCode};
 
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
-use common::{media_keys_in_a_process, messages, Failure, LicenseClient};
+use common::{main_or_host, media_keys_in_a_process, messages, Failure, LicenseClient};
 use normal_world::{
     request_media_key_system_access_with, DecryptedSample, EncryptionScheme, KeyStatus,
     KeySystemOptions, MediaKeySession, MediaKeySystemConfiguration, MediaKeySystemMediaCapability,
@@ -410,15 +410,5 @@ fn run(args: Args) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if secure_world_host::is_host_invocation(&args) {
-        return secure_world_host::main_with_args(args);
-    }
-    match parse_args(args).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_or_host(|args| parse_args(args).and_then(run))
 }

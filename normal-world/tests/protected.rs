@@ -10,6 +10,7 @@ mod common;
 mod loopback_server;
 // The example players' session messages, HTTP client and secure world in its own process.
 #[path = "../examples/common/mod.rs"]
+#[allow(dead_code)] // Not every helper of the examples is used here.
 mod player;
 
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //! queues, and a license server over HTTP. (The protected end-to-end tests, `tests/protected.rs`,
 //! use them too.)
 
-use std::process::Command;
+use std::ffi::OsString;
+use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use normal_world::transport::{HostProcess, SocketTransport, Transport};
@@ -12,6 +13,23 @@ use normal_world::{
 
 /// Why an example failed, for its exit message.
 pub(crate) type Failure = String;
+
+/// An example's `main`: this executable serves as `secure-world-host` when started as one
+/// (`--socket`, see [`media_keys_in_a_process`]); otherwise it runs `run` with its arguments
+/// and exits 1 with `FAILED: reason` on standard error if that fails.
+pub(crate) fn main_or_host(run: impl FnOnce(Vec<OsString>) -> Result<(), Failure>) -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if secure_world_host::is_host_invocation(&args) {
+        return secure_world_host::main_with_args(args);
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nFAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Starts the secure world in its own process with `command` (this executable, which serves
 /// as `secure-world-host` when given `--socket`), over a sealed shared-memory region handed
