@@ -34,7 +34,6 @@
 //! Exits non-zero, with the reason, if any check fails.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,15 +52,19 @@ use normal_world::{
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
+mod common;
+
+#[path = "playback/loopback_server.rs"]
+mod loopback_server;
 // Not `examples/protected.rs`, which cargo would take for an example of its own.
 #[path = "playback/protected.rs"]
 mod protected;
 
+use common::{main_or_host, media_keys_in_a_process, messages, Failure};
+
 const VIDEO_SAMPLES: usize = 240;
 const AUDIO_SAMPLES: usize = 480;
 const AUDIO_SAMPLE_LEN: usize = 1024;
-
-type Failure = String;
 
 /// One encrypted sample and what it must decrypt to.
 struct Sample {
@@ -201,21 +204,7 @@ fn license_exchange(
     session
         .generate_request("cenc", pssh)
         .map_err(|e| format!("generateRequest: {e}"))?;
-    let mut request = None;
-    for event in session.drain_events() {
-        if let MediaKeySessionEvent::Message {
-            message_type,
-            message,
-        } = event
-        {
-            check(
-                message_type == MessageType::LicenseRequest,
-                "message type is license-request",
-            )?;
-            request = Some(message);
-        }
-    }
-    let request = request.ok_or("no license-request message after generateRequest")?;
+    let request = one_message(session, MessageType::LicenseRequest)?;
     let license = license_server(&request, keys)?;
     if verbose {
         println!("  session id       {}", session.session_id());
@@ -277,6 +266,56 @@ fn play(mk: &MediaKeys, samples: &[Sample], rounds: usize) -> Result<(u64, Durat
         }
     }
     Ok((bytes, spent))
+}
+
+/// Plays `samples` (a `HW_SECURE_DECODE` key) through secure buffers; every digest checked.
+fn play_secure(mk: &MediaKeys, samples: &[Sample]) -> Result<(), Failure> {
+    for (i, s) in samples.iter().enumerate() {
+        let mut buf = s.encrypted.clone();
+        let out = mk
+            .decrypt(&mut buf, &s.description(OutputWish::SecureBuffer))
+            .map_err(|e| format!("HW decrypt {i}: {e}"))?;
+        let DecryptedSample::SecureBuffer(handle) = out else {
+            return Err("HW decrypt did not answer a secure buffer".into());
+        };
+        check(buf == s.encrypted, "the player's buffer stays encrypted")?;
+        let r = mk
+            .render_secure_buffer(handle)
+            .map_err(|e| format!("render: {e}"))?;
+        let expected = ring::digest::digest(&ring::digest::SHA256, &s.clear);
+        check(
+            usize::try_from(r.len).ok() == Some(s.clear.len())
+                && r.digest.as_slice() == expected.as_ref(),
+            "secure decoder digest equals SHA-256 of the original",
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks that clear output of `s`, under a `HW_SECURE_DECODE` key, is refused
+/// (`InvalidAccessError`) and leaves the player's buffer as it was.
+fn check_clear_output_refused(mk: &MediaKeys, s: &Sample) -> Result<(), Failure> {
+    let mut buf = s.encrypted.clone();
+    match mk.decrypt(&mut buf, &s.description(OutputWish::InPlace)) {
+        Err(EmeError::InvalidAccessError(_)) => check(
+            buf == s.encrypted,
+            "refused decrypt leaves the buffer unchanged",
+        ),
+        other => Err(format!(
+            "clear output under HW_SECURE_DECODE was not refused: {other:?}"
+        )),
+    }
+}
+
+/// The one message queued on `session`, which must be of type `expected`.
+fn one_message(session: &MediaKeySession, expected: MessageType) -> Result<Vec<u8>, Failure> {
+    match messages(session).as_slice() {
+        [(ty, m)] if *ty == expected => Ok(m.clone()),
+        other => Err(format!(
+            "expected one {expected} message, got {:?}",
+            other.iter().map(|(t, m)| (t, m.len())).collect::<Vec<_>>()
+        )),
+    }
 }
 
 fn rate(bytes: u64, t: Duration) -> String {
@@ -357,17 +396,11 @@ fn run() -> Result<(), Failure> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     // Requests, responses and samples go through a sealed memfd both processes map; the
     // socket only hands it over and tells each side when the other has gone.
-    let transport = SocketTransport::spawn(&exe)
-        .and_then(SocketTransport::with_shared_memory)
-        .map_err(|e| format!("spawn secure world: {e}"))?;
-    let host_pid = transport.host().map(|h| h.id());
-    let mk = access
-        .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
-        .map_err(|e| format!("createMediaKeys: {e}"))?;
+    let (mk, host) = media_keys_in_a_process(&access, Command::new(&exe))?;
     let caps = mk.capabilities();
     println!(
         "\nsecure world     pid {} over shared memory (handed over a Unix socket); ABI v{}; AES engine {}",
-        host_pid.map_or("?".into(), |p| p.to_string()),
+        host.id(),
         caps.abi_version,
         caps.engine
     );
@@ -413,49 +446,17 @@ fn run() -> Result<(), Failure> {
         .create_session_with_robustness(SessionType::Temporary, Robustness::HwSecureDecode)
         .map_err(|e| format!("create HW session: {e}"))?;
     license_exchange(&hw, &pssh, &keys, false)?;
-    let mut rendered = 0;
-    for s in samples.iter().take(24) {
-        let mut buf = s.encrypted.clone();
-        // The HW session holds the keys too; ask for its secure path explicitly.
-        let out = mk
-            .decrypt(&mut buf, &s.description(OutputWish::SecureBuffer))
-            .map_err(|e| format!("HW decrypt: {e}"))?;
-        let DecryptedSample::SecureBuffer(handle) = out else {
-            return Err("HW decrypt did not answer a secure buffer".into());
-        };
-        check(
-            buf == s.encrypted,
-            "the player's buffer never receives clear bytes",
-        )?;
-        let r = mk
-            .render_secure_buffer(handle)
-            .map_err(|e| format!("render: {e}"))?;
-        let expected = ring::digest::digest(&ring::digest::SHA256, &s.clear);
-        check(r.len as usize == s.clear.len(), "rendered length")?;
-        check(
-            r.digest.as_slice() == expected.as_ref(),
-            "secure decoder digest equals SHA-256 of the original",
-        )?;
-        rendered += 1;
-    }
-    println!("  {rendered} samples rendered by the emulated secure decoder; digests match, player buffers stayed encrypted");
+    // The HW session holds the keys too; ask for its secure path explicitly.
+    let rendered = &samples[..24];
+    play_secure(&mk, rendered)?;
+    println!(
+        "  {} samples rendered by the emulated secure decoder; digests match, player buffers stayed encrypted",
+        rendered.len()
+    );
     // A clear-output request with a HW-only key is refused.
     let s0 = &samples[0];
-    let mut buf = s0.encrypted.clone();
-    match mk.decrypt(&mut buf, &s0.description(OutputWish::InPlace)) {
-        Err(EmeError::InvalidAccessError(_)) => {
-            println!("  clear output with a HW_SECURE_DECODE key: refused (InvalidAccessError)")
-        }
-        other => {
-            return Err(format!(
-                "clear output under HW_SECURE_DECODE was not refused: {other:?}"
-            ))
-        }
-    }
-    check(
-        buf == s0.encrypted,
-        "refused decrypt leaves the buffer unchanged",
-    )?;
+    check_clear_output_refused(&mk, s0)?;
+    println!("  clear output with a HW_SECURE_DECODE key: refused (InvalidAccessError)");
 
     println!("\nremove / close");
     hw.remove().map_err(|e| format!("remove: {e}"))?;
@@ -465,6 +466,7 @@ fn run() -> Result<(), Failure> {
             "keys released after remove",
         )?;
     }
+    let mut buf = s0.encrypted.clone();
     match mk.decrypt(&mut buf, &s0.description(OutputWish::Auto)) {
         Err(EmeError::WaitingForKey(_)) => {
             println!("  after remove(): statuses released, decrypt refused (waiting for key)")
@@ -477,20 +479,22 @@ fn run() -> Result<(), Failure> {
         session.closed().is_some() && hw.closed().is_some(),
         "both sessions closed",
     )?;
-    persistent(&exe, &persistent_base, &pssh, &keys, &samples)?;
+    in_work_dir("tee-cdm-playback", |storage| {
+        persistent(storage, &exe, &persistent_base, &pssh, &keys, &samples)
+    })?;
     drop(samples);
-    protected::run(&exe)?;
+    in_work_dir("tee-cdm-protected", |dir| protected::run(&exe, dir))?;
     println!("\nOK: every sample verified");
     Ok(())
 }
 
-/// Starts a secure-world process keeping licenses in `storage` and creates a `MediaKeys` on
-/// it; answers it with the process id.
+/// Starts a secure-world process keeping licenses in `storage`, creates a `MediaKeys` on it
+/// and a `persistent-license` session; answers them with the process id.
 fn start_host(
     exe: &Path,
     storage: &Path,
     access: &MediaKeySystemAccess,
-) -> Result<(MediaKeys, u32), Failure> {
+) -> Result<(MediaKeys, MediaKeySession, u32), Failure> {
     let mut cmd = Command::new(exe);
     cmd.arg("--storage").arg(storage);
     let transport =
@@ -499,25 +503,30 @@ fn start_host(
     let mk = access
         .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
         .map_err(|e| format!("createMediaKeys: {e}"))?;
-    Ok((mk, pid))
+    let session = persistent_session(&mk)?;
+    Ok((mk, session, pid))
 }
 
-/// Step 8: store, restart, load, release (see the module docs).
-fn persistent(
-    exe: &Path,
-    config: &MediaKeySystemConfiguration,
-    pssh: &[u8],
-    keys: &[([u8; 16], [u8; 16])],
-    samples: &[Sample],
-) -> Result<(), Failure> {
-    let storage = std::env::temp_dir().join(format!("tee-cdm-playback-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&storage);
-    let result = persistent_in(&storage, exe, config, pssh, keys, samples);
-    let _ = std::fs::remove_dir_all(&storage);
+/// A new `persistent-license` session of `mk`.
+fn persistent_session(mk: &MediaKeys) -> Result<MediaKeySession, Failure> {
+    mk.create_session(SessionType::PersistentLicense)
+        .map_err(|e| format!("createSession: {e}"))
+}
+
+/// Runs `f` in a new work directory `NAME-PID` in the temporary directory, removed afterwards
+/// whatever happened.
+fn in_work_dir(name: &str, f: impl FnOnce(&Path) -> Result<(), Failure>) -> Result<(), Failure> {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+        .and_then(|()| f(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn persistent_in(
+/// Step 8: store, restart, load, release (see the module docs), with licenses in `storage`.
+fn persistent(
     storage: &Path,
     exe: &Path,
     config: &MediaKeySystemConfiguration,
@@ -548,10 +557,7 @@ fn persistent_in(
     );
 
     // 1. Online: a license request, stored as the update is answered.
-    let (mk, pid) = start_host(exe, storage, &access)?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let (mk, session, pid) = start_host(exe, storage, &access)?;
     let before = LICENSE_REQUESTS.load(Ordering::Relaxed);
     license_exchange(&session, pssh, keys, false)?;
     let id = session.session_id();
@@ -561,17 +567,11 @@ fn persistent_in(
     drop(mk);
 
     // 2. Offline: a new secure-world process; the license comes from storage.
-    let (mk, pid) = start_host(exe, storage, &access)?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let (mk, session, pid) = start_host(exe, storage, &access)?;
     let found = session.load(&id).map_err(|e| format!("load: {e}"))?;
     check(found, "load() finds the stored session")?;
-    let events = session.drain_events();
     check(
-        !events
-            .iter()
-            .any(|e| matches!(e, MediaKeySessionEvent::Message { .. })),
+        messages(&session).is_empty(),
         "no license request after load()",
     )?;
     let (bytes, t) = play(&mk, samples, 1)?;
@@ -586,17 +586,7 @@ fn persistent_in(
 
     // 3. Release: the record of license destruction, the server's acknowledgement.
     session.remove().map_err(|e| format!("remove: {e}"))?;
-    let release = session
-        .drain_events()
-        .into_iter()
-        .find_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type: MessageType::LicenseRelease,
-                message,
-            } => Some(message),
-            _ => None,
-        })
-        .ok_or("no license-release message after remove()")?;
+    let release = one_message(&session, MessageType::LicenseRelease)?;
     println!(
         "  → message      license-release {}",
         String::from_utf8_lossy(&release)
@@ -620,10 +610,7 @@ fn persistent_in(
     drop(mk);
 
     // 4. Nothing left to load.
-    let (mk, pid) = start_host(exe, storage, &access)?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let (_mk, session, pid) = start_host(exe, storage, &access)?;
     let found = session.load(&id).map_err(|e| format!("load: {e}"))?;
     check(!found, "the released license is gone")?;
     println!("  process {pid}  load(\"{id}\") = false: the license was released");
@@ -631,15 +618,5 @@ fn persistent_in(
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if secure_world_host::is_host_invocation(&args) {
-        return secure_world_host::main_with_args(args);
-    }
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nFAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_or_host(|_| run())
 }

@@ -40,19 +40,17 @@ use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Duration;
 
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
-use normal_world::transport::{SocketTransport, Transport};
+use common::{main_or_host, media_keys_in_a_process, messages, Failure, LicenseClient};
 use normal_world::{
     request_media_key_system_access_with, DecryptedSample, EncryptionScheme, KeyStatus,
-    KeySystemOptions, MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeys, MessageType, OutputWish, SampleDescription,
-    SessionType,
+    KeySystemOptions, MediaKeySession, MediaKeySystemConfiguration, MediaKeySystemMediaCapability,
+    MediaKeys, MessageType, OutputWish, SampleDescription, SessionType,
 };
 
-type Failure = String;
+mod common;
 
 /// The marker text and bytes of process `pid`: SHA-256("tee-cdm memory scan marker " ‖ pid in
 /// decimal); the text is `tee-cdm-scan-marker:` and the digest's hex, the bytes its last 16.
@@ -166,69 +164,19 @@ fn read_content(path: &PathBuf) -> Result<Content, Failure> {
 
 /// The license server over HTTP; every message sent and received stays in `transcript`.
 struct Server {
-    base: String,
-    agent: ureq::Agent,
+    client: LicenseClient,
     transcript: Vec<Vec<u8>>,
 }
 
 impl Server {
-    fn new(base: &str) -> Server {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Server {
-            base: base.trim_end_matches('/').to_string(),
-            agent,
-            transcript: Vec::new(),
-        }
-    }
-
     fn exchange(&mut self, path: &str, body: Option<(&str, &[u8])>) -> Result<Vec<u8>, Failure> {
-        let url = format!("{}{path}", self.base);
-        let sent = match body {
-            Some((content_type, body)) => {
-                self.transcript.push(body.to_vec());
-                self.agent
-                    .post(&url)
-                    .header("Content-Type", content_type)
-                    .send(body)
-            }
-            None => self.agent.get(&url).call(),
-        };
-        let mut response = sent.map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let answer = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "{url} answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            ));
+        if let Some((_, body)) = body {
+            self.transcript.push(body.to_vec());
         }
+        let answer = self.client.call(path, body)?;
         self.transcript.push(answer.clone());
         Ok(answer)
     }
-}
-
-/// The `message` events queued on `session`.
-fn messages(session: &MediaKeySession) -> Vec<(MessageType, Vec<u8>)> {
-    session
-        .drain_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            } => Some((message_type, message)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// `generateRequest` and the license exchange, provisioning first if the secure world asks.
@@ -397,18 +345,16 @@ fn run(args: Args) -> Result<(), Failure> {
         if let Some(root) = &args.root {
             cmd.arg("--protected-root").arg(root);
         }
-        let transport = SocketTransport::spawn_command(cmd)
-            .and_then(SocketTransport::with_shared_memory)
-            .map_err(|e| format!("spawn secure world: {e}"))?;
-        let host = transport.host().map_or(0, |h| h.id());
-        say(&mut out, format!("HOST {host}"));
-        access
-            .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
-            .map_err(|e| format!("createMediaKeys: {e}"))?
+        let (mk, host) = media_keys_in_a_process(&access, cmd)?;
+        say(&mut out, format!("HOST {}", host.id()));
+        mk
     };
     say(&mut out, format!("ENGINE {}", mk.capabilities().engine));
 
-    let mut server = Server::new(&args.server);
+    let mut server = Server {
+        client: LicenseClient::new(&args.server),
+        transcript: Vec::new(),
+    };
     if protected {
         let certificate = server.exchange("/protected/certificate", None)?;
         let set = mk
@@ -464,15 +410,5 @@ fn run(args: Args) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if secure_world_host::is_host_invocation(&args) {
-        return secure_world_host::main_with_args(args);
-    }
-    match parse_args(args).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    main_or_host(|args| parse_args(args).and_then(run))
 }

@@ -161,10 +161,7 @@ impl MediaKeySession {
             // provisioning response (see `update`).
             s.pending_init = Some((ty, init_data.to_vec()));
         }
-        s.events.push_back(MediaKeySessionEvent::Message {
-            message_type,
-            message,
-        });
+        s.queue_message(message_type, message);
         Ok(())
     }
 
@@ -214,10 +211,7 @@ impl MediaKeySession {
         s.apply_state(loaded.state, true);
         s.updated = link.next_update();
         if !loaded.release_message.is_empty() {
-            s.events.push_back(MediaKeySessionEvent::Message {
-                message_type: MessageType::LicenseRelease,
-                message: loaded.release_message,
-            });
+            s.queue_message(MessageType::LicenseRelease, loaded.release_message);
         }
         Ok(true)
     }
@@ -268,10 +262,7 @@ impl MediaKeySession {
                     if message_type == MessageType::IndividualizationRequest {
                         s.pending_init = Some((init_data_type, init_data));
                     }
-                    s.events.push_back(MediaKeySessionEvent::Message {
-                        message_type,
-                        message,
-                    });
+                    s.queue_message(message_type, message);
                 }
                 Err(e) => {
                     // Kept: a later `update` with another provisioning response retries.
@@ -302,10 +293,7 @@ impl MediaKeySession {
         if message.is_empty() {
             return Ok(false);
         }
-        s.events.push_back(MediaKeySessionEvent::Message {
-            message_type,
-            message,
-        });
+        s.queue_message(message_type, message);
         Ok(true)
     }
 
@@ -392,10 +380,7 @@ impl MediaKeySession {
         // session the secure world's record is not sent: a player would otherwise forward it
         // to the license server as if it were a request.
         if s.session_type == SessionType::PersistentLicense && !message.is_empty() {
-            s.events.push_back(MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            });
+            s.queue_message(message_type, message);
         }
         Ok(())
     }

@@ -140,6 +140,14 @@ impl SessionInner {
         }
     }
 
+    /// EME "Queue a message event": a `message` event of `message_type` with `message`.
+    pub(crate) fn queue_message(&mut self, message_type: MessageType, message: Vec<u8>) {
+        self.events.push_back(MediaKeySessionEvent::Message {
+            message_type,
+            message,
+        });
+    }
+
     /// EME "Session Closed" algorithm: once only; clears the key statuses (queuing
     /// `keystatuseschange`), sets the expiration to NaN and resolves `closed`.
     pub(crate) fn session_closed(&mut self, reason: ClosedReason) {

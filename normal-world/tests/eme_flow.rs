@@ -94,10 +94,7 @@ fn full_flow(kind: Kind) {
 
         // Before the license: waiting for key.
         let mut s = plaintext(64);
-        let r = mk.decrypt(
-            &mut s,
-            &desc(&KID1, EncryptionScheme::Cenc, &[0; 8], (0, 0), &[]),
-        );
+        let r = mk.decrypt(&mut s, &whole_cenc(&KID1, &[0; 8], OutputWish::Auto));
         assert!(matches!(r, Err(EmeError::WaitingForKey(_))), "{r:?}");
         assert_eq!(s, plaintext(64));
 
@@ -122,10 +119,7 @@ fn full_flow(kind: Kind) {
         )));
         assert!(session.key_statuses().is_empty());
         let mut s = plaintext(64);
-        let r = mk.decrypt(
-            &mut s,
-            &desc(&KID1, EncryptionScheme::Cenc, &[0; 8], (0, 0), &[]),
-        );
+        let r = mk.decrypt(&mut s, &whole_cenc(&KID1, &[0; 8], OutputWish::Auto));
         assert!(matches!(r, Err(EmeError::WaitingForKey(_))), "{r:?}");
         // close() on a closed session resolves; other calls are InvalidStateError.
         assert_eq!(session.close(), Ok(()));
@@ -162,10 +156,7 @@ fn remove_releases_keys(kind: Kind) {
     let mut s = plain.clone();
     encrypt_cenc(&KEY1, &[1; 8], &mut s, &[]);
     let enc = s.clone();
-    let r = mk.decrypt(
-        &mut s,
-        &desc(&KID1, EncryptionScheme::Cenc, &[1; 8], (0, 0), &[]),
-    );
+    let r = mk.decrypt(&mut s, &whole_cenc(&KID1, &[1; 8], OutputWish::Auto));
     assert!(
         matches!(r, Err(EmeError::WaitingForKey(ref m)) if m.contains("released")),
         "{r:?}"
@@ -243,10 +234,7 @@ fn bad_inputs(kind: Kind) {
             "{d:?}"
         );
     }
-    let r = mk.decrypt(
-        &mut sample,
-        &desc(&[], EncryptionScheme::Cenc, &[3; 8], (0, 0), &[]),
-    );
+    let r = mk.decrypt(&mut sample, &whole_cenc(&[], &[3; 8], OutputWish::Auto));
     assert!(matches!(r, Err(EmeError::TypeError(_))), "{r:?}");
     // An IV or a pattern that does not fit the scheme is a TypeError that says so.
     for (d, why) in [

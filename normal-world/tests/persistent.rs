@@ -33,16 +33,15 @@ fn messages(events: &[MediaKeySessionEvent]) -> Vec<(MessageType, String)> {
 fn store_load_remove_release(kind: Kind) {
     let dir = cdm_testkit::temp::TempDir::new("nw-persistent");
     let keys: [(&[u8], &[u8; 16]); 2] = [(&KID1, &KEY1), (&KID2, &KEY2)];
+    // The key ID list of both keys: the `keyids` init data, the license-release message and
+    // its acknowledgement (EME §9.1.3, §9.1.6).
+    let both_kids = format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#);
 
     // 1. A persistent license, obtained the usual way.
     let id = {
         let (mk, _host) = media_keys_with_storage(kind, dir.path());
         let s = mk.create_session(SessionType::PersistentLicense).unwrap();
-        s.generate_request(
-            "keyids",
-            format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#).as_bytes(),
-        )
-        .unwrap();
+        s.generate_request("keyids", both_kids.as_bytes()).unwrap();
         let request = match s.next_event() {
             Some(MediaKeySessionEvent::Message {
                 message_type: MessageType::LicenseRequest,
@@ -89,13 +88,7 @@ fn store_load_remove_release(kind: Kind) {
         // 3. Removed; the acknowledgement never comes before the secure world goes away.
         s.remove().unwrap();
         let msgs = messages(&s.drain_events());
-        assert_eq!(
-            msgs,
-            [(
-                MessageType::LicenseRelease,
-                format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#)
-            )]
-        );
+        assert_eq!(msgs, [(MessageType::LicenseRelease, both_kids.clone())]);
         assert_eq!(s.key_statuses().get(&KID1), Some(KeyStatus::Released));
         assert!(decrypt_with(&mk, &KID1, &KEY1).is_err());
     }
@@ -107,17 +100,10 @@ fn store_load_remove_release(kind: Kind) {
         let s = mk.create_session(SessionType::PersistentLicense).unwrap();
         assert!(s.load(&id).unwrap());
         let msgs = messages(&s.drain_events());
-        assert_eq!(
-            msgs,
-            [(
-                MessageType::LicenseRelease,
-                format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#)
-            )]
-        );
+        assert_eq!(msgs, [(MessageType::LicenseRelease, both_kids.clone())]);
         assert_eq!(s.key_statuses().get(&KID2), Some(KeyStatus::Released));
         assert!(decrypt_with(&mk, &KID2, &KEY2).is_err());
-        let ack = format!(r#"{{"kids":["{KID1_B64}","{KID2_B64}"]}}"#);
-        s.update(ack.as_bytes()).unwrap();
+        s.update(both_kids.as_bytes()).unwrap();
         assert_eq!(s.closed(), Some(ClosedReason::ReleaseAcknowledged));
     }
 

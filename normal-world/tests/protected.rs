@@ -5,6 +5,13 @@
 //! (files the test writes), the same for both transports.
 
 mod common;
+// The playback example's license server (its step 9).
+#[path = "../examples/playback/loopback_server.rs"]
+mod loopback_server;
+// The example players' session messages, HTTP client and secure world in its own process.
+#[path = "../examples/common/mod.rs"]
+#[allow(dead_code)] // Not every helper of the examples is used here.
+mod player;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,14 +19,16 @@ use std::sync::Arc;
 
 use cdm_testkit::cenc::{encrypt_cenc, plaintext};
 use cdm_testkit::temp::TempDir;
-use common::threaded_host;
+use common::{keyids, threaded_host, Kind};
+use loopback_server::LoopbackServer;
 use normal_world::transport::InProcessTransport;
 use normal_world::{
     request_media_key_system_access_with, DecryptedSample, EmeError, EncryptionScheme, KeyStatus,
-    KeySystemOptions, MediaKeySession, MediaKeySessionEvent, MediaKeySystemConfiguration,
+    KeySystemOptions, MediaKeySession, MediaKeySystemAccess, MediaKeySystemConfiguration,
     MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, MessageType, OutputWish,
     SampleDescription, SessionType,
 };
+use player::{messages, LicenseClient};
 use secure_world_host::HostSettings;
 
 const KEY_SYSTEM: &str = "org.teecdm.protected";
@@ -40,22 +49,19 @@ const ENT_KEY: [u8; 16] = [0xa6; 16];
 const ROTATED_KID: [u8; 16] = [0x57; 16];
 const ROTATED_KEY: [u8; 16] = [0xa7; 16];
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    InProcess,
-    Socket,
+/// `KID:KEY` in hex, as `import --protected-key` and `protected-rotation` take a key.
+fn key_arg(kid: &[u8; 16], key: &[u8; 16]) -> String {
+    format!("{}:{}", hex::encode(kid), hex::encode(key))
 }
 
 /// The license server, its key material and the emulation files.
 struct World {
     dir: TempDir,
     root: [u8; 65],
-    server: std::net::SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    /// A client of the server (dropped before it).
+    http: LicenseClient,
+    /// Serves while the world lives.
+    _server: LoopbackServer,
 }
 
 impl World {
@@ -73,12 +79,12 @@ impl World {
         );
         let db = dir.join("keys.db");
         let specs = [
-            format!("{}:{}", hex(&SW_KID), hex(&SW_KEY)),
-            format!("{}:{}:license=600", hex(&RENEW_KID), hex(&RENEW_KEY)) + ":renewal=60",
-            format!("{}:{}:hdcp=2.2", hex(&HDCP_KID), hex(&HDCP_KEY)),
-            format!("{}:{}:robustness=hw", hex(&HW_KID), hex(&HW_KEY)),
-            format!("{}:{}:persist", hex(&PERSIST_KID), hex(&PERSIST_KEY)),
-            format!("{}:{}:entitlement:hdcp=1.4", hex(&ENT_KID), hex(&ENT_KEY)),
+            key_arg(&SW_KID, &SW_KEY),
+            key_arg(&RENEW_KID, &RENEW_KEY) + ":license=600:renewal=60",
+            key_arg(&HDCP_KID, &HDCP_KEY) + ":hdcp=2.2",
+            key_arg(&HW_KID, &HW_KEY) + ":robustness=hw",
+            key_arg(&PERSIST_KID, &PERSIST_KEY) + ":persist",
+            key_arg(&ENT_KID, &ENT_KEY) + ":entitlement:hdcp=1.4",
         ];
         let mut args = vec!["import", "--db", db.to_str().unwrap()];
         for s in &specs {
@@ -88,43 +94,18 @@ impl World {
         assert_eq!(cli(&args), ExitCode::SUCCESS);
         let store = Arc::new(license_server::SqliteStore::open(&db).unwrap());
         let now = license_server::protected::unix_now();
-        let loaded =
-            license_server::protected::material::ProtectedMaterial::load(&material, now, 86_400)
-                .unwrap();
-        let service = license_server::ProtectedService::new(loaded, Arc::clone(&store) as _);
-        let app = license_server::router_with_protected(
-            Arc::clone(&store) as _,
-            Arc::new(license_server::Metrics::new()),
-            None,
-            Arc::new(service),
-        );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                license_server::serve(listener, app, async {
-                    let _ = stopped.await;
-                })
-                .await
-            })
-        });
-        let server = rx.recv().unwrap();
+        let metrics = Arc::new(license_server::Metrics::new());
+        let server = LoopbackServer::start(&material, store, now, metrics).unwrap();
         let root: [u8; 65] = std::fs::read(material.join("root.pub"))
             .unwrap()
             .try_into()
             .unwrap();
+        let http = LicenseClient::new(&format!("http://{}", server.addr));
         let world = World {
             dir,
             root,
-            server,
-            _stop: stop,
+            http,
+            _server: server,
         };
         world.set_clock(now);
         world.set_hdcp("2.3");
@@ -173,42 +154,28 @@ impl World {
     }
 
     fn post(&self, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
-        let url = format!("http://{}{path}", self.server);
-        let r = ureq::post(&url)
-            .header("Content-Type", "application/octet-stream")
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .send(body)
-            .map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        let body = r.into_body().read_to_vec().map_err(|e| e.to_string())?;
-        if status == 200 {
-            Ok(body)
-        } else {
-            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
-        }
+        self.http
+            .call(path, Some(("application/octet-stream", body)))
     }
 
     fn certificate(&self) -> Vec<u8> {
-        let url = format!("http://{}/protected/certificate", self.server);
-        ureq::get(&url)
-            .call()
-            .unwrap()
-            .into_body()
-            .read_to_vec()
-            .unwrap()
+        self.http.call("/protected/certificate", None).unwrap()
+    }
+
+    /// The protected key system, pinned to this world's root, with storage in its directory.
+    fn access(&self) -> MediaKeySystemAccess {
+        let options = KeySystemOptions {
+            storage_dir: Some(self.storage()),
+            protected_root: Some(self.root),
+        };
+        request_media_key_system_access_with(KEY_SYSTEM, &[config()], &options)
+            .expect("the protected key system is offered with a pinned root")
     }
 
     /// A `MediaKeys` of the protected key system over `kind`, its secure world on this
     /// world's storage, clock and HDCP files.
     fn media_keys(&self, kind: Kind) -> MediaKeys {
-        let options = KeySystemOptions {
-            storage_dir: Some(self.storage()),
-            protected_root: Some(self.root),
-        };
-        let access = request_media_key_system_access_with(KEY_SYSTEM, &[config()], &options)
-            .expect("the protected key system is offered with a pinned root");
+        let access = self.access();
         let settings = self.settings();
         match kind {
             Kind::InProcess => {
@@ -259,44 +226,6 @@ fn config() -> MediaKeySystemConfiguration {
         }],
         ..MediaKeySystemConfiguration::default()
     }
-}
-
-fn keyids(kids: &[&[u8; 16]]) -> Vec<u8> {
-    let b64: Vec<String> = kids
-        .iter()
-        .map(|k| format!("\"{}\"", base64url(*k)))
-        .collect();
-    format!("{{\"kids\":[{}]}}", b64.join(",")).into_bytes()
-}
-
-/// Base64url without padding (RFC 4648 §5), written out for the test.
-fn base64url(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &x)| n | (u32::from(x) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
-}
-
-/// The messages queued since the last call.
-fn messages(s: &MediaKeySession) -> Vec<(MessageType, Vec<u8>)> {
-    s.drain_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            } => Some((message_type, message)),
-            _ => None,
-        })
-        .collect()
 }
 
 fn one_message(s: &MediaKeySession, expected: MessageType) -> Vec<u8> {
@@ -508,9 +437,9 @@ fn entitlement_rotation_needs_no_license_request() {
             "license-server".to_string(),
             "protected-rotation".into(),
             "--entitlement".into(),
-            format!("{}:{}", hex(&ENT_KID), hex(&ENT_KEY)),
+            key_arg(&ENT_KID, &ENT_KEY),
             "--key".into(),
-            format!("{}:{}", hex(&ROTATED_KID), hex(&ROTATED_KEY)),
+            key_arg(&ROTATED_KID, &ROTATED_KEY),
             "--out".into(),
             record_file.to_str().unwrap().into(),
         ];
@@ -693,22 +622,7 @@ fn media_keys_in_a_process(w: &World) -> (MediaKeys, normal_world::transport::Ho
         .arg(w.clock_file())
         .arg("--emulated-hdcp")
         .arg(w.hdcp_file());
-    let t = normal_world::transport::SocketTransport::spawn_command(cmd)
-        .unwrap()
-        .with_shared_memory()
-        .unwrap();
-    let host = t.host().expect("a spawned host");
-    let options = KeySystemOptions {
-        storage_dir: Some(w.storage()),
-        protected_root: Some(w.root),
-    };
-    let access = request_media_key_system_access_with(KEY_SYSTEM, &[config()], &options).unwrap();
-    (
-        access
-            .create_media_keys_with_transport(Box::new(t))
-            .unwrap(),
-        host,
-    )
+    player::media_keys_in_a_process(&w.access(), cmd).unwrap()
 }
 
 #[test]

@@ -26,12 +26,14 @@
 #![allow(missing_docs)]
 
 mod common;
+// The playback example's license server (its step 9).
+#[path = "../examples/playback/loopback_server.rs"]
+mod loopback_server;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -44,9 +46,10 @@ use cdm_testkit::clearkey::b64url;
 use cdm_testkit::rng::TestRng;
 use cdm_testkit::temp::TempDir;
 use common::player_binary;
-use license_server::protected::material::{self, ProtectedMaterial};
+use license_server::protected::material;
 use license_server::protected::{parse_protected_key_arg, rotation, unix_now};
-use license_server::{Metrics, ProtectedService, SqliteStore, StoredKey};
+use license_server::{SqliteStore, StoredKey};
+use loopback_server::LoopbackServer;
 use ring::rand::{SecureRandom, SystemRandom};
 
 const PROTECTED: &str = "org.teecdm.protected";
@@ -157,10 +160,8 @@ fn samples_file(
 // The license server, in this process
 
 struct LicenseServer {
-    addr: SocketAddr,
+    server: LoopbackServer,
     root: PathBuf,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl LicenseServer {
@@ -201,54 +202,16 @@ impl LicenseServer {
             )
             .unwrap()
         });
-        let loaded = ProtectedMaterial::load(&material_dir, unix_now(), 86_400).unwrap();
-        let service = ProtectedService::new(loaded, Arc::clone(&store) as _);
-        let app = license_server::router_with_protected(
-            store as _,
-            Arc::new(Metrics::new()),
-            None,
-            Arc::new(service),
-        );
-        let (stop, stopped) = mpsc::channel::<()>();
-        let (addr_tx, addr_rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let shutdown = async move {
-                    let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
-                };
-                license_server::serve(listener, app, shutdown)
-                    .await
-                    .unwrap();
-            });
-        });
-        let addr = addr_rx.recv().expect("the license server did not start");
+        let metrics = Arc::new(license_server::Metrics::new());
         let server = LicenseServer {
-            addr,
+            server: LoopbackServer::start(&material_dir, store, unix_now(), metrics).unwrap(),
             root: material_dir.join(material::ROOT_PUBLIC_KEY_FILE),
-            stop: Some(stop),
-            thread: Some(thread),
         };
         (server, record)
     }
 
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for LicenseServer {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        format!("http://{}", self.server.addr)
     }
 }
 

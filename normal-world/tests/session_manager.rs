@@ -124,19 +124,12 @@ fn rig(config: ManagerConfig, max_sessions: usize, server: Server) -> Rig {
     }
 }
 
-fn keyids(kids: &[&[u8; 16]]) -> Vec<u8> {
-    let list: Vec<String> = kids
-        .iter()
-        .map(|k| format!("\"{}\"", cdm_testkit::clearkey::b64url(&k[..])))
-        .collect();
-    format!("{{\"kids\":[{}]}}", list.join(",")).into_bytes()
-}
-
 fn decrypts(mk: &MediaKeys, kid: &[u8; 16], key: &[u8; 16]) -> Result<bool, EmeError> {
     decrypts_cenc(mk, kid, key, [1; 8], 256, OutputWish::InPlace)
 }
 
 const T: SessionType = SessionType::Temporary;
+const P: SessionType = SessionType::PersistentLicense;
 const MIN: Duration = Duration::from_secs(60);
 
 #[test]
@@ -413,9 +406,7 @@ fn persistent_sessions_are_loaded_instead_of_requested() {
     };
     let id = {
         let m = persistent_manager(dir.path(), server.clone(), records.clone());
-        let h = m
-            .acquire("keyids", &a, SessionType::PersistentLicense)
-            .unwrap();
+        let h = m.acquire("keyids", &a, P).unwrap();
         assert_eq!(records.get(&key).as_deref(), Some(h.session_id()));
         h.session_id().to_string()
         // The app goes away: manager, MediaKeys and secure world.
@@ -423,9 +414,7 @@ fn persistent_sessions_are_loaded_instead_of_requested() {
     assert_eq!(server.count(), 1);
     // Next run: loaded from storage, no license request.
     let m = persistent_manager(dir.path(), server.clone(), records.clone());
-    let h = m
-        .acquire("keyids", &a, SessionType::PersistentLicense)
-        .unwrap();
+    let h = m.acquire("keyids", &a, P).unwrap();
     assert_eq!(h.session_id(), id);
     assert_eq!(server.count(), 1);
     assert_eq!(m.stats().loads, 1);
@@ -435,9 +424,7 @@ fn persistent_sessions_are_loaded_instead_of_requested() {
     // An unknown record is dropped and a new license requested (and recorded).
     records.put(&key, "00000000deadbeef");
     let m = persistent_manager(dir.path(), server.clone(), records.clone());
-    let h = m
-        .acquire("keyids", &a, SessionType::PersistentLicense)
-        .unwrap();
+    let h = m.acquire("keyids", &a, P).unwrap();
     assert_eq!(server.count(), 2);
     assert_eq!(m.stats().stale_records, 1);
     assert_eq!(records.get(&key).as_deref(), Some(h.session_id()));

@@ -23,28 +23,30 @@
 //!    `license-release`, the server's acknowledgement closes it, and a third process finds
 //!    nothing to load. The server's counters confirm one provisioning and two licenses.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use cdm_core::init_data::build_common_pssh_v1;
 use cdm_core::KeyId;
 use cdm_testkit::cenc::encrypt_cbcs;
-use license_server::protected::material::{self, ProtectedMaterial};
+use license_server::protected::material;
 use license_server::protected::{parse_protected_key_arg, unix_now};
-use license_server::{Metrics, ProtectedService, SqliteStore};
-use normal_world::transport::{SocketTransport, Transport};
+use license_server::{Metrics, SqliteStore};
 use normal_world::{
-    request_media_key_system_access_with, DecryptedSample, EmeError, KeyStatus, KeySystemOptions,
-    MediaKeySession, MediaKeySessionEvent, MediaKeySystemAccess, MediaKeySystemConfiguration,
-    MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement, MessageType, OutputWish,
-    SessionType,
+    request_media_key_system_access_with, KeyStatus, KeySystemOptions, MediaKeySession,
+    MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
+    MediaKeysRequirement, MessageType, SessionType,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{check, make_content, play, rate, Failure, Sample};
+use super::common::{media_keys_in_a_process, messages, Failure, LicenseClient};
+use super::loopback_server::LoopbackServer;
+use super::{
+    check, check_clear_output_refused, make_content, one_message, persistent_session, play,
+    play_secure, rate, Sample,
+};
 
 /// The renewal interval of the `sw` key, in seconds.
 const RENEWAL: u64 = 600;
@@ -60,14 +62,11 @@ struct Key {
     policy: String,
 }
 
-/// The reference license server on a loopback port, on a runtime thread of its own; stopped
-/// when dropped.
+/// The reference license server on a loopback port, with its counters and a client.
 struct Server {
-    addr: SocketAddr,
+    http: LicenseClient,
     metrics: Arc<Metrics>,
-    http: ureq::Agent,
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    loopback: LoopbackServer,
 }
 
 impl Server {
@@ -88,94 +87,19 @@ impl Server {
         store
             .import_all(&[], &imported)
             .map_err(|e| format!("import: {e}"))?;
-        let loaded = ProtectedMaterial::load(&material_dir, now, 86_400)
-            .map_err(|e| format!("key material: {e}"))?;
-        let service = ProtectedService::new(loaded, Arc::clone(&store) as _);
         let metrics = Arc::new(Metrics::new());
-        let app = license_server::router_with_protected(
-            store as _,
-            Arc::clone(&metrics),
-            None,
-            Arc::new(service),
-        );
-        let (stop, stopped) = mpsc::channel::<()>();
-        let (ready, bound) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let served = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-                .and_then(|rt| {
-                    rt.block_on(async move {
-                        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let _ = ready.send(listener.local_addr().map_err(|e| e.to_string()));
-                        let shutdown = async move {
-                            let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
-                        };
-                        license_server::serve(listener, app, shutdown)
-                            .await
-                            .map_err(|e| e.to_string())
-                    })
-                });
-            if let Err(e) = served {
-                eprintln!("license server: {e}");
-            }
-        });
-        let addr = bound
-            .recv()
-            .map_err(|_| "the license server did not start".to_string())??;
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let loopback = LoopbackServer::start(&material_dir, store, now, Arc::clone(&metrics))?;
         Ok(Server {
-            addr,
+            http: LicenseClient::new(&format!("http://{}", loopback.addr)),
+            loopback,
             metrics,
-            http,
-            stop: Some(stop),
-            thread: Some(thread),
         })
     }
 
     /// `POST path` with a protocol message (or `GET path` without); the answer's body.
     fn call(&self, path: &str, body: Option<&[u8]>) -> Result<Vec<u8>, Failure> {
-        let url = format!("http://{}{path}", self.addr);
-        let sent = match body {
-            Some(body) => self
-                .http
-                .post(&url)
-                .header("Content-Type", "application/octet-stream")
-                .send(body),
-            None => self.http.get(&url).call(),
-        };
-        let mut response = sent.map_err(|e| format!("{url}: {e}"))?;
-        let status = response.status();
-        let answer = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if !status.is_success() {
-            return Err(format!(
-                "{url} answered {status}: {}",
-                String::from_utf8_lossy(&answer)
-            ));
-        }
-        Ok(answer)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        let message = body.map(|b| ("application/octet-stream", b));
+        self.http.call(path, message)
     }
 }
 
@@ -213,15 +137,8 @@ impl Host<'_> {
             .arg(self.clock())
             .arg("--emulated-hdcp")
             .arg(self.hdcp());
-        let transport = SocketTransport::spawn_command(cmd)
-            .and_then(SocketTransport::with_shared_memory)
-            .map_err(|e| format!("spawn secure world: {e}"))?;
-        let pid = transport.host().map_or(0, |h| h.id());
-        let mk = self
-            .access
-            .create_media_keys_with_transport(Box::new(transport) as Box<dyn Transport>)
-            .map_err(|e| format!("createMediaKeys: {e}"))?;
-        Ok((mk, pid))
+        let (mk, host) = media_keys_in_a_process(self.access, cmd)?;
+        Ok((mk, host.id()))
     }
 
     /// Sets the emulated clock (seconds since the epoch).
@@ -238,32 +155,6 @@ fn random_key(rng: &SystemRandom) -> Result<([u8; 16], [u8; 16]), Failure> {
         kid.try_into().map_err(|_| "key ID")?,
         key.try_into().map_err(|_| "key")?,
     ))
-}
-
-/// The `message` events queued on `session`.
-fn messages(session: &MediaKeySession) -> Vec<(MessageType, Vec<u8>)> {
-    session
-        .drain_events()
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaKeySessionEvent::Message {
-                message_type,
-                message,
-            } => Some((message_type, message)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The one message queued on `session`, which must be of type `expected`.
-fn one_message(session: &MediaKeySession, expected: MessageType) -> Result<Vec<u8>, Failure> {
-    match messages(session).as_slice() {
-        [(ty, m)] if *ty == expected => Ok(m.clone()),
-        other => Err(format!(
-            "expected one {expected} message, got {:?}",
-            other.iter().map(|(t, m)| (t, m.len())).collect::<Vec<_>>()
-        )),
-    }
 }
 
 /// Type byte of a protocol message (`docs/protected-license.md`, "Encoding rules"), after
@@ -364,41 +255,8 @@ fn reencrypt(samples: &[Sample], key: &[u8; 16], kid: [u8; 16]) -> Vec<Sample> {
         .collect()
 }
 
-/// Plays `samples` (a `HW_SECURE_DECODE` key) through secure buffers; every digest checked.
-fn play_secure(mk: &MediaKeys, samples: &[Sample]) -> Result<(), Failure> {
-    for (i, s) in samples.iter().enumerate() {
-        let mut buf = s.encrypted.clone();
-        let out = mk
-            .decrypt(&mut buf, &s.description(OutputWish::SecureBuffer))
-            .map_err(|e| format!("HW decrypt {i}: {e}"))?;
-        let DecryptedSample::SecureBuffer(handle) = out else {
-            return Err("HW decrypt did not answer a secure buffer".into());
-        };
-        check(buf == s.encrypted, "the player's buffer stays encrypted")?;
-        let r = mk
-            .render_secure_buffer(handle)
-            .map_err(|e| format!("render: {e}"))?;
-        let expected = ring::digest::digest(&ring::digest::SHA256, &s.clear);
-        check(
-            usize::try_from(r.len).ok() == Some(s.clear.len())
-                && r.digest.as_slice() == expected.as_ref(),
-            "secure decoder digest equals SHA-256 of the original",
-        )?;
-    }
-    Ok(())
-}
-
-/// Step 9 (see the module docs).
-pub(crate) fn run(exe: &Path) -> Result<(), Failure> {
-    let dir = std::env::temp_dir().join(format!("tee-cdm-protected-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let result = run_in(exe, &dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
+/// Step 9 (see the module docs), in the work directory `dir`.
+pub(crate) fn run(exe: &Path, dir: &Path) -> Result<(), Failure> {
     let started = Instant::now();
     println!(
         "\nprotected key system (org.teecdm.protected), work directory {}",
@@ -445,7 +303,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
     let server = Server::start(dir, &keys)?;
     println!(
         "  license server   http://{} (new root, provisioning and server keys; {} keys imported)",
-        server.addr,
+        server.loopback.addr,
         keys.len()
     );
     for k in &keys {
@@ -534,16 +392,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
         rate(bytes, t).trim_start()
     );
     play_secure(&mk, &hw_samples)?;
-    let s0 = &hw_samples[0];
-    let mut buf = s0.encrypted.clone();
-    let refused = matches!(
-        mk.decrypt(&mut buf, &s0.description(OutputWish::InPlace)),
-        Err(EmeError::InvalidAccessError(_))
-    );
-    check(
-        refused && buf == s0.encrypted,
-        "clear output of a HW_SECURE_DECODE key refused",
-    )?;
+    check_clear_output_refused(&mk, &hw_samples[0])?;
     println!(
         "  decrypt hw       {HW_SAMPLES} samples into secure buffers, secure decoder digests match; clear output refused"
     );
@@ -594,9 +443,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
 
     // Offline: store, replace the process, load, release.
     println!("\n  persistent-license session for persist");
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     let pssh =
         build_common_pssh_v1(&[KeyId::from(persist.kid)]).map_err(|e| format!("pssh: {e}"))?;
     license(&session, &server, &pssh, &[persist])?;
@@ -607,9 +454,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
     drop(mk);
 
     let (mk, pid) = host.start()?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     check(
         session.load(&id).map_err(|e| format!("load: {e}"))?,
         "load() finds the stored session",
@@ -645,9 +490,7 @@ fn run_in(exe: &Path, dir: &Path) -> Result<(), Failure> {
     drop(mk);
 
     let (mk, pid) = host.start()?;
-    let session = mk
-        .create_session(SessionType::PersistentLicense)
-        .map_err(|e| format!("createSession: {e}"))?;
+    let session = persistent_session(&mk)?;
     check(
         !session.load(&id).map_err(|e| format!("load: {e}"))?,
         "the released license is gone",

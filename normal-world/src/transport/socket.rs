@@ -156,10 +156,6 @@ impl SocketTransport {
             .mode(0o700)
             .create(&dir)
             .map_err(|e| TransportError::Setup(format!("create {}: {e}", dir.display())))?;
-        let remove_dir = |dir: &Path| {
-            let _ = std::fs::remove_file(dir.join("host.sock"));
-            let _ = std::fs::remove_dir(dir);
-        };
         let path = dir.join("host.sock");
         let child = command
             .arg("--socket")
@@ -169,7 +165,7 @@ impl SocketTransport {
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| {
-                remove_dir(&dir);
+                remove_socket_dir(&dir);
                 TransportError::Setup(format!(
                     "spawn {}: {e}",
                     Path::new(command.get_program()).display()
@@ -185,14 +181,14 @@ impl SocketTransport {
                 Ok(s) => break s,
                 Err(e) => {
                     if !host.is_running() {
-                        remove_dir(&dir);
+                        remove_socket_dir(&dir);
                         return Err(TransportError::Setup(format!(
                             "secure-world-host exited before listening ({e})"
                         )));
                     }
                     if deadline.is_none_or(|d| Instant::now() >= d) {
                         host.shut_down(Duration::ZERO);
-                        remove_dir(&dir);
+                        remove_socket_dir(&dir);
                         return Err(TransportError::Setup(format!(
                             "secure-world-host did not listen within {STARTUP_TIMEOUT:?}"
                         )));
@@ -293,10 +289,12 @@ impl SocketTransport {
         self.host.clone()
     }
 
+    /// One call, its sizes checked: through the shared region once there is one (the only
+    /// place for a sample in the sample area), else as frames on the socket.
     fn exchange(
         &mut self,
         request: &[u8],
-        sample: &mut [u8],
+        sample: AreaSample<'_>,
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
         if request.len() > MAX_MESSAGE_FRAME {
@@ -312,9 +310,13 @@ impl SocketTransport {
             )));
         }
         let timeout = self.call_timeout(sample.len());
-        if self.shared.is_some() {
-            return self.exchange_shared(request, AreaSample::Copy(sample), response, timeout);
-        }
+        let sample = match sample {
+            _ if self.shared.is_some() => {
+                return self.exchange_shared(request, sample, response, timeout)
+            }
+            AreaSample::Copy(sample) => sample,
+            AreaSample::InArea(_) => return Err(TransportError::Setup("no shared memory".into())),
+        };
         self.apply_timeout(timeout)?;
         let stream = self
             .stream
@@ -375,10 +377,7 @@ impl SocketTransport {
         let len32 = |n: usize| {
             u32::try_from(n).map_err(|_| TransportError::FrameTooLarge(format!("{n} bytes")))
         };
-        let sample_len = match &sample {
-            AreaSample::Copy(s) => s.len(),
-            AreaSample::InArea(n) => *n,
-        };
+        let sample_len = sample.len();
         region.write(LAYOUT.request, request).map_err(fail)?;
         if let AreaSample::Copy(s) = &sample {
             region.write(LAYOUT.sample, s).map_err(fail)?;
@@ -473,6 +472,15 @@ enum AreaSample<'s> {
     InArea(usize),
 }
 
+impl AreaSample<'_> {
+    fn len(&self) -> usize {
+        match self {
+            AreaSample::Copy(s) => s.len(),
+            AreaSample::InArea(n) => *n,
+        }
+    }
+}
+
 /// Overwrites `len` bytes of `region` at `at` with zeros.
 fn wipe(region: &cdm_shm::Region, at: usize, len: usize) -> Result<(), cdm_shm::ShmError> {
     const ZEROS: [u8; 4096] = [0; 4096];
@@ -492,7 +500,7 @@ impl Transport for SocketTransport {
         sample: &mut [u8],
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
-        self.guarded(|t| t.exchange(request, sample, response))
+        self.guarded(|t| t.exchange(request, AreaSample::Copy(sample), response))
     }
 
     fn sample_area(&mut self, len: usize) -> Option<&mut [u8]> {
@@ -508,19 +516,7 @@ impl Transport for SocketTransport {
         sample_len: usize,
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
-        self.guarded(|t| {
-            if t.shared.is_none() {
-                return Err(TransportError::Setup("no shared memory".into()));
-            }
-            if request.len() > MAX_MESSAGE_FRAME || sample_len > MAX_SAMPLE_LEN {
-                return Err(TransportError::FrameTooLarge(format!(
-                    "request of {} bytes, sample of {sample_len}",
-                    request.len()
-                )));
-            }
-            let timeout = t.call_timeout(sample_len);
-            t.exchange_shared(request, AreaSample::InArea(sample_len), response, timeout)
-        })
+        self.guarded(|t| t.exchange(request, AreaSample::InArea(sample_len), response))
     }
 
     fn liveness_watch(&self) -> Option<Box<dyn LivenessWatch>> {
@@ -578,10 +574,15 @@ impl Drop for SocketTransport {
             host.shut_down(Duration::from_secs(1));
         }
         if let Some(dir) = self.socket_dir.take() {
-            let _ = std::fs::remove_file(dir.join("host.sock"));
-            let _ = std::fs::remove_dir(dir);
+            remove_socket_dir(&dir);
         }
     }
+}
+
+/// Removes the private directory of a spawned host's socket, and the socket.
+fn remove_socket_dir(dir: &Path) {
+    let _ = std::fs::remove_file(dir.join("host.sock"));
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn io_error(e: io::Error, timeout: Duration) -> TransportError {

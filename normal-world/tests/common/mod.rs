@@ -7,8 +7,8 @@ use normal_world::transport::{HostProcess, SocketTransport};
 use normal_world::{
     request_media_key_system_access, request_media_key_system_access_with, DecryptedSample,
     EmeError, EncryptionScheme, KeySystemOptions, MediaKeySession, MediaKeySessionEvent,
-    MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys, MediaKeysRequirement,
-    OutputWish, SampleDescription, SessionType,
+    MediaKeySystemAccess, MediaKeySystemConfiguration, MediaKeySystemMediaCapability, MediaKeys,
+    MediaKeysRequirement, OutputWish, SampleDescription, SessionType,
 };
 
 /// Which transport a test runs over.
@@ -50,34 +50,42 @@ pub fn media_keys_with_storage_env(
     let access =
         request_media_key_system_access_with("org.w3.clearkey", &[persistent_config()], &options)
             .unwrap();
-    match (kind, host_binary()) {
-        (Kind::InProcess, _) => (access.create_media_keys().unwrap(), None),
-        (Kind::Socket, Some(bin)) => {
+    let owned = dir.to_path_buf();
+    create_media_keys(
+        &access,
+        kind,
+        |bin| {
             let mut cmd = host_command(bin);
             cmd.arg("--storage").arg(dir);
             for (k, v) in env {
                 cmd.env(k, v);
             }
-            let t = SocketTransport::spawn_command(cmd).unwrap();
+            cmd
+        },
+        || threaded_host(move || secure_world_host::host_world_in(Some(&owned))),
+    )
+}
+
+/// `access`'s `MediaKeys` over `kind`, with the host process when the socket transport runs
+/// one: in process, the host binary started by the command `spawn` makes of its path, or
+/// (without the binary) the transport `threaded` answers.
+fn create_media_keys(
+    access: &MediaKeySystemAccess,
+    kind: Kind,
+    spawn: impl FnOnce(&str) -> std::process::Command,
+    threaded: impl FnOnce() -> SocketTransport,
+) -> (MediaKeys, Option<HostProcess>) {
+    let (t, host) = match (kind, host_binary()) {
+        (Kind::InProcess, _) => return (access.create_media_keys().unwrap(), None),
+        (Kind::Socket, Some(bin)) => {
+            let t = SocketTransport::spawn_command(spawn(bin)).unwrap();
             let host = t.host();
-            (
-                access
-                    .create_media_keys_with_transport(Box::new(t))
-                    .unwrap(),
-                host,
-            )
+            (t, host)
         }
-        (Kind::Socket, None) => {
-            let dir = dir.to_path_buf();
-            let t = threaded_host(move || secure_world_host::host_world_in(Some(&dir)));
-            (
-                access
-                    .create_media_keys_with_transport(Box::new(t))
-                    .unwrap(),
-                None,
-            )
-        }
-    }
+        (Kind::Socket, None) => (threaded(), None),
+    };
+    let mk = access.create_media_keys_with_transport(Box::new(t));
+    (mk.unwrap(), host)
 }
 
 /// The command that starts the host binary `bin`: the binary itself, or, when
@@ -150,28 +158,21 @@ pub fn host_binary() -> Option<&'static str> {
 /// (`secure_world_host::serve_unix_socket`) on a thread of this process.
 pub fn media_keys(kind: Kind) -> (MediaKeys, Option<HostProcess>) {
     let access = request_media_key_system_access("org.w3.clearkey", &[config()]).unwrap();
-    match (kind, host_binary()) {
-        (Kind::InProcess, _) => (access.create_media_keys().unwrap(), None),
-        (Kind::Socket, Some(bin)) => {
-            let t = SocketTransport::spawn(bin).unwrap();
-            let host = t.host();
-            (
-                access
-                    .create_media_keys_with_transport(Box::new(t))
-                    .unwrap(),
-                host,
-            )
-        }
-        (Kind::Socket, None) => {
-            let t = threaded_host(secure_world_host::host_world);
-            (
-                access
-                    .create_media_keys_with_transport(Box::new(t))
-                    .unwrap(),
-                None,
-            )
-        }
-    }
+    create_media_keys(
+        &access,
+        kind,
+        |bin| std::process::Command::new(bin),
+        || threaded_host(secure_world_host::host_world),
+    )
+}
+
+/// `keyids` init data (EME §9.1.3) for `kids`: `{"kids":[base64url, ...]}`.
+pub fn keyids(kids: &[&[u8; 16]]) -> Vec<u8> {
+    let list: Vec<String> = kids
+        .iter()
+        .map(|k| format!("\"{}\"", cdm_testkit::clearkey::b64url(&k[..])))
+        .collect();
+    format!("{{\"kids\":[{}]}}", list.join(",")).into_bytes()
 }
 
 pub fn kid(bytes: &[u8]) -> KeyId {
@@ -257,6 +258,7 @@ macro_rules! both_transports {
 const PLAYER_SOURCES: &[&str] = &[
     "normal-world/src",
     "normal-world/examples/protected_player.rs",
+    "normal-world/examples/common",
     "normal-world/Cargo.toml",
     "cdm-core/src",
     "cdm-shm/src",
