@@ -55,6 +55,8 @@ cargo clippy -p hal --all-targets --target aarch64-unknown-linux-gnu -- -D warni
 
 step "cargo doc (docs on every public item, no broken links)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+# What a player developer sees: normal-world with its default features (no in-process world).
+RUSTDOCFLAGS="-D warnings" cargo doc -p normal-world --no-deps
 
 step "cargo test (host)"
 cargo test --workspace -- --skip socket_crash_consistency_at_every_storage_step
