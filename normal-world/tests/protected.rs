@@ -179,25 +179,7 @@ impl World {
         let settings = self.settings();
         match kind {
             Kind::InProcess => {
-                let platform = hal::platform::Platform::new(
-                    hal::platform::SystemRandom::new(),
-                    secure_world_host::HostClock::File(self.clock_file()),
-                    hal::platform::DigestSink::new(),
-                    hal::aes::Engine::detect(),
-                )
-                .with_output_protection(secure_world_host::FileOutputProtection(self.hdcp_file()));
-                let p = hal::platform::HostPersistence::open(self.storage()).unwrap();
-                let world = secure_world::SecureWorld::with_storage(
-                    platform,
-                    secure_world::Config {
-                        protected_root: Some(self.root),
-                        ..secure_world::Config::default()
-                    },
-                    p.storage,
-                    p.counter,
-                    &p.root_key,
-                )
-                .unwrap();
+                let world = secure_world_host::host_world_with(&settings).unwrap();
                 access
                     .create_media_keys_with_transport(Box::new(InProcessTransport::from_world(
                         world,

@@ -173,16 +173,21 @@ impl hal::platform::OutputProtection for FileOutputProtection {
 /// keeps persistent licenses in that directory (`hal::platform::HostPersistence`). A store that
 /// fails its checks (rolled back, altered) is logged and still served: temporary sessions
 /// work and every persistent-license operation answers the reason.
-pub fn host_world_in(storage: Option<&Path>) -> Result<impl Entry, HostError> {
+pub fn host_world_in(storage: Option<&Path>) -> Result<HostWorld, HostError> {
     host_world_with(&HostSettings {
         storage: storage.map(Path::to_path_buf),
         ..HostSettings::default()
     })
 }
 
+/// The secure world a host builds: the host's randomness, clock (the system's, or the
+/// emulated one) and output sink; output protection boxed in the platform. An [`Entry`]; a
+/// player can also run it in its own process (`normal-world`'s `InProcessTransport::from_world`).
+pub type HostWorld = SecureWorld<hal::platform::SystemRandom, HostClock, hal::platform::DigestSink>;
+
 /// [`host_world_in`] with every setting of a host: storage, the protected key system's root
 /// and the test emulations of time and output protection.
-pub fn host_world_with(settings: &HostSettings) -> Result<impl Entry, HostError> {
+pub fn host_world_with(settings: &HostSettings) -> Result<HostWorld, HostError> {
     let clock = match &settings.emulated_clock {
         Some(path) => HostClock::File(path.clone()),
         None => HostClock::System,
