@@ -248,8 +248,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        let time = read_clock(&self.platform.clock)?;
-        let hdcp = self.platform.output_protection.hdcp();
+        let now = read_clock(&self.platform.clock)?.secs;
         let claims = self.claims();
         let Parts {
             platform,
@@ -263,12 +262,9 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         let mut outstanding = outstanding_of(session)?;
         let mut candidate = protected.candidate(claims)?;
         candidate
-            .accept_provisioning(&mut outstanding, bytes, time.secs)
+            .accept_provisioning(&mut outstanding, bytes, now)
             .map_err(protocol)?;
         let record = encode_device(&candidate)?;
-        // The answer lists the statuses of now, as GetKeyStatuses would (decrypts re-evaluate
-        // only the key they use).
-        session.refresh(time, hdcp);
         let state = session.state(None)?;
         write::<Update<'_>>(&state, header, out)?;
         if let Some(store) = store.as_mut() {
@@ -322,9 +318,6 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
                 .iter()
                 .map(|k| (&k.key_id, &k.key, k.robustness, k.min_hdcp)),
         )?;
-        // Keys this license does not carry are listed with their statuses of now, as
-        // GetKeyStatuses would list them (decrypts re-evaluate only the key they use).
-        session.refresh(time, hdcp);
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
         let mut entitlements = Vec::new();
         entitlements.try_reserve_exact(accepted.entitlement_keys.len())?;
