@@ -539,6 +539,28 @@ fn in_band_keys_under_the_entitlement_key_need_no_new_license() {
 }
 
 #[test]
+fn an_in_band_answer_lists_every_key_as_of_now_though_decrypts_check_only_their_own() {
+    let (mut pki, mut dev) = setup(44);
+    dev.set_hdcp(Hdcp::V2_2);
+    let grants = [content(A), hdcp_content(H), entitlement(E)];
+    let (s, _, _) = dev.licensed(&mut pki, TEMP, SW, unlimited(), &grants);
+    dev.decrypt_cenc(s, H).unwrap();
+    // The link drops; since then only A is decrypted, which checks A alone.
+    dev.set_hdcp(Hdcp::NONE);
+    dev.decrypt_cenc(s, A).unwrap();
+    // The answer to the record lists H (and R1, under E's HDCP 2.2) as of now, not as the
+    // decrypt of H last found it.
+    let st = dev.add_in_band(s, &rotation(E, &[R1])).unwrap();
+    let now = [
+        (KID_A, Usable),
+        (KID_H, OutputRestricted),
+        (KID_R1, OutputRestricted),
+    ];
+    assert_eq!(statuses_of(&st), now);
+    assert_eq!(dev.statuses(s), now);
+}
+
+#[test]
 fn in_band_keys_inherit_the_entitlement_keys_robustness() {
     let (mut pki, mut dev) = setup(13);
     let grants = [content(A), hw_entitlement(E)];

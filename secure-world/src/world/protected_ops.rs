@@ -341,7 +341,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             first_playback: None,
             entitlements,
         };
-        loaded_statuses(&mut state, &rules, license.usable_at(time), hdcp);
+        loaded_statuses(&mut state, session, &rules, license.usable_at(time), hdcp);
         state.expiration_ms = license.expiration_ms();
         let record = match (persistent, store.as_ref()) {
             (false, _) => None,
@@ -552,9 +552,6 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
         if !session.is_requested() {
             return Err(Error::InvalidState("no license in the session"));
         }
-        // The answer lists the statuses of now (as GetKeyStatuses would), not the last ones
-        // computed.
-        session.refresh(time, hdcp);
         let license = session
             .protected()
             .and_then(|p| p.license.as_ref())
@@ -591,7 +588,7 @@ impl<R: SecureRandom, C: Clock, S: SecureOutputSink> SecureWorld<R, C, S> {
             }
         }
         let (mut state, new_kids) = session.prepare_keys(keys.iter().map(|(k, _)| k), max_keys)?;
-        loaded_statuses(&mut state, &rules, usable, hdcp);
+        loaded_statuses(&mut state, session, &rules, usable, hdcp);
         let schedules = expand_keys(engine, keys, |_| Some(requirement))?;
         write::<AddInBandKeys<'_>>(&state, header, out)?;
         session.commit_license(schedules, new_kids);
@@ -788,13 +785,24 @@ fn rule_of(rules: &Rules, kid: &KeyId) -> Option<Requirement> {
         .map(|(_, r, h)| Requirement::from_license(*r, *h))
 }
 
-/// Sets, in an answer being built, the statuses the keys of `rules` will have once loaded
-/// (what `Session::refresh` will compute, see [`key_status`]) under a license that is
-/// `usable` now or not, with the outputs at `hdcp`.
-fn loaded_statuses(state: &mut SessionState, rules: &Rules, usable: bool, hdcp: Hdcp) {
+/// Sets, in an answer being built, the status of every key once the keys of `rules` are
+/// loaded: what `Session::refresh` will compute then (see [`key_status`]), the keys of `rules`
+/// under their rule and the session's other keys under their slot's, with a license that is
+/// `usable` now or not and the outputs at `hdcp`. Nothing in `session` changes: a refused
+/// answer must leave it as it was, and decrypts re-evaluate only the key they use, so the
+/// statuses it holds may be older than now.
+fn loaded_statuses(
+    state: &mut SessionState,
+    session: &Session,
+    rules: &Rules,
+    usable: bool,
+    hdcp: Hdcp,
+) {
     for (kid, status) in &mut state.key_statuses {
-        if let Some(requirement) = rule_of(rules, kid) {
-            *status = key_status(usable, Some(requirement), hdcp);
-        }
+        let requirement = match rule_of(rules, kid) {
+            Some(requirement) => Some(requirement),
+            None => session.slot(kid.as_bytes()).and_then(|s| s.requirement()),
+        };
+        *status = key_status(usable, requirement, hdcp);
     }
 }
