@@ -1,5 +1,6 @@
 //! Faulty transports (no processes: these run under QEMU too): a secure world that vanishes
-//! or answers garbage closes every session and fails later calls fast.
+//! or answers garbage closes every session and fails later calls fast; a socket without
+//! shared memory refuses calls in the sample area.
 
 mod common;
 
@@ -105,4 +106,21 @@ fn a_dead_transport_fails_create_media_keys() {
     let access = request_media_key_system_access("org.w3.clearkey", &[config()]).unwrap();
     let r = access.create_media_keys_with_transport(Box::new(t));
     assert!(matches!(r, Err(EmeError::SecureWorldLost(_))), "{r:?}");
+}
+
+#[test]
+fn socket_sample_area_without_shared_memory_is_refused_before_the_size_checks() {
+    let dir = cdm_testkit::temp::TempDir::new("area");
+    let path = dir.join("listener.sock");
+    // A listener that never answers: the refusal must come before anything is sent.
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let oversize = vec![0u8; cdm_core::abi::frame::MAX_MESSAGE_FRAME + 1];
+    for (request, sample_len) in [(&oversize[..], 16), (&[0u8; 32][..], usize::MAX)] {
+        let mut t = normal_world::transport::SocketTransport::connect(&path).unwrap();
+        let mut response = Vec::new();
+        match t.call_in_area(request, sample_len, &mut response) {
+            Err(TransportError::Setup(why)) => assert_eq!(why, "no shared memory"),
+            other => panic!("request of {} bytes: {other:?}", request.len()),
+        }
+    }
 }

@@ -297,6 +297,11 @@ impl SocketTransport {
         sample: AreaSample<'_>,
         response: &mut Vec<u8>,
     ) -> Result<(), TransportError> {
+        // The sample area exists only in shared memory: without it, that comes first, as in
+        // the trait's default `call_in_area`.
+        if matches!(sample, AreaSample::InArea(_)) && self.shared.is_none() {
+            return Err(TransportError::Setup("no shared memory".into()));
+        }
         if request.len() > MAX_MESSAGE_FRAME {
             return Err(TransportError::FrameTooLarge(format!(
                 "request of {} bytes",
