@@ -150,7 +150,8 @@ fn add(a: usize, b: usize, what: &'static str, at: &BoxRef<'_>) -> Result<usize,
 
 /// Rewrites the offset field at `at` of `body` (64-bit if `wide`, else 32-bit) as `map` moves
 /// it, and returns its old value. Dropping bytes only ever shortens an offset, so one read
-/// from a 32-bit field fits it again.
+/// from a 32-bit field fits it again; a map that did not would be an `Overflow` error, never
+/// a wrong offset written.
 fn move_offset(
     body: &mut [u8],
     at: usize,
@@ -164,7 +165,9 @@ fn move_offset(
         Ok(old)
     } else {
         let old = u64::from(read_u32(body, at, b)?);
-        write_u32(body, at, u32::try_from(map(old)).unwrap_or(u32::MAX));
+        let new = u32::try_from(map(old))
+            .map_err(|_| b.error(Mp4ErrorKind::Overflow("32-bit offset")))?;
+        write_u32(body, at, new);
         Ok(old)
     }
 }
