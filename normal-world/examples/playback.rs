@@ -518,7 +518,9 @@ fn persistent_session(mk: &MediaKeys) -> Result<MediaKeySession, Failure> {
 fn in_work_dir(name: &str, f: impl FnOnce(&Path) -> Result<(), Failure>) -> Result<(), Failure> {
     let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = std::fs::create_dir_all(&dir)
+    // Private, as the secure-world host would have made it (it keeps sealed licenses).
+    let result = std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&dir)
         .map_err(|e| format!("{}: {e}", dir.display()))
         .and_then(|()| f(&dir));
     let _ = std::fs::remove_dir_all(&dir);
