@@ -36,13 +36,15 @@ pub struct KeySystemOptions {
     /// Where the secure world keeps persistent licenses (the layout of
     /// `hal::platform::HostPersistence`). `Some` offers `persistentState` and
     /// `persistent-license` sessions; `MediaKeySystemAccess::create_media_keys` (feature
-    /// `in-process`) builds its in-process secure world on this directory, and a socket host must have been started with
-    /// `--storage` on it (`createMediaKeys` checks that the secure world really has storage).
+    /// `in-process`) builds its in-process secure world on this directory, and a socket host
+    /// must have been started with `--storage` on it (`createMediaKeys` checks that the secure
+    /// world really has storage).
     pub storage_dir: Option<PathBuf>,
     /// The `org.teecdm.protected` root public key the deployment pins (65 bytes, the license
     /// server's `root.pub`). `Some` offers the key system; the in-process secure world of
-    /// `MediaKeySystemAccess::create_media_keys` (feature `in-process`) pins it, and a socket host must have been
-    /// started with `--protected-root` on the same key (`createMediaKeys` checks).
+    /// `MediaKeySystemAccess::create_media_keys` (feature `in-process`) pins it, and a socket
+    /// host must have been started with `--protected-root` on the same key (`createMediaKeys`
+    /// checks).
     pub protected_root: Option<[u8; 65]>,
 }
 

@@ -29,7 +29,8 @@ use crate::transport::Transport;
 /// they hold.
 ///
 /// Created by [`crate::MediaKeySystemAccess::create_media_keys_with_transport`], or with the
-/// `in-process` feature by `create_media_keys`. Cheap to share by reference across threads; calls are serialized on the one secure world.
+/// `in-process` feature by `create_media_keys`. Cheap to share by reference across threads;
+/// calls are serialized on the one secure world.
 pub struct MediaKeys {
     cdm: Arc<Cdm>,
     key_system: KeySystem,
