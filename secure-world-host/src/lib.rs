@@ -552,11 +552,6 @@ where
     result
 }
 
-/// The usage line.
-pub const USAGE: &str = "usage: secure-world-host --socket PATH [--once] [--storage DIR] \
-                         [--allow-uid UID] [--max-clients N] [--frame-timeout-ms MS] \
-                         [--protected-root FILE] [--emulated-clock FILE] [--emulated-hdcp FILE]";
-
 /// Environment variable arming the crash-test hook (`hal::platform::crash_test`): the host
 /// kills itself with SIGKILL at that durable storage step. For crash-consistency tests only.
 pub const KILL_AT_STORAGE_STEP_ENV: &str = "TEE_CDM_KILL_AT_STORAGE_STEP";
@@ -566,16 +561,53 @@ pub fn is_host_invocation(args: &[OsString]) -> bool {
     args.iter().any(|a| a == "--socket")
 }
 
+/// The command line of the host.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "secure-world-host",
+    about = "The tee-cdm secure world in its own process, serving the message ABI on a Unix socket."
+)]
+struct HostArgs {
+    /// The Unix domain socket to listen on (created with mode 0600).
+    #[arg(long, value_name = "PATH")]
+    socket: PathBuf,
+    /// Exit after the first client disconnects (how `SocketTransport::spawn` runs the host).
+    #[arg(long)]
+    once: bool,
+    /// Keep persistent licenses in this directory.
+    #[arg(long, value_name = "DIR")]
+    storage: Option<PathBuf>,
+    /// Serve clients running as this user [default: the host's own].
+    #[arg(long, value_name = "UID")]
+    allow_uid: Option<u32>,
+    /// Clients served at once [default: 32].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_clients: Option<u32>,
+    /// How long a client may stall inside a frame before it is dropped [default: 10000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    frame_timeout_ms: Option<u64>,
+    /// The `org.teecdm.protected` root public key to pin (65 bytes, the server's `root.pub`).
+    #[arg(long, value_name = "FILE")]
+    protected_root: Option<PathBuf>,
+    /// Test emulation: trusted time is read from this file (milliseconds since the epoch).
+    #[arg(long, value_name = "FILE")]
+    emulated_clock: Option<PathBuf>,
+    /// Test emulation: the output's HDCP version is read from this file.
+    #[arg(long, value_name = "FILE")]
+    emulated_hdcp: Option<PathBuf>,
+}
+
 /// Runs the host: `--socket PATH [--once] [--storage DIR] [--allow-uid UID] [--max-clients N]
-/// [--frame-timeout-ms MS]`.
+/// [--frame-timeout-ms MS] [--protected-root FILE] [--emulated-clock FILE]
+/// [--emulated-hdcp FILE]` (`--help` lists them).
 /// Listens on the Unix domain socket `PATH` (mode 0600; only clients running as `UID`, by
 /// default the host's own user, are served) and serves the message ABI, each client on its
 /// own thread with a fresh secure world (nothing but stored persistent licenses survives a
 /// disconnect; see [`serve_clients`] for the storage rule). With `--storage` the secure
 /// world keeps persistent licenses in `DIR` (see [`host_world_in`]); the environment variable
-/// [`KILL_AT_STORAGE_STEP_ENV`] arms the crash-test hook. With `--once` it exits after the first client disconnects (how
-/// `SocketTransport::spawn` runs it). Logs go to stderr, filtered by `RUST_LOG` (default
-/// `warn`).
+/// [`KILL_AT_STORAGE_STEP_ENV`] arms the crash-test hook. With `--once` it exits after the
+/// first client disconnects (how `SocketTransport::spawn` runs it). Logs go to stderr,
+/// filtered by `RUST_LOG` (default `warn`). A command line it cannot use exits with status 2.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -584,67 +616,49 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .try_init();
-    let usage = || {
-        eprintln!("{USAGE}");
-        ExitCode::from(2)
+    let program = std::iter::once(OsString::from("secure-world-host"));
+    let args = match <HostArgs as clap::Parser>::try_parse_from(program.chain(args)) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(2),
+            };
+        }
     };
-    let mut socket: Option<PathBuf> = None;
-    let mut settings = HostSettings::default();
-    let mut once = false;
-    let mut options = ServeOptions::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("--socket") => match args.next() {
-                Some(p) => socket = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            Some("--storage") => match args.next() {
-                Some(p) => settings.storage = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            Some("--protected-root") => match args.next() {
-                Some(p) => {
-                    if let Err(e) = settings.read_protected_root(Path::new(&p)) {
-                        eprintln!("secure-world-host: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-                None => return usage(),
-            },
-            Some("--emulated-clock") => match args.next() {
-                Some(p) => settings.emulated_clock = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            Some("--emulated-hdcp") => match args.next() {
-                Some(p) => settings.emulated_hdcp = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            Some("--once") => once = true,
-            Some("--allow-uid") => match args.next().and_then(|a| a.to_str()?.parse().ok()) {
-                Some(uid) => options.allowed_uid = uid,
-                None => return usage(),
-            },
-            Some("--max-clients") => match args.next().and_then(|a| a.to_str()?.parse().ok()) {
-                Some(n) if n > 0 => options.max_clients = n,
-                _ => return usage(),
-            },
-            Some("--frame-timeout-ms") => {
-                match args.next().and_then(|a| a.to_str()?.parse::<u64>().ok()) {
-                    Some(ms) if ms > 0 => options.frame_timeout = Duration::from_millis(ms),
-                    _ => return usage(),
-                }
-            }
-            _ => return usage(),
+    let mut settings = HostSettings {
+        storage: args.storage,
+        emulated_clock: args.emulated_clock,
+        emulated_hdcp: args.emulated_hdcp,
+        ..HostSettings::default()
+    };
+    if let Some(path) = &args.protected_root {
+        if let Err(e) = settings.read_protected_root(path) {
+            eprintln!("secure-world-host: {e}");
+            return ExitCode::FAILURE;
         }
     }
-    let Some(socket) = socket else {
-        return usage();
-    };
+    let mut options = ServeOptions::default();
+    if let Some(uid) = args.allow_uid {
+        options.allowed_uid = uid;
+    }
+    if let Some(n) = args.max_clients {
+        options.max_clients = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    if let Some(ms) = args.frame_timeout_ms {
+        options.frame_timeout = Duration::from_millis(ms);
+    }
+    let (socket, once) = (args.socket, args.once);
     if let Some(n) = std::env::var_os(KILL_AT_STORAGE_STEP_ENV) {
         match n.to_str().and_then(|n| n.parse::<u64>().ok()) {
             Some(n) => hal::platform::crash_test::kill_at_storage_step(n),
-            None => return usage(),
+            None => {
+                eprintln!("secure-world-host: {KILL_AT_STORAGE_STEP_ENV} is not a step number");
+                return ExitCode::from(2);
+            }
         }
     }
     // Fail before listening if the secure world cannot be built at all.
@@ -680,6 +694,46 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_line_options_parse_and_unusable_ones_are_refused() {
+        use clap::Parser;
+        let a = HostArgs::try_parse_from([
+            "secure-world-host",
+            "--socket",
+            "/s",
+            "--once",
+            "--storage",
+            "/d",
+            "--allow-uid",
+            "7",
+            "--max-clients",
+            "3",
+            "--frame-timeout-ms",
+            "250",
+        ])
+        .unwrap();
+        assert_eq!(a.socket, PathBuf::from("/s"));
+        assert!(a.once);
+        assert_eq!(a.storage, Some(PathBuf::from("/d")));
+        assert_eq!(
+            (a.allow_uid, a.max_clients, a.frame_timeout_ms),
+            (Some(7), Some(3), Some(250))
+        );
+        for bad in [
+            &[][..],
+            &["--socket"],
+            &["--once"],
+            &["--socket", "/s", "--max-clients", "0"],
+            &["--socket", "/s", "--frame-timeout-ms", "0"],
+            &["--socket", "/s", "--allow-uid", "me"],
+            &["--socket", "/s", "--storage"],
+            &["--socket", "/s", "--bogus"],
+        ] {
+            let line = std::iter::once(&"secure-world-host").chain(bad);
+            assert!(HostArgs::try_parse_from(line).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn host_invocations_are_recognised_wherever_socket_stands() {
